@@ -1,0 +1,10 @@
+//! sopsguard: a guardrail linter for GitOps repositories that keep Kubernetes secrets in git with
+//! SOPS and age.
+//!
+//! Data flows one way: sources → blobs → classify → rules → findings → sort → render.
+//! The library never prints; only `main.rs` does.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod finding;
+pub mod sops;
+pub mod source;

@@ -1,0 +1,66 @@
+//! Sources: where the bytes to scan come from.
+//!
+//! Every source yields [`Blob`]s, whole files as they are (or will be) committed, plus the
+//! `.sops.yaml` files that govern them as seen by the same source (the working tree's, the index's,
+//! or the commit's own). Sources know nothing of rules or reports.
+
+pub mod worktree;
+
+use crate::finding::Provenance;
+
+/// One file to scan.
+#[derive(Clone, Debug)]
+pub struct Blob {
+    /// Path relative to the scan root (repository root for git sources), `/`-separated.
+    pub path: String,
+    /// The whole content.
+    pub data: Vec<u8>,
+    /// Where it came from, for git sources.
+    pub provenance: Option<Provenance>,
+}
+
+/// A file that was not scanned, and why. Listed in every report: nothing is dropped silently.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Skipped {
+    /// Path relative to the scan root.
+    pub path: String,
+    /// Why it was skipped (`larger than --max-file-size (10485760 bytes)`, `submodule`, …).
+    pub reason: String,
+    /// Size in bytes, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// A problem that kept the tool from doing part of its job (exit code 2): unreadable file,
+/// corrupt object, … Never contains file content.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Problem {
+    /// The file (or object) concerned.
+    pub path: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Normalises an OS path relative to a root into the `/`-separated form used everywhere.
+pub fn normalize_rel(path: &std::path::Path) -> String {
+    let mut out = String::new();
+    for comp in path.components() {
+        use std::path::Component;
+        match comp {
+            Component::Normal(s) => {
+                if !out.is_empty() {
+                    out.push('/');
+                }
+                out.push_str(&s.to_string_lossy());
+            }
+            Component::ParentDir => {
+                if !out.is_empty() {
+                    out.push('/');
+                }
+                out.push_str("..");
+            }
+            _ => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,1 @@
+//! Working-tree source (gitignore-aware walk).
