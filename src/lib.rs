@@ -6,5 +6,6 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod finding;
+pub mod scan;
 pub mod sops;
 pub mod source;
