@@ -9,3 +9,4 @@ pub mod finding;
 pub mod scan;
 pub mod sops;
 pub mod source;
+pub mod yaml;

@@ -20,7 +20,10 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions { max_file_size: 10 * 1024 * 1024, strict: false }
+        ScanOptions {
+            max_file_size: 10 * 1024 * 1024,
+            strict: false,
+        }
     }
 }
 
