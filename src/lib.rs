@@ -8,6 +8,7 @@
 pub mod detect;
 pub mod finding;
 pub mod fingerprint;
+pub mod report;
 pub mod rules;
 pub mod scan;
 pub mod sops;

@@ -197,6 +197,13 @@ impl Engine {
         };
         let sops = crate::sops::check_file(path, data, &ctx);
         hits.extend(sops.hits);
+        if path.rsplit('/').next() == Some(".sops.yaml") {
+            for (config_path, config_hits) in configs.problems() {
+                if config_path == path {
+                    hits.extend(config_hits);
+                }
+            }
+        }
         let (findings, suppressed) = self.finalize(path, data, text.is_some(), hits);
         FileResult {
             findings,
@@ -249,7 +256,8 @@ impl Engine {
             };
             let snippet = match &secret {
                 Some(sec) => {
-                    let prefix = if sec.start >= span.start && sec.start - span.start <= 24 {
+                    let inside = sec.start >= span.start && sec.end <= span.end;
+                    let prefix = if inside && sec.start - span.start <= 24 {
                         std::str::from_utf8(&data[span.start..sec.start]).unwrap_or("")
                     } else {
                         ""

@@ -38,7 +38,7 @@ pub fn validate(rule: &str, data: &[u8], m: Range<usize>) -> Option<Hit> {
     let body_start = m.end;
     let body_end = m.end + end_rel;
     Some(
-        Hit::new(rule, m, format!("{} block", kind.to_ascii_lowercase()))
+        Hit::new(rule, m, format!("private key block `{kind}` with key data"))
             .with_secret(body_start..body_end)
             .with_property("block_type", kind),
     )
