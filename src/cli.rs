@@ -101,13 +101,7 @@ pub struct ScanArgs {
     pub fail_on: FailOn,
 
     /// Worker threads (0: one per core). Output is identical whatever the count.
-    #[arg(
-        long,
-        short = 'j',
-        default_value_t = 0,
-        value_name = "N",
-        help_heading = "Scanning"
-    )]
+    #[arg(long, short = 'j', default_value_t = 0, value_name = "N", help_heading = "Scanning")]
     pub threads: usize,
 
     /// Skip (and list) files larger than this; accepts suffixes such as 512K, 10M, 1G.

@@ -21,10 +21,7 @@ fn main() -> ExitCode {
     // A panic message can quote the data being processed (for example a string slice error), and
     // that data may be a secret: report only where it happened.
     std::panic::set_hook(Box::new(|info| {
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         let _ = writeln!(
             std::io::stderr(),
             "sopsguard: internal error{at} (a bug; the message is withheld because it may quote scanned data)"
@@ -44,8 +41,7 @@ fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(err: &miette::Report) -> bool {
-    err.downcast_ref::<std::io::Error>()
-        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    err.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
         || err.to_string().contains("Broken pipe")
 }
 
@@ -67,20 +63,11 @@ fn io(e: std::io::Error) -> miette::Report {
 fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
     let started = Instant::now();
     if args.threads > 0 {
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(args.threads)
-            .build_global();
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
     }
-    let options = ScanOptions {
-        max_file_size: args.max_file_size,
-        ..ScanOptions::default()
-    };
+    let options = ScanOptions { max_file_size: args.max_file_size, ..ScanOptions::default() };
     let engine = Engine::builtin(options, Identities::none());
-    let paths = if args.paths.is_empty() {
-        vec![".".into()]
-    } else {
-        args.paths.clone()
-    };
+    let paths = if args.paths.is_empty() { vec![".".into()] } else { args.paths.clone() };
     let walk = WalkOptions {
         threads: args.threads,
         max_file_size: args.max_file_size,
@@ -92,11 +79,7 @@ fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
     emit(&args, &engine.registry, &report)?;
     if !args.quiet && args.format == Format::Human {
         let line = Summary::of(&report).line();
-        let _ = writeln!(
-            std::io::stderr(),
-            "{line} in {:.2}s",
-            started.elapsed().as_secs_f64()
-        );
+        let _ = writeln!(std::io::stderr(), "{line} in {:.2}s", started.elapsed().as_secs_f64());
     }
     Ok(exit_code(&report, args.fail_on))
 }
@@ -122,9 +105,7 @@ fn use_color(choice: ColorChoice, to_terminal: bool) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
+        ColorChoice::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     }
 }
 
@@ -156,21 +137,9 @@ fn list_rules(registry: &Registry, format: ListFormat) -> miette::Result<()> {
     let mut out = std::io::stdout().lock();
     match format {
         ListFormat::Human => {
-            let width = registry
-                .rules()
-                .iter()
-                .map(|r| r.id.len())
-                .max()
-                .unwrap_or(0);
+            let width = registry.rules().iter().map(|r| r.id.len()).max().unwrap_or(0);
             for r in registry.rules() {
-                writeln!(
-                    out,
-                    "{:<width$}  {:<7}  {}",
-                    r.id,
-                    r.severity.as_str(),
-                    r.title
-                )
-                .map_err(io)?;
+                writeln!(out, "{:<width$}  {:<7}  {}", r.id, r.severity.as_str(), r.title).map_err(io)?;
             }
         }
         ListFormat::Json => {
@@ -198,12 +167,8 @@ fn list_rules(registry: &Registry, format: ListFormat) -> miette::Result<()> {
 fn explain(registry: &Registry, id: &str) -> miette::Result<ExitCode> {
     let Some(r) = registry.get(id) else {
         let group = id.split('/').next().unwrap_or(id);
-        let similar: Vec<&str> = registry
-            .rules()
-            .iter()
-            .map(|r| r.id.as_str())
-            .filter(|r| r.starts_with(group))
-            .collect();
+        let similar: Vec<&str> =
+            registry.rules().iter().map(|r| r.id.as_str()).filter(|r| r.starts_with(group)).collect();
         let hint = if similar.is_empty() {
             "run `sopsguard rules` for the list".to_owned()
         } else {
@@ -213,11 +178,7 @@ fn explain(registry: &Registry, id: &str) -> miette::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     let mut out = std::io::stdout().lock();
-    let kind = if r.kind == RuleKind::Regex {
-        "regex"
-    } else {
-        "code"
-    };
+    let kind = if r.kind == RuleKind::Regex { "regex" } else { "code" };
     let mut text = format!(
         "{id}: {title}\n\nseverity: {sev}   detected by: {kind}   tags: {tags}\n\n## What it finds\n{what}\n## Why it matters\n{why}\n## How to fix it\n{fix}",
         id = r.id,

@@ -28,10 +28,7 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions {
-            max_file_size: 10 * 1024 * 1024,
-            strict: false,
-        }
+        ScanOptions { max_file_size: 10 * 1024 * 1024, strict: false }
     }
 }
 
@@ -127,13 +124,7 @@ impl Engine {
     /// An engine over `registry`.
     pub fn new(registry: Registry, options: ScanOptions, identities: Identities) -> Engine {
         let matcher = Matcher::new(&registry);
-        Engine {
-            registry,
-            matcher,
-            options,
-            identities,
-            disabled: BTreeSet::new(),
-        }
+        Engine { registry, matcher, options, identities, disabled: BTreeSet::new() }
     }
 
     /// An engine with the built-in rules.
@@ -164,11 +155,7 @@ impl Engine {
         self.matcher.scan(&self.registry, data, &mut hits);
         detect::names::check(path, &mut hits);
         let binary = is_binary(data);
-        let text = if binary {
-            None
-        } else {
-            std::str::from_utf8(data).ok()
-        };
+        let text = if binary { None } else { std::str::from_utf8(data).ok() };
         if detect::k8s::is_candidate(path, data) {
             match text {
                 Some(t) => {
@@ -190,11 +177,7 @@ impl Engine {
                 None => {}
             }
         }
-        let ctx = SopsContext {
-            configs,
-            identities: &self.identities,
-            strict: self.options.strict,
-        };
+        let ctx = SopsContext { configs, identities: &self.identities, strict: self.options.strict };
         let sops = crate::sops::check_file(path, data, &ctx);
         hits.extend(sops.hits);
         if path.rsplit('/').next() == Some(".sops.yaml") {
@@ -205,22 +188,11 @@ impl Engine {
             }
         }
         let (findings, suppressed) = self.finalize(path, data, text.is_some(), hits);
-        FileResult {
-            findings,
-            problems,
-            mac: sops.mac,
-            suppressed,
-        }
+        FileResult { findings, problems, mac: sops.mac, suppressed }
     }
 
     /// Turns hits into findings: severity, position, suppression, redaction, fingerprint.
-    pub fn finalize(
-        &self,
-        path: &str,
-        data: &[u8],
-        is_text: bool,
-        hits: Vec<Hit>,
-    ) -> (Vec<Finding>, usize) {
+    pub fn finalize(&self, path: &str, data: &[u8], is_text: bool, hits: Vec<Hit>) -> (Vec<Finding>, usize) {
         if hits.is_empty() {
             return (Vec::new(), 0);
         }
@@ -243,17 +215,9 @@ impl Engine {
                 .or_else(|| self.registry.get(&hit.rule).map(|r| r.severity))
                 .unwrap_or(Severity::Error);
             let (line, column) = lines.line_col(data, span.start);
-            let last = if span.end > span.start {
-                span.end - 1
-            } else {
-                span.start
-            };
+            let last = if span.end > span.start { span.end - 1 } else { span.start };
             let (end_line, end_col_last) = lines.line_col(data, last);
-            let end_column = if span.end > span.start {
-                end_col_last + 1
-            } else {
-                column
-            };
+            let end_column = if span.end > span.start { end_col_last + 1 } else { column };
             let snippet = match &secret {
                 Some(sec) => {
                     let inside = sec.start >= span.start && sec.end <= span.end;
@@ -268,17 +232,13 @@ impl Engine {
             };
             let fingerprint = match &secret {
                 Some(sec) => fingerprint::of_secret(&hit.rule, path, &data[sec.clone()]),
-                None => fingerprint::of_identity(
-                    &hit.rule,
-                    path,
-                    hit.identity.as_deref().unwrap_or(&hit.message),
-                ),
+                None => {
+                    fingerprint::of_identity(&hit.rule, path, hit.identity.as_deref().unwrap_or(&hit.message))
+                }
             };
-            let context = if is_text {
-                lines.context(data, &span, &secrets)
-            } else {
-                None
-            };
+            // File-level findings (empty span) show no source: the file may be all secrets.
+            let context =
+                if is_text && !span.is_empty() { lines.context(data, &span, &secrets) } else { None };
             out.push(Finding {
                 rule: hit.rule,
                 severity,
@@ -331,10 +291,7 @@ pub fn redact(secret: &[u8]) -> String {
 /// A label's own text (for findings without secret material), one line, short, and never
 /// overlapping a secret.
 fn label_text(data: &[u8], span: &Range<usize>, secrets: &[Range<usize>]) -> String {
-    if secrets
-        .iter()
-        .any(|s| s.start < span.end && span.start < s.end)
-    {
+    if secrets.iter().any(|s| s.start < span.end && span.start < s.end) {
         return "…".to_owned();
     }
     let raw = String::from_utf8_lossy(&data[span.clone()]);
@@ -395,12 +352,7 @@ impl LineIndex {
     }
 
     /// The redacted line around `span`, with the label position inside it.
-    fn context(
-        &self,
-        data: &[u8],
-        span: &Range<usize>,
-        secrets: &[Range<usize>],
-    ) -> Option<Context> {
+    fn context(&self, data: &[u8], span: &Range<usize>, secrets: &[Range<usize>]) -> Option<Context> {
         let line = self.line_of(span.start);
         let bounds = self.line_bounds(data, line);
         let mut text = String::new();
@@ -443,11 +395,7 @@ impl LineIndex {
         let label_start = label_start.unwrap_or(text.len());
         let label_end = label_end.unwrap_or(text.len()).max(label_start);
         let (text, label_start, label_end) = window(text, label_start, label_end);
-        Some(Context {
-            text,
-            label_start,
-            label_len: label_end - label_start,
-        })
+        Some(Context { text, label_start, label_len: label_end - label_start })
     }
 }
 
@@ -511,19 +459,13 @@ mod tests {
         assert_eq!(redact(b"hunter2"), "h…");
         assert_eq!(redact(b"abc"), "…");
         assert_eq!(redact(&[0xff, 0xfe]), "…");
-        assert_eq!(
-            redact("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7LQPZRY9X8GF2TVDW0S3JN54KHCE".as_bytes()),
-            "QPZ…"
-        );
+        assert_eq!(redact("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7LQPZRY9X8GF2TVDW0S3JN54KHCE".as_bytes()), "QPZ…");
     }
 
     #[test]
     fn allow_comments() {
         assert!(allows(b"x # sopsguard:allow age/identity", "age/identity"));
-        assert!(allows(
-            b"# sopsguard:allow k8s/plaintext-secret, age/identity",
-            "age/identity"
-        ));
+        assert!(allows(b"# sopsguard:allow k8s/plaintext-secret, age/identity", "age/identity"));
         assert!(!allows(
             b"# sopsguard:allow k8s/plaintext-secret because reasons age/identity",
             "age/identity"
@@ -539,10 +481,7 @@ mod tests {
         let secrets = vec![15..25, 32..39];
         let ctx = lines.context(data, &span, &secrets).unwrap();
         assert_eq!(ctx.text, "password: h… # and A…");
-        assert_eq!(
-            &ctx.text[ctx.label_start..ctx.label_start + ctx.label_len],
-            "password"
-        );
+        assert_eq!(&ctx.text[ctx.label_start..ctx.label_start + ctx.label_len], "password");
         assert_eq!(lines.line_col(data, 15), (2, 11));
     }
 }

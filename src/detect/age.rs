@@ -45,10 +45,7 @@ pub fn classify(s: &str) -> Verdict {
         return Verdict::NotAKey;
     }
     let payload = s[sep + 1..].to_ascii_lowercase();
-    if payload.len() != 58
-        || !payload.bytes().all(|b| CHARSET.contains(&b))
-        || is_placeholder(&payload)
-    {
+    if payload.len() != 58 || !payload.bytes().all(|b| CHARSET.contains(&b)) || is_placeholder(&payload) {
         return Verdict::NotAKey;
     }
     match CheckedHrpstring::new::<Bech32>(s) {
@@ -64,14 +61,7 @@ pub fn classify(s: &str) -> Verdict {
 }
 
 fn is_placeholder(payload: &str) -> bool {
-    const WORDS: &[&str] = &[
-        "example",
-        "xxxxxx",
-        "placeholder",
-        "redacted",
-        "changeme",
-        "dummy",
-    ];
+    const WORDS: &[&str] = &["example", "xxxxxx", "placeholder", "redacted", "changeme", "dummy"];
     if WORDS.iter().any(|w| payload.contains(w)) {
         return true;
     }
@@ -86,29 +76,17 @@ pub fn validate(rule: &str, data: &[u8], m: Range<usize>) -> Option<Hit> {
     let sep = s.rfind('1')?;
     let secret = m.start + sep + 1..m.end;
     let pq = s.len() > 18 && s[..18].eq_ignore_ascii_case("age-secret-key-pq-");
-    let kind = if pq {
-        "post-quantum age identity"
-    } else {
-        "age identity"
-    };
+    let kind = if pq { "post-quantum age identity" } else { "age identity" };
     match classify(s) {
         Verdict::Valid => Some(
-            Hit::new(
-                rule,
-                m,
-                format!("{kind} (private key) with a valid checksum"),
-            )
-            .with_secret(secret)
-            .with_property("post_quantum", pq),
+            Hit::new(rule, m, format!("{kind} (private key) with a valid checksum"))
+                .with_secret(secret)
+                .with_property("post_quantum", pq),
         ),
         Verdict::BadChecksum => Some(
-            Hit::new(
-                MALFORMED_RULE,
-                m,
-                format!("malformed {kind}: the Bech32 checksum does not verify"),
-            )
-            .with_secret(secret)
-            .with_property("post_quantum", pq),
+            Hit::new(MALFORMED_RULE, m, format!("malformed {kind}: the Bech32 checksum does not verify"))
+                .with_secret(secret)
+                .with_property("post_quantum", pq),
         ),
         Verdict::NotAKey => None,
     }

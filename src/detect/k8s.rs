@@ -36,21 +36,15 @@ pub fn check(path: &str, text: &str, hits: &mut Vec<Hit>) -> Result<(), yaml::Ya
         Err(e) => return Err(e),
     };
     let file_name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
-    let is_kustomization_file = matches!(
-        file_name.as_str(),
-        "kustomization.yaml" | "kustomization.yml" | "kustomization"
-    );
+    let is_kustomization_file =
+        matches!(file_name.as_str(), "kustomization.yaml" | "kustomization.yml" | "kustomization");
     for doc in &stream.documents {
         let root = &doc.root;
         if root.get("sops").is_some_and(|s| s.as_map().is_some()) {
             continue;
         }
         let mut objects: Vec<&Node> = vec![root];
-        if root
-            .get("kind")
-            .and_then(Node::as_str)
-            .is_some_and(|k| k.ends_with("List"))
-        {
+        if root.get("kind").and_then(Node::as_str).is_some_and(|k| k.ends_with("List")) {
             if let Some(items) = root.get("items").and_then(Node::as_seq) {
                 objects.extend(items.iter());
             }
@@ -76,14 +70,8 @@ pub fn check(path: &str, text: &str, hits: &mut Vec<Hit>) -> Result<(), yaml::Ya
 
 fn check_secret(text: &str, obj: &Node, hits: &mut Vec<Hit>) {
     let meta = obj.get("metadata");
-    let name = meta
-        .and_then(|m| m.get("name"))
-        .and_then(Node::as_str)
-        .unwrap_or("");
-    let namespace = meta
-        .and_then(|m| m.get("namespace"))
-        .and_then(Node::as_str)
-        .unwrap_or("");
+    let name = meta.and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("");
+    let namespace = meta.and_then(|m| m.get("namespace")).and_then(Node::as_str).unwrap_or("");
     for field in ["data", "stringData"] {
         let Some(entries) = obj.get(field).and_then(Node::as_map) else {
             continue;
@@ -94,11 +82,7 @@ fn check_secret(text: &str, obj: &Node, hits: &mut Vec<Hit>) {
             if v.is_null() || !is_plaintext(&value.value, field == "data") {
                 continue;
             }
-            let what = if name.is_empty() {
-                "a Secret".to_owned()
-            } else {
-                format!("Secret `{name}`")
-            };
+            let what = if name.is_empty() { "a Secret".to_owned() } else { format!("Secret `{name}`") };
             hits.push(
                 Hit::new(
                     SECRET_RULE,
@@ -215,8 +199,7 @@ mod tests {
 
     #[test]
     fn one_hit_per_key_on_the_key() {
-        let text =
-            "data:\n  a: YQ==\n  b: \"Yg==\"\nkind: Secret\nmetadata: {name: s, namespace: n}\n";
+        let text = "data:\n  a: YQ==\n  b: \"Yg==\"\nkind: Secret\nmetadata: {name: s, namespace: n}\n";
         let hits = run("s.yaml", text);
         assert_eq!(hits.len(), 2);
         assert_eq!(&text[hits[0].span.clone()], "a");
@@ -234,8 +217,7 @@ mod tests {
 
     #[test]
     fn templates_that_are_not_yaml_are_skipped() {
-        let text =
-            "kind: Secret\ndata:\n{{- range .Values.x }}\n  {{ .k }}: {{ .v }}\n{{- end }}\n";
+        let text = "kind: Secret\ndata:\n{{- range .Values.x }}\n  {{ .k }}: {{ .v }}\n{{- end }}\n";
         assert!(run("templates/s.yaml", text).is_empty());
     }
 }

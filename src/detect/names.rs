@@ -12,21 +12,15 @@ pub fn is_decrypted_copy(path: &str) -> bool {
         return true;
     }
     const DEC_EXT: &[&str] = &["yaml", "yml", "json", "env", "ini", "txt", "toml"];
-    DEC_EXT
-        .iter()
-        .any(|ext| name.ends_with(&format!(".dec.{ext}")))
+    DEC_EXT.iter().any(|ext| name.ends_with(&format!(".dec.{ext}")))
 }
 
 /// Reports a decrypted copy.
 pub fn check(path: &str, hits: &mut Vec<Hit>) {
     if is_decrypted_copy(path) {
         hits.push(
-            Hit::new(
-                RULE,
-                0..0,
-                "file name says it holds decrypted sops output or an age key",
-            )
-            .with_identity(format!("name:{path}")),
+            Hit::new(RULE, 0..0, "file name says it holds decrypted sops output or an age key")
+                .with_identity(format!("name:{path}")),
         );
     }
 }
@@ -37,13 +31,7 @@ mod tests {
 
     #[test]
     fn names() {
-        for p in [
-            "a/b.dec.yaml",
-            "x.decrypted.json",
-            "k/cluster.agekey",
-            "secret.DEC.YML",
-            "a.decrypted",
-        ] {
+        for p in ["a/b.dec.yaml", "x.decrypted.json", "k/cluster.agekey", "secret.DEC.YML", "a.decrypted"] {
             assert!(is_decrypted_copy(p), "{p}");
         }
         for p in ["a/b.sops.yaml", "decoder.yaml", "dec.yaml", "agekey.md"] {

@@ -9,8 +9,8 @@ use std::fmt;
 use std::io::{self, Write};
 
 use miette::{
-    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError,
-    MietteSpanContents, Severity as MSeverity, SourceCode, SourceSpan, SpanContents,
+    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    Severity as MSeverity, SourceCode, SourceSpan, SpanContents,
 };
 
 use super::Emitter;
@@ -96,16 +96,8 @@ impl Diagnostic for FindingDiag<'_> {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let ctx = self.finding.context.as_ref()?;
-        let label = if self.finding.snippet.is_empty() {
-            None
-        } else {
-            Some(self.finding.snippet.clone())
-        };
-        Some(Box::new(std::iter::once(LabeledSpan::new(
-            label,
-            ctx.label_start,
-            ctx.label_len.max(1),
-        ))))
+        let label = if self.finding.snippet.is_empty() { None } else { Some(self.finding.snippet.clone()) };
+        Some(Box::new(std::iter::once(LabeledSpan::new(label, ctx.label_start, ctx.label_len.max(1)))))
     }
 }
 
@@ -121,12 +113,7 @@ struct Plain {
 }
 
 fn first_paragraph(s: &str) -> String {
-    s.split("\n\n")
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    s.split("\n\n").next().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn provenance_text(f: &Finding) -> Option<String> {
@@ -148,20 +135,13 @@ fn provenance_text(f: &Finding) -> Option<String> {
         _ => {}
     }
     if let Some(n) = p.commits {
-        parts.push(format!(
-            "present in {n} commit{}",
-            if n == 1 { "" } else { "s" }
-        ));
+        parts.push(format!("present in {n} commit{}", if n == 1 { "" } else { "s" }));
     }
     if !p.refs.is_empty() {
         parts.push(format!("still reachable from {}", p.refs.join(", ")));
     }
     if let Some(h) = p.at_head {
-        parts.push(if h {
-            "still at HEAD".to_owned()
-        } else {
-            "not at HEAD".to_owned()
-        });
+        parts.push(if h { "still at HEAD".to_owned() } else { "not at HEAD".to_owned() });
     }
     if parts.is_empty() {
         None
@@ -172,14 +152,8 @@ fn provenance_text(f: &Finding) -> Option<String> {
 
 impl Human {
     fn handler(&self) -> GraphicalReportHandler {
-        let theme = if self.color {
-            GraphicalTheme::unicode()
-        } else {
-            GraphicalTheme::unicode_nocolor()
-        };
-        GraphicalReportHandler::new_themed(theme)
-            .with_width(self.width)
-            .with_context_lines(0)
+        let theme = if self.color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+        GraphicalReportHandler::new_themed(theme).with_width(self.width).with_context_lines(0)
     }
 
     fn render(
@@ -189,27 +163,18 @@ impl Human {
         diag: &dyn Diagnostic,
     ) -> io::Result<()> {
         let mut s = String::new();
-        handler
-            .render_report(&mut s, diag)
-            .map_err(io::Error::other)?;
+        handler.render_report(&mut s, diag).map_err(io::Error::other)?;
         out.write_all(s.as_bytes())?;
         out.write_all(b"\n")
     }
 }
 
 impl Emitter for Human {
-    fn emit(
-        &self,
-        out: &mut dyn Write,
-        report: &ScanReport,
-        registry: &Registry,
-    ) -> io::Result<()> {
+    fn emit(&self, out: &mut dyn Write, report: &ScanReport, registry: &Registry) -> io::Result<()> {
         let handler = self.handler();
         for f in &report.findings {
             let rule = registry.get(&f.rule);
-            let mut help = rule
-                .map(|r| first_paragraph(&r.docs.fix))
-                .unwrap_or_default();
+            let mut help = rule.map(|r| first_paragraph(&r.docs.fix)).unwrap_or_default();
             if !help.is_empty() {
                 help.push(' ');
             }
@@ -223,33 +188,25 @@ impl Emitter for Human {
                 text: c.text.clone(),
                 line0: f.location.line.saturating_sub(1),
             });
-            let message = if source.is_some() {
-                f.message.clone()
-            } else {
-                format!("{} ({name})", f.message)
-            };
-            let diag = FindingDiag {
-                finding: f,
-                help,
-                source,
-                message,
-            };
+            let message =
+                if source.is_some() { f.message.clone() } else { format!("{} ({name})", f.message) };
+            let diag = FindingDiag { finding: f, help, source, message };
             self.render(&handler, out, &diag)?;
         }
         for p in &report.problems {
             let diag = Plain {
                 message: format!("{}: {}", p.path, p.message),
                 severity: MSeverity::Error,
-                help: Some("sopsguard could not check this completely; the exit code is 2 unless findings make it 1".into()),
+                help: Some(
+                    "sopsguard could not check this completely; the exit code is 2 unless findings make it 1"
+                        .into(),
+                ),
             };
             self.render(&handler, out, &diag)?;
         }
         if !self.quiet {
             for s in &report.skipped {
-                let size = s
-                    .size
-                    .map(|n| format!(", {}", super::human_bytes(n)))
-                    .unwrap_or_default();
+                let size = s.size.map(|n| format!(", {}", super::human_bytes(n))).unwrap_or_default();
                 writeln!(out, "skipped {}: {}{}", s.path, s.reason, size)?;
             }
             for n in &report.notes {

@@ -48,12 +48,7 @@ struct JsonFinding<'a> {
 }
 
 impl Emitter for Json {
-    fn emit(
-        &self,
-        out: &mut dyn Write,
-        report: &ScanReport,
-        registry: &Registry,
-    ) -> io::Result<()> {
+    fn emit(&self, out: &mut dyn Write, report: &ScanReport, registry: &Registry) -> io::Result<()> {
         let findings = report
             .findings
             .iter()

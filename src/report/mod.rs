@@ -14,8 +14,7 @@ use crate::scan::ScanReport;
 /// Writes a whole report in one format.
 pub trait Emitter {
     /// Writes `report` (already sorted) to `out`.
-    fn emit(&self, out: &mut dyn Write, report: &ScanReport, registry: &Registry)
-        -> io::Result<()>;
+    fn emit(&self, out: &mut dyn Write, report: &ScanReport, registry: &Registry) -> io::Result<()>;
 }
 
 /// Counts for the summary, derived from a report.
@@ -67,8 +66,7 @@ impl Summary {
 
     /// The one-line summary for people (without the elapsed time, which the binary adds).
     pub fn line(&self) -> String {
-        let plural =
-            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         let mut s = format!(
             "scanned {} ({}): {}, {}, {}",
             plural(self.files as usize, "file", "files"),
@@ -77,15 +75,9 @@ impl Summary {
             plural(self.warnings, "warning", "warnings"),
             plural(self.notes, "note", "notes"),
         );
-        s.push_str(&format!(
-            "; {} suppressed; {} skipped",
-            self.suppressed, self.skipped
-        ));
+        s.push_str(&format!("; {} suppressed; {} skipped", self.suppressed, self.skipped));
         if self.problems > 0 {
-            s.push_str(&format!(
-                "; {}",
-                plural(self.problems, "problem", "problems")
-            ));
+            s.push_str(&format!("; {}", plural(self.problems, "problem", "problems")));
         }
         if self.macs_verified + self.macs_unverified > 0 {
             s.push_str(&format!(

@@ -71,8 +71,7 @@ impl Matcher {
                 let secret = caps.get(1).map_or(whole.range(), |g| g.range());
                 match rule.validator.as_deref() {
                     None => hits.push(
-                        Hit::new(rule.id.clone(), whole.range(), rule.title.clone())
-                            .with_secret(secret),
+                        Hit::new(rule.id.clone(), whole.range(), rule.title.clone()).with_secret(secret),
                     ),
                     Some(v) => {
                         if let Some(hit) = detect::validate(v, &rule.id, data, whole.range()) {

@@ -70,10 +70,7 @@ impl Ctx<'_> {
         match node.as_seq() {
             Some(items) => items.iter().filter_map(|n| self.string(n, what)).collect(),
             None => {
-                self.err(
-                    node.span.clone(),
-                    format!("`{what}` must be a list of strings"),
-                );
+                self.err(node.span.clone(), format!("`{what}` must be a list of strings"));
                 Vec::new()
             }
         }
@@ -82,11 +79,7 @@ impl Ctx<'_> {
 
 /// Parses one rule file. Returns every rule, or every problem found.
 pub fn parse_rule_file(file: &str, text: &str) -> Result<Vec<Rule>, Vec<RuleError>> {
-    let mut ctx = Ctx {
-        file,
-        text,
-        errors: Vec::new(),
-    };
+    let mut ctx = Ctx { file, text, errors: Vec::new() };
     let stream = match yaml::parse(text) {
         Ok(s) => s,
         Err(e) => {
@@ -99,29 +92,19 @@ pub fn parse_rule_file(file: &str, text: &str) -> Result<Vec<Rule>, Vec<RuleErro
         return Ok(rules);
     };
     let Some(list) = doc.root.get("rules") else {
-        ctx.err(
-            doc.root.span.clone(),
-            "a rule file is a mapping with a `rules` list",
-        );
+        ctx.err(doc.root.span.clone(), "a rule file is a mapping with a `rules` list");
         return Err(ctx.errors);
     };
     let Some(items) = list.as_seq() else {
         if !list.is_null() {
             ctx.err(list.span.clone(), "`rules` must be a list");
         }
-        return if ctx.errors.is_empty() {
-            Ok(rules)
-        } else {
-            Err(ctx.errors)
-        };
+        return if ctx.errors.is_empty() { Ok(rules) } else { Err(ctx.errors) };
     };
     for item in items {
         if let Some(rule) = parse_rule(&mut ctx, item) {
             if rules.iter().any(|r: &Rule| r.id == rule.id) {
-                ctx.err(
-                    item.span.clone(),
-                    format!("rule id `{}` is defined twice", rule.id),
-                );
+                ctx.err(item.span.clone(), format!("rule id `{}` is defined twice", rule.id));
             } else {
                 rules.push(rule);
             }
@@ -144,10 +127,7 @@ fn parse_rule(ctx: &mut Ctx<'_>, node: &Node) -> Option<Rule> {
         if !RULE_KEYS.contains(&key) {
             ctx.err(
                 k.span.clone(),
-                format!(
-                    "unknown key `{key}` (expected one of: {})",
-                    RULE_KEYS.join(", ")
-                ),
+                format!("unknown key `{key}` (expected one of: {})", RULE_KEYS.join(", ")),
             );
         }
     }
@@ -162,21 +142,13 @@ fn parse_rule(ctx: &mut Ctx<'_>, node: &Node) -> Option<Rule> {
     if let (Some(id), Some(n)) = (&id, node.get("id")) {
         let ok = id.split('/').count() == 2
             && id.split('/').all(|p| {
-                !p.is_empty()
-                    && p.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             });
         if !ok {
-            ctx.err(
-                n.span.clone(),
-                "rule ids look like `group/name` (lowercase, digits, `-`)",
-            );
+            ctx.err(n.span.clone(), "rule ids look like `group/name` (lowercase, digits, `-`)");
         }
     }
-    let title = node
-        .get("title")
-        .and_then(|n| ctx.string(n, "title"))
-        .unwrap_or_default();
+    let title = node.get("title").and_then(|n| ctx.string(n, "title")).unwrap_or_default();
     if title.is_empty() {
         ctx.err(node.span.clone(), "a rule needs a `title`");
     }
@@ -194,25 +166,17 @@ fn parse_rule(ctx: &mut Ctx<'_>, node: &Node) -> Option<Rule> {
         None | Some("regex") => RuleKind::Regex,
         Some("code") => RuleKind::Code,
         Some(_) => {
-            let span = node
-                .get("kind")
-                .map_or(node.span.clone(), |n| n.span.clone());
+            let span = node.get("kind").map_or(node.span.clone(), |n| n.span.clone());
             ctx.err(span, "`kind` must be regex or code");
             RuleKind::Regex
         }
     };
-    let tags = node
-        .get("tags")
-        .map(|n| ctx.strings(n, "tags"))
-        .unwrap_or_default();
+    let tags = node.get("tags").map(|n| ctx.strings(n, "tags")).unwrap_or_default();
     let security_severity = match node.get("security_severity") {
         Some(n) => match n.as_str().and_then(|s| s.parse::<f32>().ok()) {
             Some(v) if (0.0..=10.0).contains(&v) => v,
             _ => {
-                ctx.err(
-                    n.span.clone(),
-                    "`security_severity` must be a number from 0.0 to 10.0",
-                );
+                ctx.err(n.span.clone(), "`security_severity` must be a number from 0.0 to 10.0");
                 0.0
             }
         },
@@ -222,33 +186,19 @@ fn parse_rule(ctx: &mut Ctx<'_>, node: &Node) -> Option<Rule> {
             Severity::Note => 1.0,
         },
     };
-    let keywords = node
-        .get("keywords")
-        .map(|n| ctx.strings(n, "keywords"))
-        .unwrap_or_default();
+    let keywords = node.get("keywords").map(|n| ctx.strings(n, "keywords")).unwrap_or_default();
     let regex_source = node.get("regex").and_then(|n| ctx.string(n, "regex"));
     let mut regex = None;
     if let (Some(src), Some(n)) = (&regex_source, node.get("regex")) {
-        match regex::bytes::RegexBuilder::new(src)
-            .size_limit(10 * (1 << 20))
-            .build()
-        {
+        match regex::bytes::RegexBuilder::new(src).size_limit(10 * (1 << 20)).build() {
             Ok(r) => regex = Some(r),
-            Err(e) => ctx.err(
-                n.span.clone(),
-                format!("invalid regex: {}", one_line(&e.to_string())),
-            ),
+            Err(e) => ctx.err(n.span.clone(), format!("invalid regex: {}", one_line(&e.to_string()))),
         }
     }
-    let validator = node
-        .get("validator")
-        .and_then(|n| ctx.string(n, "validator"));
+    let validator = node.get("validator").and_then(|n| ctx.string(n, "validator"));
     if let (Some(v), Some(n)) = (&validator, node.get("validator")) {
         if !VALIDATORS.contains(&v.as_str()) {
-            ctx.err(
-                n.span.clone(),
-                format!("unknown validator `{v}` (known: {})", VALIDATORS.join(", ")),
-            );
+            ctx.err(n.span.clone(), format!("unknown validator `{v}` (known: {})", VALIDATORS.join(", ")));
         }
     }
     if kind == RuleKind::Regex {
@@ -256,16 +206,10 @@ fn parse_rule(ctx: &mut Ctx<'_>, node: &Node) -> Option<Rule> {
             ctx.err(node.span.clone(), "a regex rule needs a `regex`");
         }
         if keywords.is_empty() {
-            ctx.err(
-                node.span.clone(),
-                "a regex rule needs at least one keyword (the prefilter)",
-            );
+            ctx.err(node.span.clone(), "a regex rule needs at least one keyword (the prefilter)");
         }
         if keywords.iter().any(|k| k.len() < 3) {
-            ctx.err(
-                node.span.clone(),
-                "keywords must be at least 3 characters long",
-            );
+            ctx.err(node.span.clone(), "keywords must be at least 3 characters long");
         }
     }
     let docs = match node.get("docs") {
@@ -277,17 +221,10 @@ fn parse_rule(ctx: &mut Ctx<'_>, node: &Node) -> Option<Rule> {
                     String::new()
                 }
             };
-            Docs {
-                what: get("what"),
-                why: get("why"),
-                fix: get("fix"),
-            }
+            Docs { what: get("what"), why: get("why"), fix: get("fix") }
         }
         None => {
-            ctx.err(
-                node.span.clone(),
-                "a rule needs `docs` with what, why and fix",
-            );
+            ctx.err(node.span.clone(), "a rule needs `docs` with what, why and fix");
             Docs::default()
         }
     };
@@ -301,10 +238,7 @@ fn parse_rule(ctx: &mut Ctx<'_>, node: &Node) -> Option<Rule> {
         }
     }
     if kind == RuleKind::Regex && hit_examples.is_empty() {
-        ctx.err(
-            node.span.clone(),
-            "a regex rule needs at least one `examples.hit`",
-        );
+        ctx.err(node.span.clone(), "a regex rule needs at least one `examples.hit`");
     }
     if ctx.errors.len() > before {
         return None;
@@ -335,36 +269,24 @@ fn examples(ctx: &mut Ctx<'_>, node: &Node) -> Vec<Example> {
     let mut out = Vec::new();
     for item in items {
         if let Some(s) = item.as_str() {
-            out.push(Example {
-                path: "example.txt".into(),
-                content: s.to_owned(),
-            });
+            out.push(Example { path: "example.txt".into(), content: s.to_owned() });
         } else if item.as_map().is_some() {
             let path = item.get("path").and_then(|n| ctx.string(n, "path"));
             let content = item.get("content").and_then(|n| ctx.string(n, "content"));
             match (path, content) {
                 (Some(path), Some(content)) => out.push(Example { path, content }),
-                _ => ctx.err(
-                    item.span.clone(),
-                    "an example is a string or a mapping with `path` and `content`",
-                ),
+                _ => ctx
+                    .err(item.span.clone(), "an example is a string or a mapping with `path` and `content`"),
             }
         } else {
-            ctx.err(
-                item.span.clone(),
-                "an example is a string or a mapping with `path` and `content`",
-            );
+            ctx.err(item.span.clone(), "an example is a string or a mapping with `path` and `content`");
         }
     }
     out
 }
 
 fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -375,19 +297,11 @@ mod tests {
     fn bad_regex_and_unknown_key_point_into_the_file() {
         let text = "rules:\n  - id: my/rule\n    title: T\n    colour: red\n    keywords: [abcd]\n    regex: '(unclosed'\n    docs: {what: a, why: b, fix: c}\n    examples: {hit: [abcd]}\n";
         let errors = parse_rule_file("x.yaml", text).unwrap_err();
-        let msgs: Vec<_> = errors
-            .iter()
-            .map(|e| (e.message.as_str(), &text[e.span.clone()]))
-            .collect();
+        let msgs: Vec<_> = errors.iter().map(|e| (e.message.as_str(), &text[e.span.clone()])).collect();
         assert!(
-            msgs.iter()
-                .any(|(m, s)| m.starts_with("unknown key `colour`") && *s == "colour"),
+            msgs.iter().any(|(m, s)| m.starts_with("unknown key `colour`") && *s == "colour"),
             "{msgs:?}"
         );
-        assert!(
-            msgs.iter()
-                .any(|(m, s)| m.starts_with("invalid regex") && *s == "'(unclosed'"),
-            "{msgs:?}"
-        );
+        assert!(msgs.iter().any(|(m, s)| m.starts_with("invalid regex") && *s == "'(unclosed'"), "{msgs:?}");
     }
 }

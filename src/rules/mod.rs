@@ -140,12 +140,7 @@ impl Registry {
     fn insert(&mut self, rule: Rule) {
         let pos = self.rules.partition_point(|r| r.id < rule.id);
         self.rules.insert(pos, rule);
-        self.index = self
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.id.clone(), i))
-            .collect();
+        self.index = self.rules.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
     }
 
     /// The rule with this id.
@@ -178,10 +173,7 @@ mod tests {
     fn builtin_rules_load() {
         for (name, text) in BUILTIN_RULE_FILES {
             if let Err(errors) = load::parse_rule_file(name, text) {
-                panic!(
-                    "{name}: {:?}",
-                    errors.iter().map(|e| &e.message).collect::<Vec<_>>()
-                );
+                panic!("{name}: {:?}", errors.iter().map(|e| &e.message).collect::<Vec<_>>());
             }
         }
     }
@@ -197,10 +189,7 @@ mod tests {
             .map(|n| format!("rules/{n}"))
             .collect();
         on_disk.sort();
-        let embedded: Vec<String> = BUILTIN_RULE_FILES
-            .iter()
-            .map(|(n, _)| n.to_string())
-            .collect();
+        let embedded: Vec<String> = BUILTIN_RULE_FILES.iter().map(|(n, _)| n.to_string()).collect();
         assert_eq!(on_disk, embedded);
     }
 
@@ -215,11 +204,7 @@ mod tests {
                     "{} {} {}",
                     r.id,
                     r.severity,
-                    if r.kind == RuleKind::Regex {
-                        "regex"
-                    } else {
-                        "code"
-                    }
+                    if r.kind == RuleKind::Regex { "regex" } else { "code" }
                 )
             })
             .collect();

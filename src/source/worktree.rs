@@ -52,14 +52,8 @@ pub enum WalkError {
 }
 
 enum Entry {
-    File {
-        display: String,
-        fs: PathBuf,
-        size: u64,
-    },
-    Symlink {
-        display: String,
-    },
+    File { display: String, fs: PathBuf, size: u64 },
+    Symlink { display: String },
 }
 
 fn display_path(p: &Path) -> String {
@@ -76,11 +70,7 @@ fn display_path(p: &Path) -> String {
 }
 
 /// Scans files and directories.
-pub fn scan_paths(
-    engine: &Engine,
-    roots: &[PathBuf],
-    opts: &WalkOptions,
-) -> Result<ScanReport, WalkError> {
+pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Result<ScanReport, WalkError> {
     let entries = Mutex::new(Vec::new());
     let problems = Mutex::new(Vec::new());
     for root in roots {
@@ -93,11 +83,7 @@ pub fn scan_paths(
             let e = if meta.file_type().is_symlink() {
                 Entry::Symlink { display }
             } else {
-                Entry::File {
-                    display,
-                    fs: root.clone(),
-                    size: meta.len(),
-                }
+                Entry::File { display, fs: root.clone(), size: meta.len() }
             };
             entries.lock().unwrap_or_else(|p| p.into_inner()).push(e);
             continue;
@@ -106,15 +92,11 @@ pub fn scan_paths(
         for pat in &opts.excludes {
             overrides
                 .add(&format!("!{pat}"))
-                .map_err(|e| WalkError::Exclude {
-                    pattern: pat.clone(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| WalkError::Exclude { pattern: pat.clone(), message: e.to_string() })?;
         }
-        let overrides = overrides.build().map_err(|e| WalkError::Exclude {
-            pattern: opts.excludes.join(", "),
-            message: e.to_string(),
-        })?;
+        let overrides = overrides
+            .build()
+            .map_err(|e| WalkError::Exclude { pattern: opts.excludes.join(", "), message: e.to_string() })?;
         let walker = ignore::WalkBuilder::new(root)
             .hidden(false)
             .parents(true)
@@ -145,14 +127,11 @@ pub fn scan_paths(
                                 .push(Entry::Symlink { display });
                         } else if ft.is_file() {
                             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                            entries
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .push(Entry::File {
-                                    display,
-                                    fs: entry.into_path(),
-                                    size,
-                                });
+                            entries.lock().unwrap_or_else(|p| p.into_inner()).push(Entry::File {
+                                display,
+                                fs: entry.into_path(),
+                                size,
+                            });
                         }
                     }
                     Err(err) => {
@@ -160,13 +139,10 @@ pub fn scan_paths(
                             ignore::Error::WithPath { path, .. } => display_path(path),
                             _ => display_path(root),
                         };
-                        problems
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(Problem {
-                                path,
-                                message: format!("cannot walk: {}", one_line(&err.to_string())),
-                            });
+                        problems.lock().unwrap_or_else(|p| p.into_inner()).push(Problem {
+                            path,
+                            message: format!("cannot walk: {}", one_line(&err.to_string())),
+                        });
                     }
                 }
                 ignore::WalkState::Continue
@@ -194,20 +170,14 @@ pub fn scan_paths(
                 if size > opts.max_file_size {
                     report.skipped.push(Skipped {
                         path: display,
-                        reason: format!(
-                            "larger than --max-file-size ({} bytes)",
-                            opts.max_file_size
-                        ),
+                        reason: format!("larger than --max-file-size ({} bytes)", opts.max_file_size),
                         size: Some(size),
                     });
                     continue;
                 }
                 if display.rsplit('/').next() == Some(".sops.yaml") {
                     if let Ok(data) = std::fs::read(&fs) {
-                        config_files.push(ConfigFile {
-                            path: display.clone(),
-                            data,
-                        });
+                        config_files.push(ConfigFile { path: display.clone(), data });
                     }
                 }
                 files.push((display, fs, size));
