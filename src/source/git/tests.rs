@@ -1,0 +1,1 @@
+//! Tests of the git sources over repositories built with the real `git`.
