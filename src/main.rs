@@ -2,12 +2,15 @@
 //! exit code (0 clean, 1 findings, 2 the tool could not do its job). The only code that prints.
 
 mod cli;
+mod integrate;
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use sopsguard::config::Settings;
 use sopsguard::finding::Severity;
 use sopsguard::report::{human::Human, json::Json, Emitter, Summary};
 use sopsguard::rules::{Registry, RuleKind};
@@ -48,6 +51,11 @@ fn is_broken_pipe(err: &miette::Report) -> bool {
 fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan(args),
+        Command::PreCommit(args) => scan(integrate::pre_commit(args)?),
+        Command::Baseline(args) => {
+            let (_engine, settings, report) = collect(&args)?;
+            integrate::write_baseline(&args, &settings, &report)
+        }
         Command::Rules { format } => {
             list_rules(&Registry::builtin(), format)?;
             Ok(ExitCode::SUCCESS)
@@ -60,23 +68,35 @@ fn io(e: std::io::Error) -> miette::Report {
     miette::Report::msg(e)
 }
 
-fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
-    let started = Instant::now();
+/// Runs the scan `args` describe, with the configuration applied and the report sorted.
+fn collect(args: &ScanArgs) -> miette::Result<(Engine, Settings, ScanReport)> {
     if args.threads > 0 {
         let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
     }
-    let options = ScanOptions { max_file_size: args.max_file_size, ..ScanOptions::default() };
-    let engine = Engine::builtin(options, Identities::none());
-    let paths = if args.paths.is_empty() { vec![".".into()] } else { args.paths.clone() };
+    let settings = integrate::settings(args)?;
+    let max_file_size =
+        args.max_file_size.or(settings.max_file_size).unwrap_or(integrate::DEFAULT_MAX_FILE_SIZE);
+    let options = ScanOptions { max_file_size, ..ScanOptions::default() };
+    let engine = settings.engine(options, Identities::none())?;
+    let paths = integrate::scan_paths(args);
     let walk = WalkOptions {
         threads: args.threads,
-        max_file_size: args.max_file_size,
-        excludes: Vec::new(),
+        max_file_size,
+        excludes: settings.walk_excludes(&paths),
         sops_config_override: None,
     };
     let mut report = worktree::scan_paths(&engine, &paths, &walk)?;
+    settings.apply(&mut report, Path::new("."));
     report.sort();
-    emit(&args, &engine.registry, &report)?;
+    Ok((engine, settings, report))
+}
+
+fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
+    let started = Instant::now();
+    let (engine, settings, mut report) = collect(&args)?;
+    integrate::apply_baseline(&args, &settings, &mut report)?;
+    emit(&args, &engine, &report)?;
+    integrate::write_extra_sarif(&args, &engine, &report)?;
     if !args.quiet && args.format == Format::Human {
         let line = Summary::of(&report).line();
         let _ = writeln!(std::io::stderr(), "{line} in {:.2}s", started.elapsed().as_secs_f64());
@@ -109,7 +129,7 @@ fn use_color(choice: ColorChoice, to_terminal: bool) -> bool {
     }
 }
 
-fn emit(args: &ScanArgs, registry: &Registry, report: &ScanReport) -> miette::Result<()> {
+fn emit(args: &ScanArgs, engine: &Engine, report: &ScanReport) -> miette::Result<()> {
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
     let emitter: Box<dyn Emitter> = match args.format {
         Format::Human => Box::new(Human {
@@ -118,9 +138,10 @@ fn emit(args: &ScanArgs, registry: &Registry, report: &ScanReport) -> miette::Re
             quiet: args.quiet,
         }),
         Format::Json => Box::new(Json),
+        Format::Sarif => Box::new(integrate::sarif(args, engine)),
     };
     let mut buf = Vec::new();
-    emitter.emit(&mut buf, report, registry).map_err(io)?;
+    emitter.emit(&mut buf, report, &engine.registry).map_err(io)?;
     match &args.output {
         Some(path) => std::fs::write(path, &buf)
             .map_err(|e| miette::miette!("cannot write {}: {}", path.display(), e.kind()))?,
