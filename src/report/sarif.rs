@@ -178,7 +178,7 @@ struct Help {
 
 #[derive(Serialize)]
 struct Configuration {
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "is_true")]
     enabled: bool,
     level: &'static str,
 }
@@ -283,6 +283,10 @@ struct Snippet<'a> {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
 
 fn level(s: Severity) -> &'static str {
     match s {

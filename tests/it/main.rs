@@ -1,1 +1,3 @@
-
+mod baseline;
+mod config;
+mod sarif;
