@@ -242,6 +242,19 @@ fn absolute(path: &Path) -> PathBuf {
     std::fs::canonicalize(&normal).unwrap_or(normal)
 }
 
+/// How diagnostics name a file: relative to the current directory when it is under it.
+fn display_path(file: &Path) -> String {
+    let abs = absolute(file);
+    match std::env::current_dir()
+        .ok()
+        .map(|cwd| absolute(&cwd))
+        .and_then(|cwd| abs.strip_prefix(cwd).ok().map(Path::to_path_buf))
+    {
+        Some(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        _ => file.display().to_string(),
+    }
+}
+
 impl Settings {
     /// The nearest `.sopsguard.toml` at or above `start`, up to the repository root.
     pub fn discover(start: &Path) -> Option<PathBuf> {
@@ -268,7 +281,7 @@ impl Settings {
         let Some(file) = explicit.map(Path::to_path_buf).or_else(|| Settings::discover(start)) else {
             return Ok(Settings { dir: absolute(Path::new(".")), ..Settings::default() });
         };
-        let display = file.display().to_string();
+        let display = display_path(&file);
         let text = std::fs::read_to_string(&file)
             .map_err(|e| ConfigError::Read { path: display.clone(), message: e.kind().to_string() })?;
         let abs = absolute(&file);
@@ -537,7 +550,7 @@ fn read_rule_files(dir: &Path) -> Result<Vec<(String, String)>, String> {
     let mut files = Vec::new();
     for p in paths {
         let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {}", p.display(), e.kind()))?;
-        files.push((p.display().to_string(), text));
+        files.push((display_path(&p), text));
     }
     Ok(files)
 }

@@ -27,7 +27,11 @@ pub fn sopsguard(dir: &Path) -> Command {
 /// Runs the binary and returns (exit code, stdout, stderr).
 pub fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let Output { status, stdout, stderr } = sopsguard(dir).args(args).output().expect("run sopsguard");
-    (status.code().unwrap_or(-1), String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
 }
 
 /// A valid age identity derived from `seed` (deterministic, so fingerprints are stable).
@@ -53,7 +57,8 @@ fn expand(content: &str, seed: &str) -> Option<String> {
         .replace("{{age-identity-bad-checksum}}", &age_identity_bad_checksum(seed));
     let generator_placeholder = s.match_indices("{{").any(|(i, _)| {
         s[i + 2..].split("}}").next().is_some_and(|inner| {
-            !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            !inner.is_empty()
+                && inner.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         })
     });
     (!generator_placeholder).then_some(s)
@@ -116,7 +121,10 @@ fn github_required_fields_and_no_secret() {
     let text = sarif.to_string();
     for seed in Registry::builtin().rules().iter().map(|r| r.id.clone()) {
         let key = age_identity(&seed);
-        assert!(!text.contains(&key[16..]) && !text.contains(&key[16..].to_ascii_lowercase()), "secret in SARIF");
+        assert!(
+            !text.contains(&key[16..]) && !text.contains(&key[16..].to_ascii_lowercase()),
+            "secret in SARIF"
+        );
     }
     assert!(!text.contains("hunter22"), "secret in SARIF");
     assert_eq!(sarif["version"], "2.1.0");
@@ -135,7 +143,11 @@ fn github_required_fields_and_no_secret() {
     assert_eq!(ids, sorted, "rules are sorted");
     for r in rules {
         for field in ["/shortDescription/text", "/fullDescription/text", "/help/text", "/help/markdown"] {
-            assert!(!r.pointer(field).and_then(|v| v.as_str()).unwrap_or("").is_empty(), "{field} of {}", r["id"]);
+            assert!(
+                !r.pointer(field).and_then(|v| v.as_str()).unwrap_or("").is_empty(),
+                "{field} of {}",
+                r["id"]
+            );
         }
         assert!(["error", "warning", "note"].contains(&r["defaultConfiguration"]["level"].as_str().unwrap()));
         let tags = r["properties"]["tags"].as_array().unwrap();
@@ -159,7 +171,10 @@ fn github_required_fields_and_no_secret() {
         let uri = locs[0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap();
         assert!(!uri.starts_with('/') && !uri.contains("://"), "relative URI: {uri}");
         assert_eq!(r["partialFingerprints"]["sopsguard/v1"].as_str().unwrap().len(), 32);
-        assert!(r["partialFingerprints"].get("primaryLocationLineHash").is_none(), "upload-sarif computes it");
+        assert!(
+            r["partialFingerprints"].get("primaryLocationLineHash").is_none(),
+            "upload-sarif computes it"
+        );
     }
 }
 
@@ -205,7 +220,12 @@ fn git_findings_have_their_own_run_and_category() {
     report.sort();
 
     let files = emit(&Sarif::default(), &report);
-    let ids: Vec<&str> = files["runs"].as_array().unwrap().iter().map(|r| r["automationDetails"]["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = files["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["automationDetails"]["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["sopsguard/", "sopsguard/history/"]);
     let git = &files["runs"][1]["results"][0];
     assert_eq!(git["properties"]["commit"], "c".repeat(40));
@@ -219,7 +239,12 @@ fn git_findings_have_their_own_run_and_category() {
     // `sopsguard/` run would close the alerts of the last working-tree upload.
     let range_only = report_of(&[("old/keys.txt", age_identity("range"))], Some(commit()));
     let range = emit(&Sarif { scan: ScanKind::Range, ..Sarif::default() }, &range_only);
-    let ids: Vec<&str> = range["runs"].as_array().unwrap().iter().map(|r| r["automationDetails"]["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = range["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["automationDetails"]["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["sopsguard/range/"]);
     // A clean history scan still writes its run, so fixed alerts close.
     let clean = emit(&Sarif { scan: ScanKind::History, ..Sarif::default() }, &ScanReport::default());
@@ -230,7 +255,16 @@ fn git_findings_have_their_own_run_and_category() {
 #[test]
 fn results_beyond_the_limit_are_left_out_with_a_notification() {
     let files: Vec<(String, String)> = (0..5)
-        .map(|i| (format!("k{i}.txt"), format!("{}\n{}\n", age_identity(&format!("v{i}")), age_identity_bad_checksum(&format!("b{i}")))))
+        .map(|i| {
+            (
+                format!("k{i}.txt"),
+                format!(
+                    "{}\n{}\n",
+                    age_identity(&format!("v{i}")),
+                    age_identity_bad_checksum(&format!("b{i}"))
+                ),
+            )
+        })
         .collect();
     let refs: Vec<(&str, String)> = files.iter().map(|(p, c)| (p.as_str(), c.clone())).collect();
     let report = report_of(&refs, None);
@@ -239,7 +273,10 @@ fn results_beyond_the_limit_are_left_out_with_a_notification() {
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     assert_eq!(results.len(), 4);
     assert!(results.iter().all(|r| r["level"] == "error"), "the most severe are kept");
-    let paths: Vec<&str> = results.iter().map(|r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap()).collect();
+    let paths: Vec<&str> = results
+        .iter()
+        .map(|r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap())
+        .collect();
     let mut sorted = paths.clone();
     sorted.sort();
     assert_eq!(paths, sorted, "kept results stay in report order");
@@ -258,7 +295,9 @@ fn results_beyond_the_limit_are_left_out_with_a_notification() {
     let (full, empty) = (gz(&report), gz(&ScanReport::default()));
     let limit = empty + (full - empty) / 2;
     let mut buf = Vec::new();
-    Sarif { max_gzip_bytes: limit, ..Sarif::default() }.emit(&mut buf, &report, &Registry::builtin()).unwrap();
+    Sarif { max_gzip_bytes: limit, ..Sarif::default() }
+        .emit(&mut buf, &report, &Registry::builtin())
+        .unwrap();
     let small: serde_json::Value = serde_json::from_slice(&buf).unwrap();
     let kept = small["runs"][0]["results"].as_array().unwrap().len();
     assert!(kept < 10, "kept {kept}");
@@ -269,7 +308,9 @@ fn results_beyond_the_limit_are_left_out_with_a_notification() {
 #[test]
 fn problems_skips_and_notes_become_notifications() {
     let mut report = report_of(&[("s.txt", age_identity("p"))], None);
-    report.problems.push(Problem { path: "broken.yaml".into(), message: "cannot read: permission denied".into() });
+    report
+        .problems
+        .push(Problem { path: "broken.yaml".into(), message: "cannot read: permission denied".into() });
     report.notes.push("shallow clone: history before 2024-01-01 was not scanned".into());
     let sarif = emit(&Sarif::default(), &report);
     let inv = &sarif["runs"][0]["invocations"][0];
@@ -286,7 +327,10 @@ fn absolute_paths_outside_the_working_directory_get_a_checkout_path() {
     let report = report_of(&[("/elsewhere/keys.txt", age_identity("abs"))], None);
     let sarif = emit(&Sarif { working_directory: Some("/work/repo".into()), ..Sarif::default() }, &report);
     let run = &sarif["runs"][0];
-    assert_eq!(run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "file:///elsewhere/keys.txt");
+    assert_eq!(
+        run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "file:///elsewhere/keys.txt"
+    );
     assert_eq!(run["invocations"][0]["workingDirectory"]["uri"], "file:///work/repo/");
 }
 
