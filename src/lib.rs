@@ -8,6 +8,7 @@
 pub mod detect;
 pub mod finding;
 pub mod fingerprint;
+pub mod incident;
 pub mod report;
 pub mod rules;
 pub mod scan;
