@@ -11,6 +11,7 @@ pub mod detect;
 pub mod finding;
 pub mod fingerprint;
 pub mod hook;
+pub mod incident;
 pub mod report;
 pub mod rules;
 pub mod scan;
