@@ -41,9 +41,8 @@ pub struct FileInfo {
 
 /// Reads a file's sops metadata without checking anything. `None` if it is not a sops file.
 pub fn inspect(path: &str, data: &[u8]) -> Option<FileInfo> {
-    let kind = StoreKind::for_path(path);
-    let loaded = store::load(kind, data).ok()?;
-    let src = loaded.metadata?;
+    let (kind, loaded) = load_any(StoreKind::for_path(path), data);
+    let src = loaded.ok()?.metadata?;
     let md = metadata::decode(&src.node);
     Some(FileInfo {
         store: kind,
@@ -60,6 +59,27 @@ fn recipients_of(md: &Metadata) -> Vec<Recipient> {
         .enumerate()
         .flat_map(|(g, keys)| keys.iter().map(move |k| Recipient { group: g, kind: k.kind, id: k.id.clone() }))
         .collect()
+}
+
+/// Loads with the store the file name selects; when that finds no sops metadata, tries the JSON
+/// and YAML stores too, so files encrypted with `--input-type` under another name (`secret`,
+/// `hidden-yaml.json`) are still recognised.
+fn load_any(kind: StoreKind, data: &[u8]) -> (StoreKind, Result<Loaded, store::StoreError>) {
+    let first = store::load(kind, data);
+    if matches!(&first, Ok(l) if l.metadata.is_some()) {
+        return (kind, first);
+    }
+    for alt in [StoreKind::Json, StoreKind::Yaml, StoreKind::Dotenv, StoreKind::Ini] {
+        if alt == kind || (alt == StoreKind::Json && kind == StoreKind::Binary) {
+            continue;
+        }
+        if let Ok(l) = store::load(alt, data) {
+            if l.metadata.is_some() {
+                return (alt, Ok(l));
+            }
+        }
+    }
+    (kind, first)
 }
 
 /// Whether a file's name says it holds sops output: `*.sops.*`, `*.enc.*`, `sops.env` (the
@@ -89,7 +109,7 @@ pub fn check_file(path: &str, data: &[u8], ctx: &SopsContext<'_>) -> SopsOutcome
     if ctx.configs.is_config(path) || path.rsplit('/').next() == Some(".sops.yaml") {
         return SopsOutcome::default();
     }
-    let kind = StoreKind::for_path(path);
+    let name_kind = StoreKind::for_path(path);
     let selection = ctx.configs.select(path);
     let named = is_sops_named(path);
     let mentions_sops = memchr::memmem::find(data, b"sops").is_some();
@@ -97,7 +117,8 @@ pub fn check_file(path: &str, data: &[u8], ctx: &SopsContext<'_>) -> SopsOutcome
     if !mentions_sops && !wants_plain_check {
         return SopsOutcome::default();
     }
-    let loaded = match store::load(kind, data) {
+    let (kind, loaded) = if mentions_sops { load_any(name_kind, data) } else { (name_kind, store::load(name_kind, data)) };
+    let loaded = match loaded {
         Ok(l) => l,
         Err(e) => {
             // Unparsable: only a finding when it clearly was meant to be a sops file.

@@ -88,7 +88,8 @@ fn translate(pattern: &str) -> Result<String, String> {
                 }
             }
             '[' => {
-                if class_depth > 0 && !class_start && chars.peek() == Some(&':') {
+                if class_depth > 0 && chars.peek() == Some(&':') {
+                    class_start = false;
                     // POSIX class `[:alpha:]` inside a class: copy through to `:]`.
                     out.push('[');
                     for x in chars.by_ref() {
