@@ -134,3 +134,103 @@ fn conformance_with_shared_vectors() {
     let ctx2 = SopsContext { configs: &configs, identities: &two, strict: false };
     assert_eq!(check_file("x.yaml", &data, &ctx2).mac, MacStatus::Verified);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Round trips through the test encryptor
+
+use super::store::StoreKind as SK;
+use super::testkit::{self, Options, Rule};
+
+pub(crate) const YAML_PLAIN: &str = "# top comment\napp:\n    user: admin\n    password: hunter2 # inline note\n    port: 5432\n    ratio: 1.50\n    enabled: true\n    created: 2024-01-01\n    empty: \"\"\n    nothing: null\n    list:\n        - a\n        - 1\n        # in list\n        - false\n    public_unencrypted: visible\n    # sops:enc\n    marked: yes\n    # sops:plain\n    unmarked: no\ndata:\n    token: abc\nstringData:\n    key: value\n---\nsecond: doc\nnum: 0x1F\n";
+pub(crate) const JSON_PLAIN: &str = "{\n\t\"user\": \"admin\",\n\t\"n\": 34,\n\t\"f\": 1.5,\n\t\"big\": 12345678901234567,\n\t\"b\": true,\n\t\"nil\": null,\n\t\"list\": [\"a\", 1, {\"deep\": \"x\"}],\n\t\"obj\": {\"x_unencrypted\": \"y\", \"z\": \"\"},\n\t\"data\": {\"token\": \"t\"}\n}\n";
+pub(crate) const DOTENV_PLAIN: &str = "# comment\nUSER=admin\nPASS=hunter2\nEMPTY=\nMULTI=a\\nb\nPUB_unencrypted=x\n#sops:enc\nMARKED=1\n";
+pub(crate) const INI_PLAIN: &str = "; top\n[db]\nuser = admin\n; about pass\npass = \"hunter2\"\n[public]\nname_unencrypted = x\n";
+pub(crate) const BINARY_PLAIN: &[u8] = b"\x00\x01binary \xff payload\n";
+
+pub(crate) fn samples() -> Vec<(SK, &'static str, &'static [u8])> {
+    vec![
+        (SK::Yaml, "secret.sops.yaml", YAML_PLAIN.as_bytes()),
+        (SK::Json, "secret.sops.json", JSON_PLAIN.as_bytes()),
+        (SK::Dotenv, "secret.sops.env", DOTENV_PLAIN.as_bytes()),
+        (SK::Ini, "secret.sops.ini", INI_PLAIN.as_bytes()),
+        (SK::Binary, "secret.sops.bin", BINARY_PLAIN),
+    ]
+}
+
+pub(crate) fn all_rules() -> Vec<Option<Rule>> {
+    vec![
+        None,
+        Some(Rule::UnencryptedSuffix("_unencrypted".into())),
+        Some(Rule::EncryptedSuffix("er".into())),
+        Some(Rule::UnencryptedRegex("^(public|app)".into())),
+        Some(Rule::EncryptedRegex("^(data|stringData|pass|PASS|user)$".into())),
+        Some(Rule::UnencryptedCommentRegex("sops:plain".into())),
+        Some(Rule::EncryptedCommentRegex("sops:enc".into())),
+    ]
+}
+
+fn ids_of(secrets: &[&Zeroizing<String>]) -> Identities {
+    let text: String = secrets.iter().map(|s| format!("{}\n", s.as_str())).collect();
+    Identities::from_text("test", &text).unwrap()
+}
+
+use zeroize::Zeroizing;
+
+#[test]
+fn round_trip_every_store_rule_and_layout() {
+    let (s1, r1) = testkit::generate_identity();
+    let (s2, r2) = testkit::generate_identity();
+    let (s3, r3) = testkit::generate_identity();
+    let configs = ConfigSet::default();
+    let layouts: Vec<(Vec<Vec<String>>, usize, Vec<&Zeroizing<String>>)> = vec![
+        (vec![vec![r1.clone()]], 0, vec![&s1]),
+        (vec![vec![r1.clone(), r2.clone()]], 0, vec![&s2]),
+        (vec![vec![r1.clone()], vec![r2.clone()], vec![r3.clone()]], 2, vec![&s1, &s3]),
+    ];
+    let mut n = 0;
+    for (kind, name, plain) in samples() {
+        for rule in all_rules() {
+            for mac_only in [false, true] {
+                for (groups, threshold, secrets) in &layouts {
+                    let mut o = Options::age(&[]);
+                    o.groups = groups.clone();
+                    o.shamir_threshold = *threshold;
+                    o.rule = rule.clone();
+                    o.mac_only_encrypted = mac_only;
+                    o.seed = n;
+                    let enc = testkit::encrypt(kind, plain, &o).unwrap_or_else(|e| panic!("{name} {rule:?}: {e}"));
+                    let ids = ids_of(secrets);
+                    let ctx = SopsContext { configs: &configs, identities: &ids, strict: false };
+                    let out = check_file(name, &enc, &ctx);
+                    assert_eq!(
+                        (out.mac, rules(&out)),
+                        (MacStatus::Verified, vec![]),
+                        "{name} {rule:?} mac_only={mac_only} groups={}:\n{}",
+                        groups.len(),
+                        String::from_utf8_lossy(&enc)
+                    );
+                    let info = inspect(name, &enc).unwrap();
+                    assert_eq!(info.recipients.len(), groups.iter().map(Vec::len).sum::<usize>());
+                    // Nothing secret of the plaintext survives in clear where the rule encrypts.
+                    if rule.is_none() && kind != SK::Binary {
+                        assert!(!String::from_utf8_lossy(&enc).contains("hunter2"), "{name}");
+                    }
+                    n += 1;
+                }
+            }
+        }
+    }
+    // Not enough Shamir shares, and the wrong identity.
+    let mut o = Options::age(&[]);
+    o.groups = vec![vec![r1.clone()], vec![r2.clone()], vec![r3.clone()]];
+    o.shamir_threshold = 2;
+    let enc = testkit::encrypt(SK::Yaml, YAML_PLAIN.as_bytes(), &o).unwrap();
+    let ids = ids_of(&[&s2]);
+    let ctx = SopsContext { configs: &configs, identities: &ids, strict: false };
+    let out = check_file("a.yaml", &enc, &ctx);
+    assert_eq!((out.mac, rules(&out)), (MacStatus::Unverified, vec!["sops/no-identity"]));
+    let none = Identities::none();
+    let ctx = SopsContext { configs: &configs, identities: &none, strict: false };
+    let out = check_file("a.yaml", &enc, &ctx);
+    assert_eq!((out.mac, rules(&out)), (MacStatus::Unverified, vec![]));
+}
