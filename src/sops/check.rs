@@ -64,7 +64,7 @@ fn recipients_of(md: &Metadata) -> Vec<Recipient> {
 /// Loads with the store the file name selects; when that finds no sops metadata, tries the JSON
 /// and YAML stores too, so files encrypted with `--input-type` under another name (`secret`,
 /// `hidden-yaml.json`) are still recognised.
-fn load_any(kind: StoreKind, data: &[u8]) -> (StoreKind, Result<Loaded, store::StoreError>) {
+pub(crate) fn load_any(kind: StoreKind, data: &[u8]) -> (StoreKind, Result<Loaded, store::StoreError>) {
     let first = store::load(kind, data);
     if matches!(&first, Ok(l) if l.metadata.is_some()) {
         return (kind, first);

@@ -234,3 +234,305 @@ fn round_trip_every_store_rule_and_layout() {
     let out = check_file("a.yaml", &enc, &ctx);
     assert_eq!((out.mac, rules(&out)), (MacStatus::Unverified, vec![]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tamper tests over every age-keyed vector
+
+use super::tree::{self as t, Item as TItem, Node as TNode, Value as TValue};
+use super::value::Scalar as TScalar;
+
+struct LeafInfo {
+    span: std::ops::Range<usize>,
+    path: Vec<String>,
+    encrypt: bool,
+    comment: bool,
+    null: bool,
+}
+
+fn leaves(tree: &t::Tree, rule: &t::EncryptionRule) -> Vec<LeafInfo> {
+    let mut out = Vec::new();
+    t::walk(tree, rule, &mut |l| {
+        out.push(LeafInfo {
+            span: l.span.clone(),
+            path: l.path.iter().map(|s| (*s).to_owned()).collect(),
+            encrypt: l.encrypt,
+            comment: l.comment.is_some(),
+            null: l.scalar.is_none_or(|s| s.is_empty_or_null()),
+        });
+    });
+    out
+}
+
+/// Pairs `key: scalar` anywhere in the tree: (key span, value span).
+fn scalar_pairs(items: &[TItem], out: &mut Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>) {
+    for i in items {
+        if let TItem::Pair { key_span, value, .. } = i {
+            match &value.value {
+                TValue::Scalar(_) => out.push((key_span.clone(), value.span.clone())),
+                TValue::Map(m) | TValue::List(m) => scalar_pairs(m, out),
+            }
+        } else if let TItem::Elem(TNode { value: TValue::Map(m) | TValue::List(m), .. }) = i {
+            scalar_pairs(m, out);
+        }
+    }
+}
+
+/// Lists with two distinct scalar elements: their spans.
+fn scalar_lists(items: &[TItem], out: &mut Vec<Vec<std::ops::Range<usize>>>) {
+    for i in items {
+        let node = match i {
+            TItem::Pair { value, .. } | TItem::Elem(value) => value,
+            TItem::Comment { .. } => continue,
+        };
+        match &node.value {
+            TValue::List(elems) => {
+                let spans: Vec<_> = elems
+                    .iter()
+                    .filter_map(|e| match e {
+                        TItem::Elem(TNode { value: TValue::Scalar(s), span }) if !s.is_empty_or_null() => Some(span.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                if spans.len() >= 2 {
+                    out.push(spans);
+                }
+                scalar_lists(elems, out);
+            }
+            TValue::Map(m) => scalar_lists(m, out),
+            TValue::Scalar(_) => {}
+        }
+    }
+}
+
+fn line_start(s: &[u8], at: usize) -> usize {
+    s[..at].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1)
+}
+
+fn line_end(s: &[u8], at: usize) -> usize {
+    s[at..].iter().position(|b| *b == b'\n').map_or(s.len(), |i| at + i + 1)
+}
+
+fn splice(data: &[u8], range: std::ops::Range<usize>, with: &[u8]) -> Vec<u8> {
+    let mut v = data[..range.start].to_vec();
+    v.extend_from_slice(with);
+    v.extend_from_slice(&data[range.end..]);
+    v
+}
+
+/// The first age stanza's text range in the metadata, for stores with spans (YAML).
+fn first_age_entry(node: &TNode) -> Option<std::ops::Range<usize>> {
+    let TValue::Map(items) = &node.value else { return None };
+    for i in items {
+        if let TItem::Pair { key, value, .. } = i {
+            if key == "age" {
+                if let TValue::List(l) = &value.value {
+                    if let Some(TItem::Elem(e)) = l.first() {
+                        return Some(e.span.clone());
+                    }
+                }
+            }
+            if key == "key_groups" {
+                if let TValue::List(l) = &value.value {
+                    for g in l {
+                        if let TItem::Elem(gn) = g {
+                            if let Some(r) = first_age_entry(gn) {
+                                return Some(r);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+fn remove_first_recipient(kind: SK, data: &[u8], meta: &TNode) -> Option<Vec<u8>> {
+    match kind {
+        SK::Yaml => {
+            let r = first_age_entry(meta)?;
+            let end = data[..r.end].iter().rposition(|b| !b.is_ascii_whitespace())?;
+            Some(splice(data, line_start(data, r.start)..line_end(data, end), b""))
+        }
+        SK::Json | SK::Binary => {
+            let mut v: serde_json::Value = serde_json::from_slice(data).ok()?;
+            let sops = v.get_mut("sops")?;
+            let list = match sops.get("age").and_then(|a| a.as_array()).filter(|a| !a.is_empty()) {
+                Some(_) => sops.get_mut("age")?,
+                None => sops.get_mut("key_groups")?.get_mut(0)?.get_mut("age")?,
+            };
+            list.as_array_mut()?.remove(0);
+            serde_json::to_vec_pretty(&v).ok()
+        }
+        SK::Dotenv | SK::Ini => {
+            let text = String::from_utf8_lossy(data);
+            let kept: Vec<&str> = text.split_inclusive('\n').filter(|l| !l.contains("age__list_0__map_")).collect();
+            Some(kept.concat().into_bytes())
+        }
+    }
+}
+
+fn config_for(recipients: &[Recipient], rule: Option<&str>) -> ConfigSet {
+    let groups = recipients.iter().map(|r| r.group).max().map_or(0, |g| g + 1);
+    let mut y = String::from("creation_rules:\n  - key_groups:\n");
+    for g in 0..groups {
+        let age: Vec<&str> = recipients.iter().filter(|r| r.group == g && r.kind == KeyKind::Age).map(|r| r.id.as_str()).collect();
+        let pgp: Vec<&str> = recipients.iter().filter(|r| r.group == g && r.kind == KeyKind::Pgp).map(|r| r.id.as_str()).collect();
+        y.push_str(&format!("      - age: {age:?}\n        pgp: {pgp:?}\n"));
+    }
+    if groups > 1 {
+        y.push_str("    shamir_threshold: 2\n");
+    }
+    if let Some(r) = rule {
+        y.push_str(&format!("    {r}\n"));
+    }
+    ConfigSet::new(vec![ConfigFile { path: ".sops.yaml".into(), data: y.into_bytes() }], None)
+}
+
+#[test]
+fn tamper_every_age_vector() {
+    let Some(dir) = vectors_dir() else { return };
+    let ids = vector_identities(&dir);
+    let none = ConfigSet::default();
+    let ctx = SopsContext { configs: &none, identities: &ids, strict: false };
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let expected = std::fs::read_to_string(dir.join("expected.jsonl")).unwrap();
+    for line in expected.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        let f = e["file"].as_str().unwrap();
+        let has_age = e["recipients"].as_array().unwrap().iter().any(|r| r["type"] == "age");
+        if e["mac_status"] == "valid" && has_age {
+            files.push((f.to_owned(), std::fs::read(dir.join(f)).unwrap()));
+        }
+    }
+    for f in ["format.age.enc.yaml", "example.age.enc.yaml", "example.age.enc.json", "example.age.enc.binary.json", "example.age.enc.ini", "format.age.enc.env", "example.shamir-age-2of3.enc.yaml"] {
+        files.push((format!("derived/{f}"), std::fs::read(dir.join("derived").join(f)).unwrap()));
+    }
+    assert!(files.len() >= 35, "{}", files.len());
+    let mut applied = std::collections::BTreeMap::<&str, usize>::new();
+    let mut failures = Vec::new();
+    for (name, data) in &files {
+        assert_eq!(check_file(name, data, &ctx).mac, MacStatus::Verified, "{name}");
+        let (kind, loaded) = super::check::load_any(SK::for_path(name), data);
+        let loaded = loaded.unwrap();
+        let meta = loaded.metadata.as_ref().unwrap();
+        let md = super::metadata::decode(&meta.node);
+        let ls = leaves(&loaded.tree, &md.rule);
+        let mut cases: Vec<(&str, Vec<u8>, Vec<&str>)> = Vec::new();
+
+        // 1. a flipped byte in a value's data
+        if let Some(l) = ls.iter().find(|l| l.encrypt && !l.comment && data[l.span.clone()].starts_with(b"ENC[")) {
+            let at = l.span.start + memchr::memmem::find(&data[l.span.clone()], b"data:").unwrap() + 5;
+            let c = if data[at] == b'A' { b"B" } else { b"A" };
+            cases.push(("flipped-byte", splice(data, at..at + 1, c), vec!["sops/value-tampered"]));
+        }
+        // 2. an edited clear value
+        if !md.mac_only_encrypted {
+            if let Some(l) = ls.iter().find(|l| !l.encrypt && !l.comment && !l.null && !matches!(data[l.span.start], b'|' | b'>')) {
+                let at = if matches!(data[l.span.start], b'"' | b'\'') { l.span.start + 1 } else { l.span.start };
+                cases.push(("edited-clear-value", splice(data, at..at, b"x"), vec!["sops/mac-mismatch"]));
+            }
+        }
+        // 3. two list elements swapped
+        let mut lists = Vec::new();
+        for b in &loaded.tree.branches {
+            scalar_lists(b, &mut lists);
+        }
+        if let Some(spans) = lists.iter().find(|s| data[s[0].clone()] != data[s[1].clone()]) {
+            let (a, b) = (spans[0].clone(), spans[1].clone());
+            let mut v = data[..a.start].to_vec();
+            v.extend_from_slice(&data[b.clone()]);
+            v.extend_from_slice(&data[a.end..b.start]);
+            v.extend_from_slice(&data[a.clone()]);
+            v.extend_from_slice(&data[b.end..]);
+            cases.push(("swapped-list-elements", v, vec!["sops/mac-mismatch"]));
+        }
+        // 4. a plaintext key added
+        {
+            let key_path: Vec<&str> = if kind == SK::Ini { vec!["DEFAULT", "sopsguard_added"] } else { vec!["sopsguard_added"] };
+            let selected = md.rule.should_encrypt(&key_path, &[Vec::new(), Vec::new()], false);
+            let want = if selected { "sops/plaintext-value" } else { "sops/mac-mismatch" };
+            let added = match kind {
+                SK::Json | SK::Binary => {
+                    let at = data.iter().position(|b| *b == b'{').unwrap() + 1;
+                    splice(data, at..at, b"\"sopsguard_added\": \"plaintext\",")
+                }
+                SK::Yaml => {
+                    let at = if data.starts_with(b"---") { line_end(data, 0) } else { 0 };
+                    splice(data, at..at, b"sopsguard_added: plaintext\n")
+                }
+                SK::Dotenv => splice(data, 0..0, b"sopsguard_added=plaintext\n"),
+                SK::Ini => splice(data, 0..0, b"sopsguard_added = plaintext\n"),
+            };
+            if !(md.mac_only_encrypted && !selected) {
+                cases.push(("plaintext-key-added", added, vec![want]));
+            }
+        }
+        // 5. a key deleted
+        {
+            let mut pairs = Vec::new();
+            for b in &loaded.tree.branches {
+                scalar_pairs(b, &mut pairs);
+            }
+            let pick = pairs.into_iter().find(|(k, v)| {
+                let l = ls.iter().find(|l| l.span == *v && !l.comment);
+                let hashed = l.is_some_and(|l| !l.null && (l.encrypt || !md.mac_only_encrypted));
+                let ls0 = line_start(data, k.start);
+                let own_line = data[ls0..k.start].iter().all(|b| *b == b' ' || *b == b'\t' || *b == b'"')
+                    && line_end(data, k.start) >= v.end
+                    && line_end(data, k.start) == line_end(data, v.end.saturating_sub(1).max(k.start));
+                hashed && own_line
+            });
+            if let Some((k, v)) = pick {
+                let mut end = line_end(data, v.end.saturating_sub(1).max(k.start));
+                let mut start = line_start(data, k.start);
+                if matches!(kind, SK::Json | SK::Binary) {
+                    // keep the JSON valid: drop a trailing comma, or the previous one
+                    let line = &data[start..end];
+                    if !line.trim_ascii_end().ends_with(b",") {
+                        if let Some(p) = data[..start].iter().rposition(|b| *b == b',') {
+                            start = p;
+                            end -= 1;
+                        }
+                    }
+                }
+                cases.push(("key-deleted", splice(data, start..end, b""), vec!["sops/mac-mismatch"]));
+            }
+        }
+        // 6. lastmodified changed
+        {
+            let at = memchr::memmem::find(data, b"lastmodified").unwrap();
+            let d = at + data[at..].iter().position(u8::is_ascii_digit).unwrap();
+            let nd = if data[d] == b'9' { b'1' } else { data[d] + 1 };
+            cases.push(("lastmodified-changed", splice(data, d..d + 1, &[nd]), vec!["sops/mac-mismatch"]));
+        }
+        for (what, mutated, want) in cases {
+            *applied.entry(what).or_default() += 1;
+            let out = check_file(name, &mutated, &ctx);
+            let got = rules(&out);
+            if out.mac != MacStatus::Failed || !want.iter().all(|w| got.contains(w)) {
+                failures.push(format!("{name}: {what}: want {want:?}, got {:?} {got:?}", out.mac));
+            }
+        }
+        // 7. a recipient stanza removed, checked against a config listing the original recipients
+        let info = inspect(name, data).unwrap();
+        let rule_line = md.explicit_rule.as_ref().map(|(k, v, _)| format!("{}: {}", k.key(), serde_json::Value::String(v.clone())));
+        let cfg = config_for(&info.recipients, rule_line.as_deref());
+        let cctx = SopsContext { configs: &cfg, identities: &ids, strict: false };
+        let clean = check_file(name, data, &cctx);
+        let clean_rules: Vec<&str> = rules(&clean).into_iter().filter(|r| *r != "sops/rule-drift").collect();
+        assert!(clean_rules.is_empty(), "{name}: {:?}", clean.hits.iter().map(|h| &h.message).collect::<Vec<_>>());
+        if let Some(mutated) = remove_first_recipient(kind, data, &meta.node) {
+            *applied.entry("recipient-removed").or_default() += 1;
+            let out = check_file(name, &mutated, &cctx);
+            let got = rules(&out);
+            if !(got.contains(&"sops/recipients") || got.contains(&"sops/malformed")) {
+                failures.push(format!("{name}: recipient-removed: got {:?} {got:?}", out.mac));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    for what in ["flipped-byte", "edited-clear-value", "swapped-list-elements", "plaintext-key-added", "key-deleted", "lastmodified-changed", "recipient-removed"] {
+        assert!(applied.get(what).copied().unwrap_or(0) > 0, "mutation {what} never applied: {applied:?}");
+    }
+}
