@@ -12,9 +12,7 @@ use std::ops::Range;
 use serde::Serialize;
 
 /// How bad a finding is. Ordered from least to most severe.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing; never fails a scan on its own.
@@ -201,9 +199,7 @@ impl Finding {
     pub fn sort_key(&self) -> impl Ord + '_ {
         (
             &self.path,
-            self.provenance
-                .as_ref()
-                .map(|p| (&p.source, &p.date, &p.commit)),
+            self.provenance.as_ref().map(|p| (&p.source, &p.date, &p.commit)),
             self.location.byte_start,
             self.location.byte_end,
             &self.rule,

@@ -5,7 +5,12 @@
 //! The library never prints; only `main.rs` does.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod detect;
 pub mod finding;
+pub mod fingerprint;
+pub mod incident;
+pub mod report;
+pub mod rules;
 pub mod scan;
 pub mod sops;
 pub mod source;

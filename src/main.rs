@@ -1,1 +1,198 @@
-fn main() {}
+//! The `sopsguard` binary: parses arguments, runs the library, prints, and maps the outcome to the
+//! exit code (0 clean, 1 findings, 2 the tool could not do its job). The only code that prints.
+
+mod cli;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use sopsguard::finding::Severity;
+use sopsguard::report::{human::Human, json::Json, Emitter, Summary};
+use sopsguard::rules::{Registry, RuleKind};
+use sopsguard::scan::{Engine, ScanOptions, ScanReport};
+use sopsguard::sops::Identities;
+use sopsguard::source::worktree::{self, WalkOptions};
+
+use cli::{Cli, ColorChoice, Command, FailOn, Format, ListFormat, ScanArgs};
+
+fn main() -> ExitCode {
+    // A panic message can quote the data being processed (for example a string slice error), and
+    // that data may be a secret: report only where it happened.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr(),
+            "sopsguard: internal error{at} (a bug; the message is withheld because it may quote scanned data)"
+        );
+    }));
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(std::io::stderr(), "{err:?}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &miette::Report) -> bool {
+    err.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        || err.to_string().contains("Broken pipe")
+}
+
+fn run(cli: Cli) -> miette::Result<ExitCode> {
+    match cli.command {
+        Command::Scan(args) => scan(args),
+        Command::Rules { format } => {
+            list_rules(&Registry::builtin(), format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { rule } => explain(&Registry::builtin(), &rule),
+    }
+}
+
+fn io(e: std::io::Error) -> miette::Report {
+    miette::Report::msg(e)
+}
+
+fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
+    let started = Instant::now();
+    if args.threads > 0 {
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
+    }
+    let options = ScanOptions { max_file_size: args.max_file_size, ..ScanOptions::default() };
+    let engine = Engine::builtin(options, Identities::none());
+    let paths = if args.paths.is_empty() { vec![".".into()] } else { args.paths.clone() };
+    let walk = WalkOptions {
+        threads: args.threads,
+        max_file_size: args.max_file_size,
+        excludes: Vec::new(),
+        sops_config_override: None,
+    };
+    let mut report = worktree::scan_paths(&engine, &paths, &walk)?;
+    report.sort();
+    emit(&args, &engine.registry, &report)?;
+    if !args.quiet && args.format == Format::Human {
+        let line = Summary::of(&report).line();
+        let _ = writeln!(std::io::stderr(), "{line} in {:.2}s", started.elapsed().as_secs_f64());
+    }
+    Ok(exit_code(&report, args.fail_on))
+}
+
+fn exit_code(report: &ScanReport, fail_on: FailOn) -> ExitCode {
+    let threshold = match fail_on {
+        FailOn::Error => Some(Severity::Error),
+        FailOn::Warning => Some(Severity::Warning),
+        FailOn::Note => Some(Severity::Note),
+        FailOn::Never => None,
+    };
+    let failing = threshold.is_some_and(|t| report.findings.iter().any(|f| f.severity >= t));
+    if failing {
+        ExitCode::from(1)
+    } else if !report.problems.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn use_color(choice: ColorChoice, to_terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
+fn emit(args: &ScanArgs, registry: &Registry, report: &ScanReport) -> miette::Result<()> {
+    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+    let emitter: Box<dyn Emitter> = match args.format {
+        Format::Human => Box::new(Human {
+            color: use_color(args.color, to_terminal),
+            width: if to_terminal { 100 } else { 80 },
+            quiet: args.quiet,
+        }),
+        Format::Json => Box::new(Json),
+    };
+    let mut buf = Vec::new();
+    emitter.emit(&mut buf, report, registry).map_err(io)?;
+    match &args.output {
+        Some(path) => std::fs::write(path, &buf)
+            .map_err(|e| miette::miette!("cannot write {}: {}", path.display(), e.kind()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&buf).map_err(io)?;
+            out.flush().map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+fn list_rules(registry: &Registry, format: ListFormat) -> miette::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        ListFormat::Human => {
+            let width = registry.rules().iter().map(|r| r.id.len()).max().unwrap_or(0);
+            for r in registry.rules() {
+                writeln!(out, "{:<width$}  {:<7}  {}", r.id, r.severity.as_str(), r.title).map_err(io)?;
+            }
+        }
+        ListFormat::Json => {
+            let rules: Vec<_> = registry
+                .rules()
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "id": r.id,
+                        "title": r.title,
+                        "severity": r.severity.as_str(),
+                        "kind": if r.kind == RuleKind::Regex { "regex" } else { "code" },
+                        "tags": r.tags,
+                        "security_severity": r.security_severity,
+                    })
+                })
+                .collect();
+            let s = serde_json::to_string_pretty(&rules).map_err(|e| miette::miette!("{e}"))?;
+            writeln!(out, "{s}").map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+fn explain(registry: &Registry, id: &str) -> miette::Result<ExitCode> {
+    let Some(r) = registry.get(id) else {
+        let group = id.split('/').next().unwrap_or(id);
+        let similar: Vec<&str> =
+            registry.rules().iter().map(|r| r.id.as_str()).filter(|r| r.starts_with(group)).collect();
+        let hint = if similar.is_empty() {
+            "run `sopsguard rules` for the list".to_owned()
+        } else {
+            format!("did you mean {}?", similar.join(", "))
+        };
+        let _ = writeln!(std::io::stderr(), "sopsguard: unknown rule `{id}`: {hint}");
+        return Ok(ExitCode::from(2));
+    };
+    let mut out = std::io::stdout().lock();
+    let kind = if r.kind == RuleKind::Regex { "regex" } else { "code" };
+    let mut text = format!(
+        "{id}: {title}\n\nseverity: {sev}   detected by: {kind}   tags: {tags}\n\n## What it finds\n{what}\n## Why it matters\n{why}\n## How to fix it\n{fix}",
+        id = r.id,
+        title = r.title,
+        sev = r.severity,
+        tags = r.tags.join(", "),
+        what = r.docs.what,
+        why = r.docs.why,
+        fix = r.docs.fix,
+    );
+    text.push_str(&format!(
+        "\nSuppress one occurrence with a `sopsguard:allow {}` comment on the line or the line above.\n",
+        r.id
+    ));
+    out.write_all(text.as_bytes()).map_err(io)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -5,8 +5,16 @@
 //! data rules (one aho-corasick prefilter, then each rule's regex and validator), the structural
 //! detectors and the SOPS engine, then turns hits into redacted, fingerprinted [`Finding`]s.
 
-use crate::finding::{Finding, Severity};
-use crate::sops::{ConfigSet, Identities, MacStatus};
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::panic::AssertUnwindSafe;
+
+use crate::detect;
+use crate::finding::{Context, Finding, Hit, Location, Severity};
+use crate::fingerprint;
+use crate::rules::engine::Matcher;
+use crate::rules::Registry;
+use crate::sops::{ConfigSet, Identities, MacStatus, SopsContext};
 use crate::source::{Problem, Skipped};
 
 /// Knobs of a scan that do not depend on the source.
@@ -20,10 +28,7 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions {
-            max_file_size: 10 * 1024 * 1024,
-            strict: false,
-        }
+        ScanOptions { max_file_size: 10 * 1024 * 1024, strict: false }
     }
 }
 
@@ -104,17 +109,379 @@ impl ScanReport {
 
 /// The scan engine. Cheap to share between threads (`&Engine` is `Sync`).
 pub struct Engine {
+    /// Every rule (built-in plus user rules, with config overrides applied).
+    pub registry: Registry,
+    matcher: Matcher,
     /// Options.
     pub options: ScanOptions,
     /// Identities for MAC verification.
     pub identities: Identities,
+    /// Rules switched off by configuration.
+    pub disabled: BTreeSet<String>,
 }
 
 impl Engine {
+    /// An engine over `registry`.
+    pub fn new(registry: Registry, options: ScanOptions, identities: Identities) -> Engine {
+        let matcher = Matcher::new(&registry);
+        Engine { registry, matcher, options, identities, disabled: BTreeSet::new() }
+    }
+
+    /// An engine with the built-in rules.
+    pub fn builtin(options: ScanOptions, identities: Identities) -> Engine {
+        Engine::new(Registry::builtin(), options, identities)
+    }
+
     /// Scans one whole file. `path` is relative to the scan root, `/`-separated; `configs` are the
-    /// `.sops.yaml` files of the same source.
+    /// `.sops.yaml` files of the same source. Never panics: a bug in a detector becomes a problem
+    /// for this file and the scan goes on.
     pub fn scan_blob(&self, path: &str, data: &[u8], configs: &ConfigSet) -> FileResult {
-        let _ = (path, data, configs);
-        FileResult::default()
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.scan_blob_inner(path, data, configs))) {
+            Ok(r) => r,
+            Err(_) => FileResult {
+                problems: vec![Problem {
+                    path: path.to_owned(),
+                    message: "internal error while scanning this file (a bug in sopsguard; please report it)"
+                        .into(),
+                }],
+                ..FileResult::default()
+            },
+        }
+    }
+
+    fn scan_blob_inner(&self, path: &str, data: &[u8], configs: &ConfigSet) -> FileResult {
+        let mut hits = Vec::new();
+        let mut problems = Vec::new();
+        self.matcher.scan(&self.registry, data, &mut hits);
+        detect::names::check(path, &mut hits);
+        let binary = is_binary(data);
+        let text = if binary { None } else { std::str::from_utf8(data).ok() };
+        if detect::k8s::is_candidate(path, data) {
+            match text {
+                Some(t) => {
+                    if let Err(e) = detect::k8s::check(path, t, &mut hits) {
+                        let (line, col) = line_col(data, e.span.start);
+                        problems.push(Problem {
+                            path: path.to_owned(),
+                            message: format!("{line}:{col}: {}; Kubernetes checks skipped for this file", e.message),
+                        });
+                    }
+                }
+                None if !binary => problems.push(Problem {
+                    path: path.to_owned(),
+                    message: format!(
+                        "not valid UTF-8 (first bad byte at offset {}); Kubernetes checks skipped for this file",
+                        std::str::from_utf8(data).err().map_or(0, |e| e.valid_up_to())
+                    ),
+                }),
+                None => {}
+            }
+        }
+        let ctx = SopsContext { configs, identities: &self.identities, strict: self.options.strict };
+        let sops = crate::sops::check_file(path, data, &ctx);
+        hits.extend(sops.hits);
+        if path.rsplit('/').next() == Some(".sops.yaml") {
+            for (config_path, config_hits) in configs.problems() {
+                if config_path == path {
+                    hits.extend(config_hits);
+                }
+            }
+        }
+        let (findings, suppressed) = self.finalize(path, data, text.is_some(), hits);
+        FileResult { findings, problems, mac: sops.mac, suppressed }
+    }
+
+    /// Turns hits into findings: severity, position, suppression, redaction, fingerprint.
+    pub fn finalize(&self, path: &str, data: &[u8], is_text: bool, hits: Vec<Hit>) -> (Vec<Finding>, usize) {
+        if hits.is_empty() {
+            return (Vec::new(), 0);
+        }
+        let lines = LineIndex::new(data);
+        let secrets: Vec<Range<usize>> = hits.iter().filter_map(|h| h.secret.clone()).collect();
+        let mut out = Vec::with_capacity(hits.len());
+        let mut suppressed = 0;
+        for hit in hits {
+            if self.disabled.contains(&hit.rule) {
+                continue;
+            }
+            let span = clamp(&hit.span, data.len());
+            let secret = hit.secret.as_ref().map(|s| clamp(s, data.len()));
+            if lines.is_suppressed(data, span.start, &hit.rule) {
+                suppressed += 1;
+                continue;
+            }
+            let severity = hit
+                .severity
+                .or_else(|| self.registry.get(&hit.rule).map(|r| r.severity))
+                .unwrap_or(Severity::Error);
+            let (line, column) = lines.line_col(data, span.start);
+            let last = if span.end > span.start { span.end - 1 } else { span.start };
+            let (end_line, end_col_last) = lines.line_col(data, last);
+            let end_column = if span.end > span.start { end_col_last + 1 } else { column };
+            let snippet = match &secret {
+                Some(sec) => {
+                    let inside = sec.start >= span.start && sec.end <= span.end;
+                    let prefix = if inside && sec.start - span.start <= 24 {
+                        std::str::from_utf8(&data[span.start..sec.start]).unwrap_or("")
+                    } else {
+                        ""
+                    };
+                    format!("{}{}", prefix.trim_start(), redact(&data[sec.clone()]))
+                }
+                None => label_text(data, &span, &secrets),
+            };
+            let fingerprint = match &secret {
+                Some(sec) => fingerprint::of_secret(&hit.rule, path, &data[sec.clone()]),
+                None => {
+                    fingerprint::of_identity(&hit.rule, path, hit.identity.as_deref().unwrap_or(&hit.message))
+                }
+            };
+            // File-level findings (empty span) show no source: the file may be all secrets.
+            let context =
+                if is_text && !span.is_empty() { lines.context(data, &span, &secrets) } else { None };
+            out.push(Finding {
+                rule: hit.rule,
+                severity,
+                path: path.to_owned(),
+                location: Location {
+                    line,
+                    column,
+                    end_line,
+                    end_column,
+                    byte_start: span.start,
+                    byte_end: span.end,
+                },
+                message: hit.message,
+                snippet,
+                fingerprint,
+                context,
+                provenance: None,
+                properties: hit.properties,
+            });
+        }
+        (out, suppressed)
+    }
+}
+
+/// Whether bytes look binary (a NUL in the first 8 KiB, as git and ripgrep decide).
+pub fn is_binary(data: &[u8]) -> bool {
+    memchr::memchr(0, &data[..data.len().min(8192)]).is_some()
+}
+
+fn clamp(r: &Range<usize>, len: usize) -> Range<usize> {
+    let s = r.start.min(len);
+    s..r.end.clamp(s, len)
+}
+
+/// The first few characters of a secret, then `…`. Never more than 3 characters, and never more
+/// than a sixth of the secret.
+pub fn redact(secret: &[u8]) -> String {
+    match std::str::from_utf8(secret) {
+        Ok(s) => {
+            let s = s.trim();
+            let n = (s.chars().count() / 6).min(3);
+            let mut out: String = s.chars().take(n).filter(|c| !c.is_control()).collect();
+            out.push('…');
+            out
+        }
+        Err(_) => "…".to_owned(),
+    }
+}
+
+/// A label's own text (for findings without secret material), one line, short, and never
+/// overlapping a secret.
+fn label_text(data: &[u8], span: &Range<usize>, secrets: &[Range<usize>]) -> String {
+    if secrets.iter().any(|s| s.start < span.end && span.start < s.end) {
+        return "…".to_owned();
+    }
+    let raw = String::from_utf8_lossy(&data[span.clone()]);
+    let first = raw.lines().next().unwrap_or("");
+    let mut out: String = first.chars().take(80).filter(|c| !c.is_control()).collect();
+    if first.chars().count() > 80 || raw.lines().nth(1).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+fn line_col(data: &[u8], pos: usize) -> (usize, usize) {
+    LineIndex::new(data).line_col(data, pos)
+}
+
+/// Line starts of one file.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(data: &[u8]) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(memchr::memchr_iter(b'\n', data).map(|p| p + 1));
+        LineIndex { starts }
+    }
+
+    fn line_of(&self, pos: usize) -> usize {
+        self.starts.partition_point(|&s| s <= pos).max(1) - 1
+    }
+
+    fn line_bounds(&self, data: &[u8], line: usize) -> Range<usize> {
+        let start = self.starts[line];
+        let mut end = self.starts.get(line + 1).map_or(data.len(), |&e| e - 1);
+        if end > start && data[end - 1] == b'\r' {
+            end -= 1;
+        }
+        start..end.max(start)
+    }
+
+    /// 1-based line and column (characters).
+    fn line_col(&self, data: &[u8], pos: usize) -> (usize, usize) {
+        let line = self.line_of(pos);
+        let start = self.starts[line];
+        let prefix = &data[start..pos.max(start).min(data.len())];
+        let col = match std::str::from_utf8(prefix) {
+            Ok(s) => s.chars().count(),
+            Err(_) => prefix.len(),
+        };
+        (line + 1, col + 1)
+    }
+
+    /// Whether `sopsguard:allow RULE` is on the line of `pos` or the line above.
+    fn is_suppressed(&self, data: &[u8], pos: usize, rule: &str) -> bool {
+        let line = self.line_of(pos);
+        let first = line.saturating_sub(1);
+        (first..=line).any(|l| allows(&data[self.line_bounds(data, l)], rule))
+    }
+
+    /// The redacted line around `span`, with the label position inside it.
+    fn context(&self, data: &[u8], span: &Range<usize>, secrets: &[Range<usize>]) -> Option<Context> {
+        let line = self.line_of(span.start);
+        let bounds = self.line_bounds(data, line);
+        let mut text = String::new();
+        let (mut label_start, mut label_end) = (None, None);
+        let mut pos = bounds.start;
+        let label_stop = span.end.min(bounds.end).max(span.start);
+        while pos <= bounds.end {
+            if pos == span.start {
+                label_start = Some(text.len());
+            }
+            if pos == label_stop && label_start.is_some() && label_end.is_none() {
+                label_end = Some(text.len());
+            }
+            if pos == bounds.end {
+                break;
+            }
+            if let Some(sec) = secrets.iter().find(|s| s.start <= pos && pos < s.end) {
+                let covered_end = sec.end.min(bounds.end);
+                let already = sec.start < bounds.start || sec.start < pos;
+                if !already {
+                    text.push_str(&redact(&data[sec.clone()]));
+                } else if pos == bounds.start {
+                    text.push('…');
+                }
+                // A label inside the secret starts at the redaction.
+                if span.start > pos && span.start < covered_end && label_start.is_none() {
+                    label_start = Some(text.len());
+                }
+                pos = covered_end;
+                continue;
+            }
+            let ch_len = utf8_len(data[pos]);
+            let end = (pos + ch_len).min(bounds.end);
+            match std::str::from_utf8(&data[pos..end]) {
+                Ok(s) if !s.chars().any(|c| c.is_control() && c != '\t') => text.push_str(s),
+                _ => text.push('\u{FFFD}'),
+            }
+            pos = end;
+        }
+        let label_start = label_start.unwrap_or(text.len());
+        let label_end = label_end.unwrap_or(text.len()).max(label_start);
+        let (text, label_start, label_end) = window(text, label_start, label_end);
+        Some(Context { text, label_start, label_len: label_end - label_start })
+    }
+}
+
+fn utf8_len(b: u8) -> usize {
+    match b {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        _ => 1,
+    }
+}
+
+/// Cuts a long line to at most ~240 characters around the label.
+fn window(text: String, start: usize, end: usize) -> (String, usize, usize) {
+    const MAX: usize = 240;
+    if text.len() <= MAX {
+        return (text, start, end);
+    }
+    let mut from = start.saturating_sub(80);
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    let mut to = (end.max(start + 1) + 80).min(text.len()).max(from);
+    while !text.is_char_boundary(to) {
+        to += 1;
+    }
+    let mut out = String::new();
+    let mut shift = 0usize;
+    if from > 0 {
+        out.push('…');
+        shift = '…'.len_utf8();
+    }
+    out.push_str(&text[from..to]);
+    if to < text.len() {
+        out.push('…');
+    }
+    let ns = start - from + shift;
+    let ne = (end.min(to) - from + shift).max(ns);
+    (out, ns, ne)
+}
+
+/// Whether a line carries `sopsguard:allow` naming `rule` (or `all`).
+fn allows(line: &[u8], rule: &str) -> bool {
+    let Some(at) = memchr::memmem::find(line, b"sopsguard:allow") else {
+        return false;
+    };
+    let rest = String::from_utf8_lossy(&line[at + "sopsguard:allow".len()..]);
+    rest.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+        .take_while(|t| t.contains('/') || *t == "all")
+        .any(|t| t == rule || t == "all")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_is_short() {
+        assert_eq!(redact(b"hunter2"), "h…");
+        assert_eq!(redact(b"abc"), "…");
+        assert_eq!(redact(&[0xff, 0xfe]), "…");
+        assert_eq!(redact("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7LQPZRY9X8GF2TVDW0S3JN54KHCE".as_bytes()), "QPZ…");
+    }
+
+    #[test]
+    fn allow_comments() {
+        assert!(allows(b"x # sopsguard:allow age/identity", "age/identity"));
+        assert!(allows(b"# sopsguard:allow k8s/plaintext-secret, age/identity", "age/identity"));
+        assert!(!allows(
+            b"# sopsguard:allow k8s/plaintext-secret because reasons age/identity",
+            "age/identity"
+        ));
+        assert!(!allows(b"# nothing", "age/identity"));
+    }
+
+    #[test]
+    fn context_redacts_every_secret_on_the_line() {
+        let data = b"a: 1\npassword: hunter2222 # and AGE-XYZ\n";
+        let lines = LineIndex::new(data);
+        let span = 5..13;
+        let secrets = vec![15..25, 32..39];
+        let ctx = lines.context(data, &span, &secrets).unwrap();
+        assert_eq!(ctx.text, "password: h… # and A…");
+        assert_eq!(&ctx.text[ctx.label_start..ctx.label_start + ctx.label_len], "password");
+        assert_eq!(lines.line_col(data, 15), (2, 11));
     }
 }

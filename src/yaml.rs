@@ -182,10 +182,7 @@ impl<'a> Offsets<'a> {
     fn byte(&self, char_index: usize) -> usize {
         match &self.table {
             None => char_index.min(self.text.len()),
-            Some(t) => t
-                .get(char_index)
-                .map(|&b| b as usize)
-                .unwrap_or(self.text.len()),
+            Some(t) => t.get(char_index).map(|&b| b as usize).unwrap_or(self.text.len()),
         }
     }
 
@@ -197,17 +194,8 @@ impl<'a> Offsets<'a> {
 }
 
 enum Frame {
-    Seq {
-        anchor: usize,
-        start: usize,
-        items: Vec<Node>,
-    },
-    Map {
-        anchor: usize,
-        start: usize,
-        entries: Vec<(Node, Node)>,
-        key: Option<Node>,
-    },
+    Seq { anchor: usize, start: usize, items: Vec<Node> },
+    Map { anchor: usize, start: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
 }
 
 /// Parses a whole YAML stream (every document) with spans and comments.
@@ -225,10 +213,7 @@ pub fn parse(text: &str) -> Result<Stream, YamlError> {
     for item in parser.by_ref() {
         let (event, span) = item.map_err(|e| {
             let at = offsets.byte(e.marker().index());
-            YamlError {
-                message: format!("invalid YAML: {}", e.info()),
-                span: at..at,
-            }
+            YamlError { message: format!("invalid YAML: {}", e.info()), span: at..at }
         })?;
         let range = offsets.range(&span);
         // A finished node, to be attached to its parent.
@@ -242,18 +227,11 @@ pub fn parse(text: &str) -> Result<Stream, YamlError> {
             }
             Event::DocumentEnd => {
                 let root = doc_root.take().unwrap_or(Node {
-                    kind: Kind::Scalar(Scalar {
-                        value: String::new(),
-                        style: Style::Plain,
-                        tag: None,
-                    }),
+                    kind: Kind::Scalar(Scalar { value: String::new(), style: Style::Plain, tag: None }),
                     span: doc_start..doc_start,
                 });
                 let end = range.end.max(root.span.end);
-                documents.push(Document {
-                    root,
-                    span: doc_start..end,
-                });
+                documents.push(Document { root, span: doc_start..end });
                 None
             }
             Event::Alias(id) => {
@@ -270,13 +248,7 @@ pub fn parse(text: &str) -> Result<Stream, YamlError> {
                     });
                 }
                 alias_budget -= count;
-                Some((
-                    Node {
-                        kind: node.kind,
-                        span: range,
-                    },
-                    0,
-                ))
+                Some((Node { kind: node.kind, span: range }, 0))
             }
             Event::Scalar(value, style, anchor, tag) => {
                 let style = match style {
@@ -291,11 +263,7 @@ pub fn parse(text: &str) -> Result<Stream, YamlError> {
                     scalar_spans.push(range.clone());
                 }
                 let node = Node {
-                    kind: Kind::Scalar(Scalar {
-                        value: value.into_owned(),
-                        style,
-                        tag,
-                    }),
+                    kind: Kind::Scalar(Scalar { value: value.into_owned(), style, tag }),
                     span: range,
                 };
                 Some((node, anchor))
@@ -304,81 +272,31 @@ pub fn parse(text: &str) -> Result<Stream, YamlError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(too_deep(range));
                 }
-                stack.push(Frame::Seq {
-                    anchor,
-                    start: range.start,
-                    items: Vec::new(),
-                });
+                stack.push(Frame::Seq { anchor, start: range.start, items: Vec::new() });
                 None
             }
             Event::MappingStart(anchor, _) => {
                 if stack.len() >= MAX_DEPTH {
                     return Err(too_deep(range));
                 }
-                stack.push(Frame::Map {
-                    anchor,
-                    start: range.start,
-                    entries: Vec::new(),
-                    key: None,
-                });
+                stack.push(Frame::Map { anchor, start: range.start, entries: Vec::new(), key: None });
                 None
             }
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq {
-                    anchor,
-                    start,
-                    items,
-                }) => {
-                    let end = items
-                        .last()
-                        .map_or(range.end, |n| n.span.end.max(range.end));
-                    let end = if range.is_empty() {
-                        items.last().map_or(end, |n| n.span.end)
-                    } else {
-                        end
-                    };
-                    Some((
-                        Node {
-                            kind: Kind::Seq(items),
-                            span: start..end.max(start),
-                        },
-                        anchor,
-                    ))
+                Some(Frame::Seq { anchor, start, items }) => {
+                    let end = items.last().map_or(range.end, |n| n.span.end.max(range.end));
+                    let end = if range.is_empty() { items.last().map_or(end, |n| n.span.end) } else { end };
+                    Some((Node { kind: Kind::Seq(items), span: start..end.max(start) }, anchor))
                 }
-                _ => {
-                    return Err(YamlError {
-                        message: "unbalanced sequence".into(),
-                        span: range,
-                    })
-                }
+                _ => return Err(YamlError { message: "unbalanced sequence".into(), span: range }),
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map {
-                    anchor,
-                    start,
-                    entries,
-                    ..
-                }) => {
+                Some(Frame::Map { anchor, start, entries, .. }) => {
                     let last = entries.last().map(|(_, v)| v.span.end);
-                    let end = if range.is_empty() {
-                        last.unwrap_or(range.end)
-                    } else {
-                        range.end
-                    };
-                    Some((
-                        Node {
-                            kind: Kind::Map(entries),
-                            span: start..end.max(start),
-                        },
-                        anchor,
-                    ))
+                    let end = if range.is_empty() { last.unwrap_or(range.end) } else { range.end };
+                    Some((Node { kind: Kind::Map(entries), span: start..end.max(start) }, anchor))
                 }
-                _ => {
-                    return Err(YamlError {
-                        message: "unbalanced mapping".into(),
-                        span: range,
-                    })
-                }
+                _ => return Err(YamlError { message: "unbalanced mapping".into(), span: range }),
             },
         };
         if let Some((node, anchor)) = finished {
@@ -398,10 +316,7 @@ pub fn parse(text: &str) -> Result<Stream, YamlError> {
     }
     scalar_spans.sort_by_key(|r| r.start);
     let comments = find_comments(text, &scalar_spans);
-    Ok(Stream {
-        documents,
-        comments,
-    })
+    Ok(Stream { documents, comments })
 }
 
 fn tag_handle(handle: &str) -> &str {
@@ -413,10 +328,7 @@ fn tag_handle(handle: &str) -> &str {
 }
 
 fn too_deep(span: Range<usize>) -> YamlError {
-    YamlError {
-        message: format!("YAML nested deeper than {MAX_DEPTH} levels"),
-        span,
-    }
+    YamlError { message: format!("YAML nested deeper than {MAX_DEPTH} levels"), span }
 }
 
 fn count_nodes(node: &Node) -> usize {
@@ -459,24 +371,11 @@ fn find_comments(text: &str, scalar_spans: &[Range<usize>]) -> Vec<Comment> {
         if inside {
             continue;
         }
-        let line_start = bytes[..pos]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |p| p + 1);
+        let line_start = bytes[..pos].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
         let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |e| pos + e);
-        let end = if end > pos && bytes[end - 1] == b'\r' {
-            end - 1
-        } else {
-            end
-        };
-        let inline = bytes[line_start..pos]
-            .iter()
-            .any(|b| !matches!(b, b' ' | b'\t'));
-        out.push(Comment {
-            text: text[pos + 1..end].to_owned(),
-            span: pos..end,
-            inline,
-        });
+        let end = if end > pos && bytes[end - 1] == b'\r' { end - 1 } else { end };
+        let inline = bytes[line_start..pos].iter().any(|b| !matches!(b, b' ' | b'\t'));
+        out.push(Comment { text: text[pos + 1..end].to_owned(), span: pos..end, inline });
     }
     out
 }
@@ -504,11 +403,7 @@ mod tests {
         let text = "# top\na: 1 # inline\n---\nb: '# not a comment'\n";
         let s = parse(text).unwrap();
         assert_eq!(s.documents.len(), 2);
-        let texts: Vec<_> = s
-            .comments
-            .iter()
-            .map(|c| (c.text.as_str(), c.inline))
-            .collect();
+        let texts: Vec<_> = s.comments.iter().map(|c| (c.text.as_str(), c.inline)).collect();
         assert_eq!(texts, vec![(" top", false), (" inline", true)]);
         assert_eq!(&text[s.comments[1].span.clone()], "# inline");
     }
@@ -532,13 +427,14 @@ mod tests {
 
     #[test]
     fn billion_laughs_is_refused() {
-        let mut text = String::from(
-            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
-        );
+        let mut text =
+            String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
         let names = ["b", "c", "d", "e", "f", "g", "h", "i"];
         let mut prev = "a";
         for n in names {
-            text.push_str(&format!("{n}: &{n} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+            text.push_str(&format!(
+                "{n}: &{n} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+            ));
             prev = n;
         }
         let err = parse(&text).unwrap_err();

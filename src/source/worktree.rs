@@ -1,1 +1,244 @@
-//! Working-tree source (gitignore-aware walk).
+//! The working tree: a gitignore-aware parallel walk (the `ignore` crate), then every file read
+//! and scanned in parallel with rayon.
+//!
+//! `.gitignore`, `.ignore` and `.git/info/exclude` are honoured (also outside a git repository),
+//! hidden files are scanned (`.env` is where secrets hide), `.git` is skipped, symbolic links are
+//! listed as skipped and never followed, and files above the size cap are listed as skipped
+//! without being read. Discovery order does not matter: the report is sorted afterwards.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use super::{Problem, Skipped};
+use crate::scan::{Engine, FileResult, ScanReport};
+use crate::sops::{ConfigFile, ConfigSet};
+
+/// Options of a working-tree scan.
+#[derive(Clone, Debug, Default)]
+pub struct WalkOptions {
+    /// Worker threads (0 = one per core).
+    pub threads: usize,
+    /// Files larger than this are skipped (listed).
+    pub max_file_size: u64,
+    /// Glob patterns (gitignore syntax, relative to each root) excluded by configuration.
+    pub excludes: Vec<String>,
+    /// `--sops-config`: one `.sops.yaml` that governs every file.
+    pub sops_config_override: Option<ConfigFile>,
+}
+
+/// A fatal problem: a path given on the command line does not exist.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum WalkError {
+    /// The path does not exist or cannot be read.
+    #[error("cannot scan `{path}`: {message}")]
+    #[diagnostic(code(sopsguard::path))]
+    Path {
+        /// The path as given.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// An exclude pattern is invalid.
+    #[error("invalid exclude pattern `{pattern}`: {message}")]
+    #[diagnostic(code(sopsguard::exclude))]
+    Exclude {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        message: String,
+    },
+}
+
+enum Entry {
+    File { display: String, fs: PathBuf, size: u64 },
+    Symlink { display: String },
+}
+
+fn display_path(p: &Path) -> String {
+    if p.is_absolute() {
+        p.to_string_lossy().replace('\\', "/")
+    } else {
+        let s = super::normalize_rel(p);
+        if s.is_empty() {
+            ".".to_owned()
+        } else {
+            s
+        }
+    }
+}
+
+/// Scans files and directories.
+pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Result<ScanReport, WalkError> {
+    let entries = Mutex::new(Vec::new());
+    let problems = Mutex::new(Vec::new());
+    for root in roots {
+        let meta = std::fs::symlink_metadata(root).map_err(|e| WalkError::Path {
+            path: root.display().to_string(),
+            message: e.kind().to_string(),
+        })?;
+        if !meta.is_dir() {
+            let display = display_path(root);
+            let e = if meta.file_type().is_symlink() {
+                Entry::Symlink { display }
+            } else {
+                Entry::File { display, fs: root.clone(), size: meta.len() }
+            };
+            entries.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+            continue;
+        }
+        let mut overrides = ignore::overrides::OverrideBuilder::new(root);
+        for pat in &opts.excludes {
+            overrides
+                .add(&format!("!{pat}"))
+                .map_err(|e| WalkError::Exclude { pattern: pat.clone(), message: e.to_string() })?;
+        }
+        let overrides = overrides
+            .build()
+            .map_err(|e| WalkError::Exclude { pattern: opts.excludes.join(", "), message: e.to_string() })?;
+        let walker = ignore::WalkBuilder::new(root)
+            .hidden(false)
+            .parents(true)
+            .git_ignore(true)
+            .git_exclude(true)
+            .git_global(false)
+            .ignore(true)
+            .require_git(false)
+            .follow_links(false)
+            .overrides(overrides)
+            .threads(opts.threads)
+            .filter_entry(|e| e.file_name() != ".git")
+            .build_parallel();
+        walker.run(|| {
+            let entries = &entries;
+            let problems = &problems;
+            Box::new(move |res| {
+                match res {
+                    Ok(entry) => {
+                        let Some(ft) = entry.file_type() else {
+                            return ignore::WalkState::Continue;
+                        };
+                        let display = display_path(entry.path());
+                        if ft.is_symlink() {
+                            entries
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push(Entry::Symlink { display });
+                        } else if ft.is_file() {
+                            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                            entries.lock().unwrap_or_else(|p| p.into_inner()).push(Entry::File {
+                                display,
+                                fs: entry.into_path(),
+                                size,
+                            });
+                        }
+                    }
+                    Err(err) => {
+                        let path = match &err {
+                            ignore::Error::WithPath { path, .. } => display_path(path),
+                            _ => display_path(root),
+                        };
+                        problems.lock().unwrap_or_else(|p| p.into_inner()).push(Problem {
+                            path,
+                            message: format!("cannot walk: {}", one_line(&err.to_string())),
+                        });
+                    }
+                }
+                ignore::WalkState::Continue
+            })
+        });
+    }
+    let mut entries = entries.into_inner().unwrap_or_else(|p| p.into_inner());
+    entries.sort_by(|a, b| entry_path(a).cmp(entry_path(b)));
+    entries.dedup_by(|a, b| entry_path(a) == entry_path(b));
+
+    let mut report = ScanReport {
+        problems: problems.into_inner().unwrap_or_else(|p| p.into_inner()),
+        ..ScanReport::default()
+    };
+    let mut files = Vec::new();
+    let mut config_files = Vec::new();
+    for e in entries {
+        match e {
+            Entry::Symlink { display } => report.skipped.push(Skipped {
+                path: display,
+                reason: "symbolic link (not followed)".into(),
+                size: None,
+            }),
+            Entry::File { display, fs, size } => {
+                if size > opts.max_file_size {
+                    report.skipped.push(Skipped {
+                        path: display,
+                        reason: format!("larger than --max-file-size ({} bytes)", opts.max_file_size),
+                        size: Some(size),
+                    });
+                    continue;
+                }
+                if display.rsplit('/').next() == Some(".sops.yaml") {
+                    if let Ok(data) = std::fs::read(&fs) {
+                        config_files.push(ConfigFile { path: display.clone(), data });
+                    }
+                }
+                files.push((display, fs, size));
+            }
+        }
+    }
+    let configs = ConfigSet::new(config_files, opts.sops_config_override.clone());
+    let max = opts.max_file_size;
+    let scan_one = |(display, fs, _size): &(String, PathBuf, u64)| -> (u64, Option<FileResult>, Option<Skipped>, Option<Problem>) {
+        match read_capped(fs, max) {
+            Ok(Some(data)) => {
+                let r = engine.scan_blob(display, &data, &configs);
+                (data.len() as u64, Some(r), None, None)
+            }
+            Ok(None) => (
+                0,
+                None,
+                Some(Skipped {
+                    path: display.clone(),
+                    reason: format!("larger than --max-file-size ({max} bytes)"),
+                    size: None,
+                }),
+                None,
+            ),
+            Err(e) => (
+                0,
+                None,
+                None,
+                Some(Problem { path: display.clone(), message: format!("cannot read: {}", e.kind()) }),
+            ),
+        }
+    };
+    let results: Vec<_> = files.par_iter().map(scan_one).collect();
+    for (bytes, result, skipped, problem) in results {
+        if let Some(r) = result {
+            report.add(bytes, r);
+        }
+        report.skipped.extend(skipped);
+        report.problems.extend(problem);
+    }
+    Ok(report)
+}
+
+fn entry_path(e: &Entry) -> &str {
+    match e {
+        Entry::File { display, .. } | Entry::Symlink { display } => display,
+    }
+}
+
+/// Reads a file, refusing to read past the cap (the file may have grown since it was listed).
+fn read_capped(path: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let mut data = Vec::new();
+    f.take(max + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > max {
+        return Ok(None);
+    }
+    Ok(Some(data))
+}
+
+fn one_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_owned()
+}
