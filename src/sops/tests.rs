@@ -536,3 +536,158 @@ fn tamper_every_age_vector() {
         assert!(applied.get(what).copied().unwrap_or(0) > 0, "mutation {what} never applied: {applied:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rules that need a .sops.yaml
+
+fn cfg(text: &str) -> ConfigSet {
+    ConfigSet::new(vec![ConfigFile { path: ".sops.yaml".into(), data: text.as_bytes().to_vec() }], None)
+}
+
+fn run(configs: &ConfigSet, ids: &Identities, strict: bool, path: &str, data: &[u8]) -> SopsOutcome {
+    check_file(path, data, &SopsContext { configs, identities: ids, strict })
+}
+
+const K8S_RULE: &str = "creation_rules:\n  - path_regex: kubernetes/.*\\.ya?ml\n    encrypted_regex: ^(data|stringData)$\n    age: AGE\n";
+
+#[test]
+fn not_encrypted_is_precise_for_kubernetes() {
+    let (_, r1) = testkit::generate_identity();
+    let c = cfg(&K8S_RULE.replace("AGE", &r1));
+    let none = Identities::none();
+    let helm = b"apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: app\nspec:\n  values:\n    data:\n      password: not-a-secret-here\n";
+    let cm = b"apiVersion: v1\nkind: ConfigMap\ndata:\n  key: value\n";
+    let secret = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: hunter2\n  empty: \"\"\ndata: {}\n";
+    let multi = b"apiVersion: v1\nkind: ConfigMap\ndata:\n  a: b\n---\napiVersion: v1\nkind: Secret\ndata:\n  token: dG9rZW4=\n";
+    assert!(run(&c, &none, false, "kubernetes/apps/helm.yaml", helm).hits.is_empty());
+    assert!(run(&c, &none, false, "kubernetes/apps/cm.yaml", cm).hits.is_empty());
+    // strict mode counts every document
+    assert_eq!(rules(&run(&c, &none, true, "kubernetes/apps/cm.yaml", cm)), ["sops/not-encrypted"]);
+    let out = run(&c, &none, false, "kubernetes/apps/secret.yaml", secret);
+    assert_eq!(rules(&out), ["sops/not-encrypted"]);
+    let h = &out.hits[0];
+    assert_eq!(&secret[h.secret.clone().unwrap()], b"hunter2");
+    assert!(!h.message.contains("hunter2"));
+    assert_eq!(h.properties["key_path"], "stringData.password");
+    let out = run(&c, &none, false, "kubernetes/all.yaml", multi);
+    assert_eq!(rules(&out), ["sops/not-encrypted"]);
+    // outside the rule's path: nothing
+    assert!(run(&c, &none, false, "other/secret.yaml", secret).hits.is_empty());
+    // once encrypted with the rule: clean
+    let enc = testkit::encrypt(SK::Yaml, secret, &Options::age(&[&r1]).with_rule(Rule::EncryptedRegex("^(data|stringData)$".into()))).unwrap();
+    assert_eq!(rules(&run(&c, &none, false, "kubernetes/apps/secret.yaml", &enc)), Vec::<&str>::new());
+}
+
+#[test]
+fn not_encrypted_in_other_stores_and_unchanged_files() {
+    let (_, r1) = testkit::generate_identity();
+    let c = cfg(&format!("creation_rules:\n  - path_regex: ^secrets/\n    age: {r1}\n  - age: {r1}\n"));
+    let none = Identities::none();
+    let out = run(&c, &none, false, "secrets/app.env", b"USER=admin\nPASS=hunter2\nEMPTY=\nPUBLIC_unencrypted=x\n");
+    assert_eq!(rules(&out), ["sops/not-encrypted", "sops/not-encrypted"]);
+    let out = run(&c, &none, false, "secrets/app.ini", b"[db]\npass = hunter2\n");
+    assert_eq!(rules(&out), ["sops/not-encrypted"]);
+    let out = run(&c, &none, false, "secrets/app.json", b"{\"token\": \"t\", \"n\": null}");
+    assert_eq!(rules(&out), ["sops/not-encrypted"]);
+    let out = run(&c, &none, false, "secrets/cert.pem", b"-----BEGIN-----\n");
+    assert_eq!(rules(&out), ["sops/not-encrypted"]);
+    assert_eq!(out.hits[0].secret, Some(0..16));
+    // a file sops would leave unchanged
+    assert!(run(&c, &none, false, "secrets/empty.env", b"A=\n# only a comment\n").hits.is_empty());
+    assert!(run(&c, &none, false, "secrets/empty.yaml", b"a: \"\"\nb: null\n").hits.is_empty());
+    assert!(run(&c, &none, false, "secrets/plain_unencrypted.yaml", b"x_unencrypted: 1\n").hits.is_empty());
+    // unparsable for its store: sops could not encrypt it either
+    assert!(run(&c, &none, false, "secrets/bad.env", b"no equals sign\n").hits.is_empty());
+    // the catch-all rule (no path_regex) does not demand encryption
+    assert!(run(&c, &none, false, "config/app.yaml", b"password: x\n").hits.is_empty());
+}
+
+#[test]
+fn named_but_plain() {
+    let none = Identities::none();
+    let empty = ConfigSet::default();
+    let out = run(&empty, &none, false, "apps/secret.sops.toml", b"password = \"hunter2\"\n");
+    assert_eq!(rules(&out), ["sops/named-but-plain"]);
+    assert_eq!(out.hits[0].secret, Some(0..21));
+    let out = run(&empty, &none, false, "x/secret.enc.yaml", b"a:\n  b: c\n");
+    assert_eq!(rules(&out), ["sops/named-but-plain"]);
+    assert_eq!(rules(&run(&empty, &none, false, "sops.env", b"A=1\n")), ["sops/named-but-plain"]);
+    assert!(run(&empty, &none, false, ".sops.yaml", b"creation_rules: []\n").hits.is_empty());
+    assert!(run(&empty, &none, false, "x/secret.sops.yaml", b"a: \"\"\n").hits.is_empty());
+    assert!(run(&empty, &none, false, "notes.sops", b"text").hits.is_empty());
+}
+
+#[test]
+fn recipients_orphan_and_drift() {
+    let (s1, r1) = testkit::generate_identity();
+    let (_, r2) = testkit::generate_identity();
+    let (_, r3) = testkit::generate_identity();
+    let ids = ids_of(&[&s1]);
+    let plain = b"apiVersion: v1\nkind: Secret\nstringData:\n  password: hunter2\n";
+    let enc = testkit::encrypt(
+        SK::Yaml,
+        plain,
+        &Options::age(&[&r1, &r2]).with_rule(Rule::EncryptedRegex("^(data|stringData)$".into())),
+    )
+    .unwrap();
+    // matches exactly
+    let same = cfg(&format!("creation_rules:\n  - path_regex: \\.yaml$\n    encrypted_regex: ^(data|stringData)$\n    age: {r1},{r2}\n"));
+    let out = run(&same, &ids, false, "k/s.yaml", &enc);
+    assert_eq!((out.mac, rules(&out)), (MacStatus::Verified, vec![]));
+    // r2 removed from the config, r3 added; the rule changed
+    let changed = cfg(&format!("creation_rules:\n  - path_regex: \\.yaml$\n    age: [{r1}, {r3}]\n    mac_only_encrypted: true\n"));
+    let out = run(&changed, &ids, false, "k/s.yaml", &enc);
+    let mut got = rules(&out);
+    got.sort();
+    assert_eq!(got, ["sops/recipients", "sops/recipients", "sops/rule-drift", "sops/rule-drift"]);
+    let ids_seen: Vec<&str> = out.hits.iter().filter_map(|h| h.identity.as_deref()).collect();
+    assert!(ids_seen.contains(&format!("missing-recipient:0:age:{r3}").as_str()), "{ids_seen:?}");
+    assert!(ids_seen.contains(&format!("extra-recipient:0:age:{r2}").as_str()), "{ids_seen:?}");
+    let extra = out.hits.iter().find(|h| h.identity.as_deref().is_some_and(|i| i.starts_with("extra"))).unwrap();
+    assert_eq!(String::from_utf8_lossy(&enc[extra.span.clone()]).trim_matches('"'), r2);
+    // orphan: a config governs it, no rule matches
+    let other = cfg(&format!("creation_rules:\n  - path_regex: ^elsewhere/\n    age: {r1}\n"));
+    assert_eq!(rules(&run(&other, &ids, false, "k/s.yaml", &enc)), ["sops/orphan"]);
+    // no config at all: nothing to compare
+    assert!(run(&ConfigSet::default(), &ids, false, "k/s.yaml", &enc).hits.is_empty());
+    // key groups and threshold
+    let mut o = Options::age(&[]);
+    o.groups = vec![vec![r1.clone()], vec![r2.clone()], vec![r3.clone()]];
+    o.shamir_threshold = 2;
+    let enc = testkit::encrypt(SK::Json, b"{\"a\": \"b\"}", &o).unwrap();
+    let kg = cfg(&format!(
+        "creation_rules:\n  - shamir_threshold: 3\n    key_groups:\n      - age: [{r1}]\n      - age: [{r2}]\n      - age: [{r3}]\n"
+    ));
+    let out = run(&kg, &Identities::none(), false, "x.json", &enc);
+    assert_eq!(rules(&out), ["sops/recipients"]);
+    assert_eq!(out.hits[0].identity.as_deref(), Some("shamir-threshold:2->3"));
+    // a broken config is reported and skipped, the file is still checked
+    let broken = cfg("creation_rules:\n  - path_regex: '('\n");
+    assert_eq!(broken.problems()[0].1[0].rule, "sops/config-invalid");
+    assert!(run(&broken, &Identities::none(), false, "x.json", &enc).hits.is_empty());
+}
+
+#[test]
+fn plaintext_and_malformed_values() {
+    let (s1, r1) = testkit::generate_identity();
+    let ids = ids_of(&[&s1]);
+    let none = ConfigSet::default();
+    let enc = testkit::encrypt(SK::Yaml, b"a: x\nb: y\n", &Options::age(&[&r1])).unwrap();
+    let text = String::from_utf8(enc).unwrap();
+    let pasted = text.replacen("b: ENC[", "c: hunter2\nb: ENC[", 1);
+    let out = run(&none, &ids, false, "s.yaml", pasted.as_bytes());
+    assert_eq!((out.mac, rules(&out)), (MacStatus::Failed, vec!["sops/plaintext-value"]));
+    assert_eq!(&pasted.as_bytes()[out.hits[0].secret.clone().unwrap()], b"hunter2");
+    let broken = text.replacen("type:str]", "type:nope]", 1);
+    let out = run(&none, &ids, false, "s.yaml", broken.as_bytes());
+    assert_eq!(rules(&out), ["sops/malformed"]);
+    let two = text.replace("unencrypted_suffix: \"_unencrypted\"", "unencrypted_suffix: _u\n    encrypted_regex: x");
+    assert!(rules(&run(&none, &ids, false, "s.yaml", two.as_bytes())).contains(&"sops/malformed"));
+    let badver = text.replace("version: \"3.13.2\"", "version: latest");
+    assert_eq!(rules(&run(&none, &ids, false, "s.yaml", badver.as_bytes())), ["sops/malformed"]);
+    // nothing secret in any message or Debug output
+    for h in &out.hits {
+        assert!(!h.message.contains('x') || !h.message.contains("hunter2"));
+    }
+    assert!(!format!("{ids:?}").contains("AGE-SECRET-KEY"));
+}
