@@ -7,7 +7,8 @@
 //! encrypted with `lastmodified` as AAD, the data key wrapped with age for each recipient (or split
 //! with Shamir across key groups). Values are replaced in place, so the layout of the input is kept.
 //! Randomness (data key, IVs, Shamir coefficients) comes from a seeded generator, so output is
-//! reproducible except for age's own ephemeral keys.
+//! reproducible except for age's own ephemeral keys. Inputs must use block style for encrypted
+//! values (sops re-emits every file in block style; this encryptor keeps the input's layout).
 
 use std::io::Write;
 

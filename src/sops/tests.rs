@@ -691,3 +691,98 @@ fn plaintext_and_malformed_values() {
     }
     assert!(!format!("{ids:?}").contains("AGE-SECRET-KEY"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Committed fixtures (tests/fixtures/sops), made with the test encryptor
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sops")
+}
+
+/// (file, store, rule, mac_only, groups of identity indices, threshold, plaintext)
+#[allow(clippy::type_complexity)]
+fn fixture_specs() -> Vec<(&'static str, SK, Option<Rule>, bool, Vec<Vec<usize>>, usize, &'static [u8])> {
+    let k8s: &[u8] = b"apiVersion: v1\nkind: Secret\nmetadata:\n    name: db\n    namespace: apps\ntype: Opaque\nstringData:\n    username: admin\n    password: hunter2\ndata:\n    token: dG9rZW4=\n";
+    let commented: &[u8] = b"# sops:enc\napi_key: abc123\nlog_level: debug\n# sops:enc\nnested:\n    a: 1\n    # note\n    b:\n        - x\n        - y\n";
+    vec![
+        ("yaml/default.sops.yaml", SK::Yaml, None, false, vec![vec![0]], 0, YAML_PLAIN.as_bytes()),
+        ("yaml/k8s-secret.sops.yaml", SK::Yaml, Some(Rule::EncryptedRegex("^(data|stringData)$".into())), false, vec![vec![0, 1]], 0, k8s),
+        ("yaml/comment-regex.sops.yaml", SK::Yaml, Some(Rule::EncryptedCommentRegex("sops:enc".into())), false, vec![vec![0]], 0, commented),
+        ("yaml/shamir-2of3.sops.yaml", SK::Yaml, None, false, vec![vec![0], vec![1], vec![2]], 2, k8s),
+        ("json/default.sops.json", SK::Json, None, false, vec![vec![0]], 0, JSON_PLAIN.as_bytes()),
+        ("json/mac-only.sops.json", SK::Json, Some(Rule::UnencryptedRegex("^(obj|list)$".into())), true, vec![vec![0]], 0, JSON_PLAIN.as_bytes()),
+        ("dotenv/app.sops.env", SK::Dotenv, None, false, vec![vec![0]], 0, DOTENV_PLAIN.as_bytes()),
+        ("dotenv/suffix.sops.env", SK::Dotenv, Some(Rule::EncryptedSuffix("SS".into())), false, vec![vec![0, 2]], 0, b"USER=admin\nPASS=hunter2\n"),
+        ("ini/app.sops.ini", SK::Ini, None, false, vec![vec![0]], 0, INI_PLAIN.as_bytes()),
+        ("binary/blob.sops.bin", SK::Binary, None, false, vec![vec![0]], 0, BINARY_PLAIN),
+    ]
+}
+
+fn fixture_config(recips: &[String]) -> String {
+    let mut y = String::from("# Creation rules matching the committed fixtures (made with src/sops/testkit.rs).\ncreation_rules:\n");
+    for (file, _, rule, mac_only, groups, threshold, _) in fixture_specs() {
+        y.push_str(&format!("  - path_regex: ^{}$\n", file.replace('.', "\\.")));
+        if let Some(r) = &rule {
+            y.push_str(&format!("    {}: '{}'\n", r.key(), r.value()));
+        }
+        if mac_only {
+            y.push_str("    mac_only_encrypted: true\n");
+        }
+        if groups.len() == 1 {
+            let list: Vec<&str> = groups[0].iter().map(|i| recips[*i].as_str()).collect();
+            y.push_str(&format!("    age: {}\n", list.join(",")));
+        } else {
+            y.push_str(&format!("    shamir_threshold: {threshold}\n    key_groups:\n"));
+            for g in &groups {
+                let list: Vec<&str> = g.iter().map(|i| recips[*i].as_str()).collect();
+                y.push_str(&format!("      - age: {list:?}\n"));
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn committed_fixtures_round_trip() {
+    let dir = fixtures_dir();
+    let keys_path = dir.join("keys.txt");
+    if std::env::var_os("SOPSGUARD_REGEN_FIXTURES").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut keys = String::from("# Test-only age identities for the committed fixtures. Never use them for anything else.\n");
+        let mut recips = Vec::new();
+        for _ in 0..3 {
+            let (s, r) = testkit::generate_identity();
+            keys.push_str(&format!("# public key: {r} (test only) sopsguard:allow age/identity\n{}\n", s.as_str()));
+            recips.push(r);
+        }
+        std::fs::write(&keys_path, keys).unwrap();
+        std::fs::write(dir.join(".sops.yaml"), fixture_config(&recips)).unwrap();
+        for (i, (file, kind, rule, mac_only, groups, threshold, plain)) in fixture_specs().into_iter().enumerate() {
+            let mut o = Options::age(&[]);
+            o.groups = groups.iter().map(|g| g.iter().map(|i| recips[*i].clone()).collect()).collect();
+            o.shamir_threshold = threshold;
+            o.rule = rule;
+            o.mac_only_encrypted = mac_only;
+            o.seed = 1000 + i as u64;
+            let out = dir.join(file);
+            std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+            std::fs::write(out, testkit::encrypt(kind, plain, &o).unwrap()).unwrap();
+        }
+    }
+    let ids = Identities::load(&[keys_path], |_| None).unwrap();
+    assert_eq!(ids.len(), 3);
+    let configs = ConfigSet::new(
+        vec![ConfigFile { path: ".sops.yaml".into(), data: std::fs::read(dir.join(".sops.yaml")).unwrap() }],
+        None,
+    );
+    assert!(configs.problems().is_empty());
+    let recips = ids.recipients();
+    for (file, ..) in fixture_specs() {
+        let data = std::fs::read(dir.join(file)).unwrap();
+        let out = run(&configs, &ids, false, file, &data);
+        assert_eq!((out.mac, rules(&out)), (MacStatus::Verified, vec![]), "{file}");
+        // A single identity that is not a recipient: a note, and unverified.
+        let info = inspect(file, &data).unwrap();
+        assert!(info.recipients.iter().all(|r| recips.contains(&r.id)));
+    }
+}
