@@ -57,7 +57,9 @@ fn recipients_of(md: &Metadata) -> Vec<Recipient> {
     md.groups
         .iter()
         .enumerate()
-        .flat_map(|(g, keys)| keys.iter().map(move |k| Recipient { group: g, kind: k.kind, id: k.id.clone() }))
+        .flat_map(|(g, keys)| {
+            keys.iter().map(move |k| Recipient { group: g, kind: k.kind, id: k.id.clone() })
+        })
         .collect()
 }
 
@@ -117,7 +119,8 @@ pub fn check_file(path: &str, data: &[u8], ctx: &SopsContext<'_>) -> SopsOutcome
     if !mentions_sops && !wants_plain_check {
         return SopsOutcome::default();
     }
-    let (kind, loaded) = if mentions_sops { load_any(name_kind, data) } else { (name_kind, store::load(name_kind, data)) };
+    let (kind, loaded) =
+        if mentions_sops { load_any(name_kind, data) } else { (name_kind, store::load(name_kind, data)) };
     let loaded = match loaded {
         Ok(l) => l,
         Err(e) => {
@@ -138,7 +141,10 @@ pub fn check_file(path: &str, data: &[u8], ctx: &SopsContext<'_>) -> SopsOutcome
     };
     match loaded.metadata {
         Some(_) => check_sops_file(path, kind, data, loaded, &selection, ctx),
-        None => SopsOutcome { hits: check_plain_file(path, kind, data, &loaded, &selection, named, ctx), mac: MacStatus::NotSops },
+        None => SopsOutcome {
+            hits: check_plain_file(path, kind, data, &loaded, &selection, named, ctx),
+            mac: MacStatus::NotSops,
+        },
     }
 }
 
@@ -315,8 +321,12 @@ fn check_sops_file(
     fatal |= !md.loadable();
     if md.mac.is_none() && md.loadable() {
         hits.push(
-            Hit::new("sops/malformed", key_span.clone(), "sops metadata has no `mac`: sops refuses to decrypt the file")
-                .with_identity("malformed:no-mac"),
+            Hit::new(
+                "sops/malformed",
+                key_span.clone(),
+                "sops metadata has no `mac`: sops refuses to decrypt the file",
+            )
+            .with_identity("malformed:no-mac"),
         );
     }
 
@@ -349,7 +359,10 @@ fn check_sops_file(
                     Hit::new(
                         "sops/plaintext-value",
                         span.clone(),
-                        format!("`{p}` must be encrypted under this file's rule ({}) but is in plaintext", rule_text(&md.rule)),
+                        format!(
+                            "`{p}` must be encrypted under this file's rule ({}) but is in plaintext",
+                            rule_text(&md.rule)
+                        ),
                     )
                     .with_secret(span)
                     .with_property("key_path", p),
@@ -372,18 +385,19 @@ fn check_sops_file(
                 Hit::new(
                     "sops/orphan",
                     key_span.clone(),
-                    format!("no creation rule of {} matches this sops file: `sops updatekeys` cannot re-key it", cfg.path),
+                    format!(
+                        "no creation rule of {} matches this sops file: `sops updatekeys` cannot re-key it",
+                        cfg.path
+                    ),
                 )
                 .with_identity("orphan")
                 .with_property("config", cfg.path.clone()),
             );
         }
-        Selection::NoConfig | Selection::Broken(_) => {}
+        Selection::NoConfig | Selection::Broken => {}
     }
 
-    let mac = if fatal {
-        MacStatus::Failed
-    } else if md.mac.is_none() {
+    let mac = if fatal || md.mac.is_none() {
         MacStatus::Failed
     } else if ctx.identities.is_empty() {
         MacStatus::Unverified
@@ -466,7 +480,14 @@ fn same_key(want: &WantedKey, have: &metadata::MasterKey) -> bool {
     norm(want.kind, &want.id) == norm(have.kind, &have.id)
 }
 
-fn recipients(md: &Metadata, cfg: &ParsedConfig, r: &CreationRule, key_span: &Span, len: usize, hits: &mut Vec<Hit>) {
+fn recipients(
+    md: &Metadata,
+    cfg: &ParsedConfig,
+    r: &CreationRule,
+    key_span: &Span,
+    len: usize,
+    hits: &mut Vec<Hit>,
+) {
     let groups = md.groups.len().max(r.groups.len());
     for g in 0..groups {
         let want: &[WantedKey] = r.groups.get(g).map_or(&[], |v| v.as_slice());
@@ -584,8 +605,12 @@ fn verify(
         }
         KeyOutcome::Broken(why) => {
             hits.push(
-                Hit::new("sops/malformed", key_span.clone(), format!("the key-group shares do not combine into a data key: {why}"))
-                    .with_identity("malformed:shamir"),
+                Hit::new(
+                    "sops/malformed",
+                    key_span.clone(),
+                    format!("the key-group shares do not combine into a data key: {why}"),
+                )
+                .with_identity("malformed:shamir"),
             );
             return MacStatus::Failed;
         }

@@ -199,11 +199,15 @@ impl ValueCipher {
         let text = || std::str::from_utf8(&plain).ok();
         let s = match v.ty {
             EncType::Str | EncType::Bytes | EncType::Comment => Scalar::Str(plain.to_vec()),
-            EncType::Int => Scalar::Int(text().and_then(value::parse_go_int).ok_or(DecryptError::Type("int"))?),
+            EncType::Int => {
+                Scalar::Int(text().and_then(value::parse_go_int).ok_or(DecryptError::Type("int"))?)
+            }
             EncType::Float => {
                 Scalar::Float(text().and_then(value::parse_go_float).ok_or(DecryptError::Type("float"))?)
             }
-            EncType::Bool => Scalar::Bool(text().and_then(value::parse_go_bool).ok_or(DecryptError::Type("bool"))?),
+            EncType::Bool => {
+                Scalar::Bool(text().and_then(value::parse_go_bool).ok_or(DecryptError::Type("bool"))?)
+            }
             EncType::Time => Scalar::Time(
                 text()
                     .and_then(value::parse_rfc3339_nano)
@@ -258,9 +262,18 @@ mod tests {
         // trailing bytes after the final ] are ignored
         assert!(parse_enc(&format!("{ok}\r")).is_ok());
         assert_eq!(parse_enc("ENC[AES256_GCM,data:,iv:AAAA,tag:AAAA,type:str]"), Err(EncParseError::Format));
-        assert_eq!(parse_enc("ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:xx]"), Err(EncParseError::UnknownType));
-        assert_eq!(parse_enc("ENC[AES256_GCM,data:A!AA,iv:AAAA,tag:AAAA,type:str]"), Err(EncParseError::Base64("data")));
-        assert_eq!(parse_enc("ENC[AES256_GCM,data:AAA,iv:AAAA,tag:AAAA,type:str]"), Err(EncParseError::Base64("data")));
+        assert_eq!(
+            parse_enc("ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:xx]"),
+            Err(EncParseError::UnknownType)
+        );
+        assert_eq!(
+            parse_enc("ENC[AES256_GCM,data:A!AA,iv:AAAA,tag:AAAA,type:str]"),
+            Err(EncParseError::Base64("data"))
+        );
+        assert_eq!(
+            parse_enc("ENC[AES256_GCM,data:AAA,iv:AAAA,tag:AAAA,type:str]"),
+            Err(EncParseError::Base64("data"))
+        );
         // greedy: type extends to the last ]
         assert_eq!(
             parse_enc("ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]x]"),

@@ -57,7 +57,6 @@ pub(crate) struct CreationRule {
     pub mac_only_encrypted: bool,
     pub shamir_threshold: i64,
     pub groups: Vec<Vec<WantedKey>>,
-    pub span: Span,
 }
 
 impl CreationRule {
@@ -94,7 +93,7 @@ pub(crate) enum Selection<'a> {
     /// No `.sops.yaml` governs the file (or it has no `creation_rules`).
     NoConfig,
     /// The governing config cannot be used (unparsable, or a reached rule has an invalid regex).
-    Broken(&'a ParsedConfig),
+    Broken,
     /// A config governs the file but no rule matches.
     NoMatch(&'a ParsedConfig),
     /// The first matching rule.
@@ -165,7 +164,7 @@ impl ConfigSet {
     pub(crate) fn select(&self, path: &str) -> Selection<'_> {
         let Some(cfg) = self.governing(path) else { return Selection::NoConfig };
         if cfg.unreadable {
-            return Selection::Broken(cfg);
+            return Selection::Broken;
         }
         let Some(rules) = &cfg.rules else { return Selection::NoConfig };
         let rel = if cfg.dir.is_empty() {
@@ -175,7 +174,7 @@ impl ConfigSet {
         };
         for r in rules {
             if r.regex_broken {
-                return Selection::Broken(cfg);
+                return Selection::Broken;
             }
             match &r.path_regex {
                 None => return Selection::Rule(cfg, r),
@@ -231,7 +230,11 @@ fn check_duplicate_keys(n: &Node, ctx: &mut Ctx<'_>, depth: usize) {
             for (k, v) in entries {
                 if let Some(s) = k.as_str() {
                     if !seen.insert(s) {
-                        ctx.bad(k.span.clone(), format!("mapping key `{s}` is defined twice"), "duplicate-key");
+                        ctx.bad(
+                            k.span.clone(),
+                            format!("mapping key `{s}` is defined twice"),
+                            "duplicate-key",
+                        );
                     }
                 }
                 check_duplicate_keys(v, ctx, depth + 1);
@@ -245,7 +248,8 @@ fn check_duplicate_keys(n: &Node, ctx: &mut Ctx<'_>, depth: usize) {
 fn parse_config(f: &ConfigFile) -> ParsedConfig {
     let mut ctx = Ctx { path: &f.path, problems: Vec::new() };
     let dir = dir_of(&f.path);
-    let mut out = ParsedConfig { path: f.path.clone(), dir, rules: None, unreadable: false, problems: Vec::new() };
+    let mut out =
+        ParsedConfig { path: f.path.clone(), dir, rules: None, unreadable: false, problems: Vec::new() };
     let text = match std::str::from_utf8(&f.data) {
         Ok(t) => t,
         Err(e) => {
@@ -399,7 +403,6 @@ fn parse_rule(number: usize, r: &Node, ctx: &mut Ctx<'_>) -> CreationRule {
         mac_only_encrypted: false,
         shamir_threshold: 0,
         groups: Vec::new(),
-        span: r.span.clone(),
     };
     if r.as_map().is_none() {
         ctx.bad(r.span.clone(), format!("creation rule {number} must be a mapping"), "rule");
@@ -413,7 +416,11 @@ fn parse_rule(number: usize, r: &Node, ctx: &mut Ctx<'_>) -> CreationRule {
                 match re2::compile(&p) {
                     Ok(re) => rule.path_regex = Some(re),
                     Err(e) => {
-                        ctx.bad(n.span.clone(), format!("creation rule {number}: invalid path_regex: {e}"), "path-regex");
+                        ctx.bad(
+                            n.span.clone(),
+                            format!("creation rule {number}: invalid path_regex: {e}"),
+                            "path-regex",
+                        );
                         rule.regex_broken = true;
                     }
                 }
@@ -580,7 +587,10 @@ fn parse_group(g: &Node, ctx: &mut Ctx<'_>, keys: &mut Vec<WantedKey>, depth: us
                 }
             }
         }
-        keys.push(WantedKey { kind: KeyKind::Kms, id: kms_id(&f("arn"), &f("role"), &ctxs, &f("aws_profile")) });
+        keys.push(WantedKey {
+            kind: KeyKind::Kms,
+            id: kms_id(&f("arn"), &f("role"), &ctxs, &f("aws_profile")),
+        });
     }
     for k in list("gcp_kms") {
         if let Some(s) = k.get("resource_id").and_then(scalar_text) {
@@ -612,7 +622,10 @@ mod tests {
 
     fn set(files: &[(&str, &str)]) -> ConfigSet {
         ConfigSet::new(
-            files.iter().map(|(p, d)| ConfigFile { path: (*p).to_owned(), data: d.as_bytes().to_vec() }).collect(),
+            files
+                .iter()
+                .map(|(p, d)| ConfigFile { path: (*p).to_owned(), data: d.as_bytes().to_vec() })
+                .collect(),
             None,
         )
     }
@@ -646,7 +659,7 @@ mod tests {
         assert!(p[0].1[0].message.contains("more than one"));
         let bad_re = "creation_rules:\n  - path_regex: '('\n";
         let s = set(&[(".sops.yaml", bad_re)]);
-        assert!(matches!(s.select("a"), Selection::Broken(_)));
+        assert!(matches!(s.select("a"), Selection::Broken));
         let bad_yaml = "creation_rules: [\n";
         let s = set(&[(".sops.yaml", bad_yaml)]);
         assert_eq!(s.problems().len(), 1);
@@ -663,7 +676,8 @@ mod tests {
         let s = set(&[(".sops.yaml", &cfg)]);
         let Selection::Rule(_, r) = s.select("x") else { panic!() };
         assert_eq!(r.shamir_threshold, 2);
-        let ids: Vec<Vec<&str>> = r.groups.iter().map(|g| g.iter().map(|k| k.id.as_str()).collect()).collect();
+        let ids: Vec<Vec<&str>> =
+            r.groups.iter().map(|g| g.iter().map(|k| k.id.as_str()).collect()).collect();
         assert_eq!(ids, vec![vec![R2, R1], vec![R1, "ABCD"]]);
     }
 }

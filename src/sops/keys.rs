@@ -93,7 +93,10 @@ impl Identities {
     /// Loads identities from `files` (`--identity`, repeatable) and from what sops reads: the
     /// environment (`SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY`; `env` is injected so tests control it) and
     /// the default `keys.txt` location (silently skipped when absent).
-    pub fn load(files: &[PathBuf], env: impl Fn(&str) -> Option<String>) -> Result<Identities, IdentityError> {
+    pub fn load(
+        files: &[PathBuf],
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Identities, IdentityError> {
         let mut ids = Identities::default();
         for f in files {
             ids.add_file(f, &f.display().to_string())?;
@@ -130,7 +133,9 @@ impl Identities {
     }
 
     fn add_text(&mut self, name: &str, text: &str, many_per_line: bool) -> Result<(), IdentityError> {
-        if text.trim_start().starts_with("age-encryption.org/") || text.contains("-----BEGIN AGE ENCRYPTED FILE-----") {
+        if text.trim_start().starts_with("age-encryption.org/")
+            || text.contains("-----BEGIN AGE ENCRYPTED FILE-----")
+        {
             return Err(IdentityError::Encrypted { source_name: name.to_owned() });
         }
         for (n, line) in text.lines().enumerate() {
@@ -165,7 +170,8 @@ impl Identities {
         if self.keys.is_empty() || enc.len() > 64 * 1024 {
             return None;
         }
-        let mut order: Vec<&AgeIdentity> = self.keys.iter().filter(|k| k.recipient == recipient_hint).collect();
+        let mut order: Vec<&AgeIdentity> =
+            self.keys.iter().filter(|k| k.recipient == recipient_hint).collect();
         order.extend(self.keys.iter().filter(|k| k.recipient != recipient_hint));
         let reader = age::armor::ArmoredReader::new(enc.trim().as_bytes());
         let decryptor = age::Decryptor::new_buffered(reader).ok()?;
@@ -311,8 +317,14 @@ pub(crate) fn combine(parts: &[Zeroizing<Vec<u8>>]) -> Result<Zeroizing<Vec<u8>>
 /// `shamir.Split` (test encryptor only): shares `[y…, x]` with x = 1..=n, random coefficients from
 /// `rand`.
 #[cfg(any(test, feature = "testkit"))]
-pub(crate) fn split(secret: &[u8], parts: usize, threshold: usize, rand: &mut dyn FnMut() -> u8) -> Vec<Zeroizing<Vec<u8>>> {
-    let mut out: Vec<Zeroizing<Vec<u8>>> = (0..parts).map(|_| Zeroizing::new(vec![0u8; secret.len() + 1])).collect();
+pub(crate) fn split(
+    secret: &[u8],
+    parts: usize,
+    threshold: usize,
+    rand: &mut dyn FnMut() -> u8,
+) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut out: Vec<Zeroizing<Vec<u8>>> =
+        (0..parts).map(|_| Zeroizing::new(vec![0u8; secret.len() + 1])).collect();
     for (i, share) in out.iter_mut().enumerate() {
         share[secret.len()] = (i + 1) as u8;
     }
@@ -375,7 +387,8 @@ mod tests {
         let a = age::x25519::Identity::generate();
         let b = age::x25519::Identity::generate();
         use age::secrecy::ExposeSecret;
-        std::fs::write(dir.join("sops/age/keys.txt"), format!("{}\n", a.to_string().expose_secret())).unwrap();
+        std::fs::write(dir.join("sops/age/keys.txt"), format!("{}\n", a.to_string().expose_secret()))
+            .unwrap();
         let b_text = b.to_string().expose_secret().to_owned();
         let d = dir.display().to_string();
         let ids = Identities::load(&[], |k| match k {

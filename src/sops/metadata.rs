@@ -39,8 +39,15 @@ impl KeyKind {
     }
 
     /// The order sops builds a group in (`internalGroupFrom`).
-    const METADATA_ORDER: [KeyKind; 7] =
-        [KeyKind::Kms, KeyKind::GcpKms, KeyKind::HcKms, KeyKind::AzureKv, KeyKind::HcVault, KeyKind::Pgp, KeyKind::Age];
+    const METADATA_ORDER: [KeyKind; 7] = [
+        KeyKind::Kms,
+        KeyKind::GcpKms,
+        KeyKind::HcKms,
+        KeyKind::AzureKv,
+        KeyKind::HcVault,
+        KeyKind::Pgp,
+        KeyKind::Age,
+    ];
 }
 
 /// One master key of a file: its type, its identity string (sops' `ToString`), and the wrapped
@@ -57,8 +64,6 @@ pub(crate) struct MasterKey {
 /// A decoded metadata block.
 #[derive(Debug)]
 pub(crate) struct Metadata {
-    /// Span of the metadata node.
-    pub span: Span,
     /// The stored `lastmodified` string and the AAD of the MAC (`Format(RFC3339)` of it).
     pub lastmodified_aad: Option<String>,
     pub mac: Option<(String, Span)>,
@@ -168,7 +173,6 @@ fn int_field(items: &[Item], key: &str) -> Result<i64, Span> {
 pub(crate) fn decode(node: &Node) -> Metadata {
     let mut problems = Vec::new();
     let mut md = Metadata {
-        span: node.span.clone(),
         lastmodified_aad: None,
         mac: None,
         version: None,
@@ -180,7 +184,11 @@ pub(crate) fn decode(node: &Node) -> Metadata {
         problems: Vec::new(),
     };
     let Some(items) = as_map(node) else {
-        md.problems.push(Problem { message: "the sops metadata is not a mapping".into(), span: node.span.clone(), fatal: true });
+        md.problems.push(Problem {
+            message: "the sops metadata is not a mapping".into(),
+            span: node.span.clone(),
+            fatal: true,
+        });
         return md;
     };
     let bad_type = |key: &str, span: Span, fatal: bool, problems: &mut Vec<Problem>| {
@@ -273,7 +281,11 @@ pub(crate) fn decode(node: &Node) -> Metadata {
         }
     }
     if md.groups.iter().all(|g| g.is_empty()) {
-        problems.push(Problem { message: "metadata lists no keys".into(), span: node.span.clone(), fatal: true });
+        problems.push(Problem {
+            message: "metadata lists no keys".into(),
+            span: node.span.clone(),
+            fatal: true,
+        });
     }
     md.problems = problems;
     md
@@ -342,7 +354,9 @@ fn group_from(items: &[Item], problems: &mut Vec<Problem>) -> Vec<MasterKey> {
             let (id, span) = match kind {
                 KeyKind::Age => f("recipient", problems).unwrap_or_else(|| (String::new(), e.span.clone())),
                 KeyKind::Pgp => f("fp", problems).unwrap_or_else(|| (String::new(), e.span.clone())),
-                KeyKind::GcpKms => f("resource_id", problems).unwrap_or_else(|| (String::new(), e.span.clone())),
+                KeyKind::GcpKms => {
+                    f("resource_id", problems).unwrap_or_else(|| (String::new(), e.span.clone()))
+                }
                 KeyKind::HcKms => f("key_id", problems).unwrap_or_else(|| (String::new(), e.span.clone())),
                 KeyKind::Kms => {
                     let arn = s("arn", problems);
@@ -351,15 +365,28 @@ fn group_from(items: &[Item], problems: &mut Vec<Problem>) -> Vec<MasterKey> {
                     let mut ctx: Vec<(String, String)> = Vec::new();
                     if let Some(c) = get(entry, "context").and_then(as_map) {
                         for i in c {
-                            if let Item::Pair { key, value: Node { value: Value::Scalar(Scalar::Str(v)), .. }, .. } = i {
+                            if let Item::Pair {
+                                key,
+                                value: Node { value: Value::Scalar(Scalar::Str(v)), .. },
+                                ..
+                            } = i
+                            {
                                 ctx.push((key.clone(), String::from_utf8_lossy(v).into_owned()));
                             }
                         }
                     }
-                    (kms_id(&arn, &role, &ctx, &profile), get(entry, "arn").map_or(e.span.clone(), |n| n.span.clone()))
+                    (
+                        kms_id(&arn, &role, &ctx, &profile),
+                        get(entry, "arn").map_or(e.span.clone(), |n| n.span.clone()),
+                    )
                 }
                 KeyKind::AzureKv => (
-                    format!("{}/keys/{}/{}", s("vault_url", problems), s("name", problems), s("version", problems)),
+                    format!(
+                        "{}/keys/{}/{}",
+                        s("vault_url", problems),
+                        s("name", problems),
+                        s("version", problems)
+                    ),
                     get(entry, "vault_url").map_or(e.span.clone(), |n| n.span.clone()),
                 ),
                 KeyKind::HcVault => (

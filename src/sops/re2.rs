@@ -11,16 +11,13 @@ use regex::{Regex, RegexBuilder};
 /// pattern itself (patterns come from `.sops.yaml` and sops metadata, which are not secret).
 pub(crate) fn compile(pattern: &str) -> Result<Regex, String> {
     let translated = translate(pattern)?;
-    RegexBuilder::new(&translated)
-        .size_limit(1 << 22)
-        .dfa_size_limit(1 << 22)
-        .nest_limit(64)
-        .build()
-        .map_err(|e| match e {
+    RegexBuilder::new(&translated).size_limit(1 << 22).dfa_size_limit(1 << 22).nest_limit(64).build().map_err(
+        |e| match e {
             regex::Error::Syntax(s) => s.lines().last().unwrap_or("syntax error").trim().to_owned(),
             regex::Error::CompiledTooBig(_) => "pattern too large".to_owned(),
             _ => "invalid pattern".to_owned(),
-        })
+        },
+    )
 }
 
 fn ascii_class(c: char, in_class: bool) -> Option<&'static str> {

@@ -139,11 +139,13 @@ impl Rng {
 }
 
 fn age_wrap(recipient: &str, plain: &[u8]) -> Result<String, String> {
-    let r: age::x25519::Recipient = recipient.parse().map_err(|_| format!("not an age recipient: {recipient}"))?;
-    let enc = age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient)).map_err(|e| e.to_string())?;
+    let r: age::x25519::Recipient =
+        recipient.parse().map_err(|_| format!("not an age recipient: {recipient}"))?;
+    let enc = age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient))
+        .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    let armor =
-        age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor).map_err(|e| e.to_string())?;
+    let armor = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
+        .map_err(|e| e.to_string())?;
     let mut w = enc.wrap_output(armor).map_err(|e| e.to_string())?;
     w.write_all(plain).map_err(|e| e.to_string())?;
     w.finish().and_then(|a| a.finish()).map_err(|e| e.to_string())?;
@@ -162,12 +164,21 @@ enum Meta {
     List(Vec<Vec<(String, Meta)>>),
 }
 
-fn build_metadata(opts: &Options, key: &[u8], mac: String, store: StoreKind, rng: &mut Rng) -> Result<Vec<(String, Meta)>, String> {
+fn build_metadata(
+    opts: &Options,
+    key: &[u8],
+    mac: String,
+    store: StoreKind,
+    rng: &mut Rng,
+) -> Result<Vec<(String, Meta)>, String> {
     let mut md: Vec<(String, Meta)> = Vec::new();
     let age_entries = |recips: &[String], part: &[u8]| -> Result<Meta, String> {
         let mut list = Vec::new();
         for r in recips {
-            list.push(vec![("enc".to_owned(), Meta::Str(age_wrap(r, part)?)), ("recipient".to_owned(), Meta::Str(r.clone()))]);
+            list.push(vec![
+                ("enc".to_owned(), Meta::Str(age_wrap(r, part)?)),
+                ("recipient".to_owned(), Meta::Str(r.clone())),
+            ]);
         }
         Ok(Meta::List(list))
     };
@@ -206,7 +217,9 @@ fn json_meta(m: &Meta) -> serde_json::Value {
         Meta::List(items) => serde_json::Value::Array(
             items
                 .iter()
-                .map(|e| serde_json::Value::Object(e.iter().map(|(k, v)| (k.clone(), json_meta(v))).collect()))
+                .map(|e| {
+                    serde_json::Value::Object(e.iter().map(|(k, v)| (k.clone(), json_meta(v))).collect())
+                })
                 .collect(),
         ),
     }
@@ -375,7 +388,8 @@ pub fn encrypt(kind: StoreKind, plain: &[u8], opts: &Options) -> Result<Vec<u8>,
                 md.iter().map(|(k, v)| (k.clone(), json_meta(v))).collect(),
             ))
             .map_err(|e| e.to_string())?;
-            let ins = format!("{}\n\t\"sops\": {}\n", if has_items { "," } else { "" }, body.replace('\n', "\n\t"));
+            let ins =
+                format!("{}\n\t\"sops\": {}\n", if has_items { "," } else { "" }, body.replace('\n', "\n\t"));
             let trimmed = text[..close].trim_end().len();
             text.replace_range(trimmed..close, &ins);
         }

@@ -143,8 +143,10 @@ use super::testkit::{self, Options, Rule};
 
 pub(crate) const YAML_PLAIN: &str = "# top comment\napp:\n    user: admin\n    password: hunter2 # inline note\n    port: 5432\n    ratio: 1.50\n    enabled: true\n    created: 2024-01-01\n    empty: \"\"\n    nothing: null\n    list:\n        - a\n        - 1\n        # in list\n        - false\n    public_unencrypted: visible\n    # sops:enc\n    marked: yes\n    # sops:plain\n    unmarked: no\ndata:\n    token: abc\nstringData:\n    key: value\n---\nsecond: doc\nnum: 0x1F\n";
 pub(crate) const JSON_PLAIN: &str = "{\n\t\"user\": \"admin\",\n\t\"n\": 34,\n\t\"f\": 1.5,\n\t\"big\": 12345678901234567,\n\t\"b\": true,\n\t\"nil\": null,\n\t\"list\": [\"a\", 1, {\"deep\": \"x\"}],\n\t\"obj\": {\"x_unencrypted\": \"y\", \"z\": \"\"},\n\t\"data\": {\"token\": \"t\"}\n}\n";
-pub(crate) const DOTENV_PLAIN: &str = "# comment\nUSER=admin\nPASS=hunter2\nEMPTY=\nMULTI=a\\nb\nPUB_unencrypted=x\n#sops:enc\nMARKED=1\n";
-pub(crate) const INI_PLAIN: &str = "; top\n[db]\nuser = admin\n; about pass\npass = \"hunter2\"\n[public]\nname_unencrypted = x\n";
+pub(crate) const DOTENV_PLAIN: &str =
+    "# comment\nUSER=admin\nPASS=hunter2\nEMPTY=\nMULTI=a\\nb\nPUB_unencrypted=x\n#sops:enc\nMARKED=1\n";
+pub(crate) const INI_PLAIN: &str =
+    "; top\n[db]\nuser = admin\n; about pass\npass = \"hunter2\"\n[public]\nname_unencrypted = x\n";
 pub(crate) const BINARY_PLAIN: &[u8] = b"\x00\x01binary \xff payload\n";
 
 pub(crate) fn samples() -> Vec<(SK, &'static str, &'static [u8])> {
@@ -177,6 +179,7 @@ fn ids_of(secrets: &[&Zeroizing<String>]) -> Identities {
 use zeroize::Zeroizing;
 
 #[test]
+#[allow(clippy::type_complexity)]
 fn round_trip_every_store_rule_and_layout() {
     let (s1, r1) = testkit::generate_identity();
     let (s2, r2) = testkit::generate_identity();
@@ -198,7 +201,8 @@ fn round_trip_every_store_rule_and_layout() {
                     o.rule = rule.clone();
                     o.mac_only_encrypted = mac_only;
                     o.seed = n;
-                    let enc = testkit::encrypt(kind, plain, &o).unwrap_or_else(|e| panic!("{name} {rule:?}: {e}"));
+                    let enc =
+                        testkit::encrypt(kind, plain, &o).unwrap_or_else(|e| panic!("{name} {rule:?}: {e}"));
                     let ids = ids_of(secrets);
                     let ctx = SopsContext { configs: &configs, identities: &ids, strict: false };
                     let out = check_file(name, &enc, &ctx);
@@ -239,11 +243,9 @@ fn round_trip_every_store_rule_and_layout() {
 // Tamper tests over every age-keyed vector
 
 use super::tree::{self as t, Item as TItem, Node as TNode, Value as TValue};
-use super::value::Scalar as TScalar;
 
 struct LeafInfo {
     span: std::ops::Range<usize>,
-    path: Vec<String>,
     encrypt: bool,
     comment: bool,
     null: bool,
@@ -254,7 +256,6 @@ fn leaves(tree: &t::Tree, rule: &t::EncryptionRule) -> Vec<LeafInfo> {
     t::walk(tree, rule, &mut |l| {
         out.push(LeafInfo {
             span: l.span.clone(),
-            path: l.path.iter().map(|s| (*s).to_owned()).collect(),
             encrypt: l.encrypt,
             comment: l.comment.is_some(),
             null: l.scalar.is_none_or(|s| s.is_empty_or_null()),
@@ -289,7 +290,9 @@ fn scalar_lists(items: &[TItem], out: &mut Vec<Vec<std::ops::Range<usize>>>) {
                 let spans: Vec<_> = elems
                     .iter()
                     .filter_map(|e| match e {
-                        TItem::Elem(TNode { value: TValue::Scalar(s), span }) if !s.is_empty_or_null() => Some(span.clone()),
+                        TItem::Elem(TNode { value: TValue::Scalar(s), span }) if !s.is_empty_or_null() => {
+                            Some(span.clone())
+                        }
                         _ => None,
                     })
                     .collect();
@@ -366,7 +369,8 @@ fn remove_first_recipient(kind: SK, data: &[u8], meta: &TNode) -> Option<Vec<u8>
         }
         SK::Dotenv | SK::Ini => {
             let text = String::from_utf8_lossy(data);
-            let kept: Vec<&str> = text.split_inclusive('\n').filter(|l| !l.contains("age__list_0__map_")).collect();
+            let kept: Vec<&str> =
+                text.split_inclusive('\n').filter(|l| !l.contains("age__list_0__map_")).collect();
             Some(kept.concat().into_bytes())
         }
     }
@@ -376,8 +380,16 @@ fn config_for(recipients: &[Recipient], rule: Option<&str>) -> ConfigSet {
     let groups = recipients.iter().map(|r| r.group).max().map_or(0, |g| g + 1);
     let mut y = String::from("creation_rules:\n  - key_groups:\n");
     for g in 0..groups {
-        let age: Vec<&str> = recipients.iter().filter(|r| r.group == g && r.kind == KeyKind::Age).map(|r| r.id.as_str()).collect();
-        let pgp: Vec<&str> = recipients.iter().filter(|r| r.group == g && r.kind == KeyKind::Pgp).map(|r| r.id.as_str()).collect();
+        let age: Vec<&str> = recipients
+            .iter()
+            .filter(|r| r.group == g && r.kind == KeyKind::Age)
+            .map(|r| r.id.as_str())
+            .collect();
+        let pgp: Vec<&str> = recipients
+            .iter()
+            .filter(|r| r.group == g && r.kind == KeyKind::Pgp)
+            .map(|r| r.id.as_str())
+            .collect();
         y.push_str(&format!("      - age: {age:?}\n        pgp: {pgp:?}\n"));
     }
     if groups > 1 {
@@ -405,7 +417,15 @@ fn tamper_every_age_vector() {
             files.push((f.to_owned(), std::fs::read(dir.join(f)).unwrap()));
         }
     }
-    for f in ["format.age.enc.yaml", "example.age.enc.yaml", "example.age.enc.json", "example.age.enc.binary.json", "example.age.enc.ini", "format.age.enc.env", "example.shamir-age-2of3.enc.yaml"] {
+    for f in [
+        "format.age.enc.yaml",
+        "example.age.enc.yaml",
+        "example.age.enc.json",
+        "example.age.enc.binary.json",
+        "example.age.enc.ini",
+        "format.age.enc.env",
+        "example.shamir-age-2of3.enc.yaml",
+    ] {
         files.push((format!("derived/{f}"), std::fs::read(dir.join("derived").join(f)).unwrap()));
     }
     assert!(files.len() >= 35, "{}", files.len());
@@ -421,15 +441,21 @@ fn tamper_every_age_vector() {
         let mut cases: Vec<(&str, Vec<u8>, Vec<&str>)> = Vec::new();
 
         // 1. a flipped byte in a value's data
-        if let Some(l) = ls.iter().find(|l| l.encrypt && !l.comment && data[l.span.clone()].starts_with(b"ENC[")) {
+        if let Some(l) =
+            ls.iter().find(|l| l.encrypt && !l.comment && data[l.span.clone()].starts_with(b"ENC["))
+        {
             let at = l.span.start + memchr::memmem::find(&data[l.span.clone()], b"data:").unwrap() + 5;
             let c = if data[at] == b'A' { b"B" } else { b"A" };
             cases.push(("flipped-byte", splice(data, at..at + 1, c), vec!["sops/value-tampered"]));
         }
         // 2. an edited clear value
         if !md.mac_only_encrypted {
-            if let Some(l) = ls.iter().find(|l| !l.encrypt && !l.comment && !l.null && !matches!(data[l.span.start], b'|' | b'>')) {
-                let at = if matches!(data[l.span.start], b'"' | b'\'') { l.span.start + 1 } else { l.span.start };
+            if let Some(l) = ls
+                .iter()
+                .find(|l| !l.encrypt && !l.comment && !l.null && !matches!(data[l.span.start], b'|' | b'>'))
+            {
+                let at =
+                    if matches!(data[l.span.start], b'"' | b'\'') { l.span.start + 1 } else { l.span.start };
                 cases.push(("edited-clear-value", splice(data, at..at, b"x"), vec!["sops/mac-mismatch"]));
             }
         }
@@ -449,7 +475,8 @@ fn tamper_every_age_vector() {
         }
         // 4. a plaintext key added
         {
-            let key_path: Vec<&str> = if kind == SK::Ini { vec!["DEFAULT", "sopsguard_added"] } else { vec!["sopsguard_added"] };
+            let key_path: Vec<&str> =
+                if kind == SK::Ini { vec!["DEFAULT", "sopsguard_added"] } else { vec!["sopsguard_added"] };
             let selected = md.rule.should_encrypt(&key_path, &[Vec::new(), Vec::new()], false);
             let want = if selected { "sops/plaintext-value" } else { "sops/mac-mismatch" };
             let added = match kind {
@@ -464,7 +491,7 @@ fn tamper_every_age_vector() {
                 SK::Dotenv => splice(data, 0..0, b"sopsguard_added=plaintext\n"),
                 SK::Ini => splice(data, 0..0, b"sopsguard_added = plaintext\n"),
             };
-            if !(md.mac_only_encrypted && !selected) {
+            if !md.mac_only_encrypted || selected {
                 cases.push(("plaintext-key-added", added, vec![want]));
             }
         }
@@ -516,12 +543,19 @@ fn tamper_every_age_vector() {
         }
         // 7. a recipient stanza removed, checked against a config listing the original recipients
         let info = inspect(name, data).unwrap();
-        let rule_line = md.explicit_rule.as_ref().map(|(k, v, _)| format!("{}: {}", k.key(), serde_json::Value::String(v.clone())));
+        let rule_line = md
+            .explicit_rule
+            .as_ref()
+            .map(|(k, v, _)| format!("{}: {}", k.key(), serde_json::Value::String(v.clone())));
         let cfg = config_for(&info.recipients, rule_line.as_deref());
         let cctx = SopsContext { configs: &cfg, identities: &ids, strict: false };
         let clean = check_file(name, data, &cctx);
         let clean_rules: Vec<&str> = rules(&clean).into_iter().filter(|r| *r != "sops/rule-drift").collect();
-        assert!(clean_rules.is_empty(), "{name}: {:?}", clean.hits.iter().map(|h| &h.message).collect::<Vec<_>>());
+        assert!(
+            clean_rules.is_empty(),
+            "{name}: {:?}",
+            clean.hits.iter().map(|h| &h.message).collect::<Vec<_>>()
+        );
         if let Some(mutated) = remove_first_recipient(kind, data, &meta.node) {
             *applied.entry("recipient-removed").or_default() += 1;
             let out = check_file(name, &mutated, &cctx);
@@ -532,7 +566,15 @@ fn tamper_every_age_vector() {
         }
     }
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
-    for what in ["flipped-byte", "edited-clear-value", "swapped-list-elements", "plaintext-key-added", "key-deleted", "lastmodified-changed", "recipient-removed"] {
+    for what in [
+        "flipped-byte",
+        "edited-clear-value",
+        "swapped-list-elements",
+        "plaintext-key-added",
+        "key-deleted",
+        "lastmodified-changed",
+        "recipient-removed",
+    ] {
         assert!(applied.get(what).copied().unwrap_or(0) > 0, "mutation {what} never applied: {applied:?}");
     }
 }
@@ -574,7 +616,12 @@ fn not_encrypted_is_precise_for_kubernetes() {
     // outside the rule's path: nothing
     assert!(run(&c, &none, false, "other/secret.yaml", secret).hits.is_empty());
     // once encrypted with the rule: clean
-    let enc = testkit::encrypt(SK::Yaml, secret, &Options::age(&[&r1]).with_rule(Rule::EncryptedRegex("^(data|stringData)$".into()))).unwrap();
+    let enc = testkit::encrypt(
+        SK::Yaml,
+        secret,
+        &Options::age(&[&r1]).with_rule(Rule::EncryptedRegex("^(data|stringData)$".into())),
+    )
+    .unwrap();
     assert_eq!(rules(&run(&c, &none, false, "kubernetes/apps/secret.yaml", &enc)), Vec::<&str>::new());
 }
 
@@ -583,7 +630,8 @@ fn not_encrypted_in_other_stores_and_unchanged_files() {
     let (_, r1) = testkit::generate_identity();
     let c = cfg(&format!("creation_rules:\n  - path_regex: ^secrets/\n    age: {r1}\n  - age: {r1}\n"));
     let none = Identities::none();
-    let out = run(&c, &none, false, "secrets/app.env", b"USER=admin\nPASS=hunter2\nEMPTY=\nPUBLIC_unencrypted=x\n");
+    let out =
+        run(&c, &none, false, "secrets/app.env", b"USER=admin\nPASS=hunter2\nEMPTY=\nPUBLIC_unencrypted=x\n");
     assert_eq!(rules(&out), ["sops/not-encrypted", "sops/not-encrypted"]);
     let out = run(&c, &none, false, "secrets/app.ini", b"[db]\npass = hunter2\n");
     assert_eq!(rules(&out), ["sops/not-encrypted"]);
@@ -635,7 +683,9 @@ fn recipients_orphan_and_drift() {
     let out = run(&same, &ids, false, "k/s.yaml", &enc);
     assert_eq!((out.mac, rules(&out)), (MacStatus::Verified, vec![]));
     // r2 removed from the config, r3 added; the rule changed
-    let changed = cfg(&format!("creation_rules:\n  - path_regex: \\.yaml$\n    age: [{r1}, {r3}]\n    mac_only_encrypted: true\n"));
+    let changed = cfg(&format!(
+        "creation_rules:\n  - path_regex: \\.yaml$\n    age: [{r1}, {r3}]\n    mac_only_encrypted: true\n"
+    ));
     let out = run(&changed, &ids, false, "k/s.yaml", &enc);
     let mut got = rules(&out);
     got.sort();
@@ -643,7 +693,8 @@ fn recipients_orphan_and_drift() {
     let ids_seen: Vec<&str> = out.hits.iter().filter_map(|h| h.identity.as_deref()).collect();
     assert!(ids_seen.contains(&format!("missing-recipient:0:age:{r3}").as_str()), "{ids_seen:?}");
     assert!(ids_seen.contains(&format!("extra-recipient:0:age:{r2}").as_str()), "{ids_seen:?}");
-    let extra = out.hits.iter().find(|h| h.identity.as_deref().is_some_and(|i| i.starts_with("extra"))).unwrap();
+    let extra =
+        out.hits.iter().find(|h| h.identity.as_deref().is_some_and(|i| i.starts_with("extra"))).unwrap();
     assert_eq!(String::from_utf8_lossy(&enc[extra.span.clone()]).trim_matches('"'), r2);
     // orphan: a config governs it, no rule matches
     let other = cfg(&format!("creation_rules:\n  - path_regex: ^elsewhere/\n    age: {r1}\n"));
@@ -681,7 +732,8 @@ fn plaintext_and_malformed_values() {
     let broken = text.replacen("type:str]", "type:nope]", 1);
     let out = run(&none, &ids, false, "s.yaml", broken.as_bytes());
     assert_eq!(rules(&out), ["sops/malformed"]);
-    let two = text.replace("unencrypted_suffix: \"_unencrypted\"", "unencrypted_suffix: _u\n    encrypted_regex: x");
+    let two = text
+        .replace("unencrypted_suffix: \"_unencrypted\"", "unencrypted_suffix: _u\n    encrypted_regex: x");
     assert!(rules(&run(&none, &ids, false, "s.yaml", two.as_bytes())).contains(&"sops/malformed"));
     let badver = text.replace("version: \"3.13.2\"", "version: latest");
     assert_eq!(rules(&run(&none, &ids, false, "s.yaml", badver.as_bytes())), ["sops/malformed"]);
@@ -706,13 +758,45 @@ fn fixture_specs() -> Vec<(&'static str, SK, Option<Rule>, bool, Vec<Vec<usize>>
     let commented: &[u8] = b"# sops:enc\napi_key: abc123\nlog_level: debug\n# sops:enc\nnested:\n    a: 1\n    # note\n    b:\n        - x\n        - y\n";
     vec![
         ("yaml/default.sops.yaml", SK::Yaml, None, false, vec![vec![0]], 0, YAML_PLAIN.as_bytes()),
-        ("yaml/k8s-secret.sops.yaml", SK::Yaml, Some(Rule::EncryptedRegex("^(data|stringData)$".into())), false, vec![vec![0, 1]], 0, k8s),
-        ("yaml/comment-regex.sops.yaml", SK::Yaml, Some(Rule::EncryptedCommentRegex("sops:enc".into())), false, vec![vec![0]], 0, commented),
+        (
+            "yaml/k8s-secret.sops.yaml",
+            SK::Yaml,
+            Some(Rule::EncryptedRegex("^(data|stringData)$".into())),
+            false,
+            vec![vec![0, 1]],
+            0,
+            k8s,
+        ),
+        (
+            "yaml/comment-regex.sops.yaml",
+            SK::Yaml,
+            Some(Rule::EncryptedCommentRegex("sops:enc".into())),
+            false,
+            vec![vec![0]],
+            0,
+            commented,
+        ),
         ("yaml/shamir-2of3.sops.yaml", SK::Yaml, None, false, vec![vec![0], vec![1], vec![2]], 2, k8s),
         ("json/default.sops.json", SK::Json, None, false, vec![vec![0]], 0, JSON_PLAIN.as_bytes()),
-        ("json/mac-only.sops.json", SK::Json, Some(Rule::UnencryptedRegex("^(obj|list)$".into())), true, vec![vec![0]], 0, JSON_PLAIN.as_bytes()),
+        (
+            "json/mac-only.sops.json",
+            SK::Json,
+            Some(Rule::UnencryptedRegex("^(obj|list)$".into())),
+            true,
+            vec![vec![0]],
+            0,
+            JSON_PLAIN.as_bytes(),
+        ),
         ("dotenv/app.sops.env", SK::Dotenv, None, false, vec![vec![0]], 0, DOTENV_PLAIN.as_bytes()),
-        ("dotenv/suffix.sops.env", SK::Dotenv, Some(Rule::EncryptedSuffix("SS".into())), false, vec![vec![0, 2]], 0, b"USER=admin\nPASS=hunter2\n"),
+        (
+            "dotenv/suffix.sops.env",
+            SK::Dotenv,
+            Some(Rule::EncryptedSuffix("SS".into())),
+            false,
+            vec![vec![0, 2]],
+            0,
+            b"USER=admin\nPASS=hunter2\n",
+        ),
         ("ini/app.sops.ini", SK::Ini, None, false, vec![vec![0]], 0, INI_PLAIN.as_bytes()),
         ("binary/blob.sops.bin", SK::Binary, None, false, vec![vec![0]], 0, BINARY_PLAIN),
     ]
@@ -748,16 +832,23 @@ fn committed_fixtures_round_trip() {
     let keys_path = dir.join("keys.txt");
     if std::env::var_os("SOPSGUARD_REGEN_FIXTURES").is_some() {
         std::fs::create_dir_all(&dir).unwrap();
-        let mut keys = String::from("# Test-only age identities for the committed fixtures. Never use them for anything else.\n");
+        let mut keys = String::from(
+            "# Test-only age identities for the committed fixtures. Never use them for anything else.\n",
+        );
         let mut recips = Vec::new();
         for _ in 0..3 {
             let (s, r) = testkit::generate_identity();
-            keys.push_str(&format!("# public key: {r} (test only) sopsguard:allow age/identity\n{}\n", s.as_str()));
+            keys.push_str(&format!(
+                "# public key: {r} (test only) sopsguard:allow age/identity\n{}\n",
+                s.as_str()
+            ));
             recips.push(r);
         }
         std::fs::write(&keys_path, keys).unwrap();
         std::fs::write(dir.join(".sops.yaml"), fixture_config(&recips)).unwrap();
-        for (i, (file, kind, rule, mac_only, groups, threshold, plain)) in fixture_specs().into_iter().enumerate() {
+        for (i, (file, kind, rule, mac_only, groups, threshold, plain)) in
+            fixture_specs().into_iter().enumerate()
+        {
             let mut o = Options::age(&[]);
             o.groups = groups.iter().map(|g| g.iter().map(|i| recips[*i].clone()).collect()).collect();
             o.shamir_threshold = threshold;

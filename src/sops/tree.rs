@@ -71,10 +71,6 @@ impl RuleKind {
             RuleKind::EncryptedCommentRegex => "encrypted_comment_regex",
         }
     }
-
-    pub(crate) fn from_key(k: &str) -> Option<RuleKind> {
-        RuleKind::ALL.into_iter().find(|r| r.key() == k)
-    }
 }
 
 /// The suffix sops applies when no rule is set.

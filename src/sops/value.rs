@@ -55,17 +55,6 @@ impl Scalar {
     pub(crate) fn is_empty_or_null(&self) -> bool {
         matches!(self, Scalar::Null) || matches!(self, Scalar::Str(s) if s.is_empty())
     }
-
-    /// The sops `type:` tag used when this value is encrypted.
-    pub(crate) fn type_name(&self) -> &'static str {
-        match self {
-            Scalar::Str(_) | Scalar::Null => "str",
-            Scalar::Int(_) => "int",
-            Scalar::Float(_) => "float",
-            Scalar::Bool(_) => "bool",
-            Scalar::Time(_) => "time",
-        }
-    }
 }
 
 /// Go `strings.Title(strconv.FormatBool(b))`.
@@ -115,9 +104,7 @@ pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
         return s.parse::<f64>().ok();
     }
     if body.is_empty()
-        || !body
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+        || !body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
     {
         return None;
     }
@@ -314,12 +301,7 @@ fn parse_time(s: &str, layout: TimeLayout) -> Option<GoTime> {
     Some(t)
 }
 
-/// Go `time.Parse(time.RFC3339, s)`.
-pub(crate) fn parse_rfc3339(s: &str) -> Option<GoTime> {
-    parse_time(s, TimeLayout::Rfc3339)
-}
-
-/// Go `time.Time.UnmarshalText` (RFC 3339, fraction allowed).
+/// Go `time.Parse(time.RFC3339, s)` and `time.Time.UnmarshalText` (fraction allowed).
 pub(crate) fn parse_rfc3339_nano(s: &str) -> Option<GoTime> {
     parse_time(s, TimeLayout::Rfc3339)
 }
@@ -376,9 +358,9 @@ mod tests {
         assert_eq!(t("2006-1-2t1:4:5Z").as_deref(), Some("2006-01-02T01:04:05Z"));
         assert_eq!(t("2006-02-30"), None);
         assert_eq!(t("12006-01-01"), None);
-        let r = parse_rfc3339("2024-05-06T07:08:09.123+00:00").map(|t| t.format_rfc3339());
+        let r = parse_rfc3339_nano("2024-05-06T07:08:09.123+00:00").map(|t| t.format_rfc3339());
         assert_eq!(r.as_deref(), Some("2024-05-06T07:08:09Z"));
-        assert!(parse_rfc3339("2024-05-06 07:08:09Z").is_none());
+        assert!(parse_rfc3339_nano("2024-05-06 07:08:09Z").is_none());
     }
 
     #[test]

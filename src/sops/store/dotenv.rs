@@ -18,11 +18,17 @@ pub(crate) fn parse(data: &[u8]) -> Result<Tree, StoreError> {
         }
         let end = start + line.len();
         if line[0] == b'#' {
-            items.push(Item::Comment { text: String::from_utf8_lossy(&line[1..]).into_owned(), span: start..end });
+            items.push(Item::Comment {
+                text: String::from_utf8_lossy(&line[1..]).into_owned(),
+                span: start..end,
+            });
             continue;
         }
         let Some(eq) = line.iter().position(|b| *b == b'=') else {
-            return Err(StoreError { message: "invalid dotenv input line (no '=')".to_owned(), span: start..end });
+            return Err(StoreError {
+                message: "invalid dotenv input line (no '=')".to_owned(),
+                span: start..end,
+            });
         };
         let key = String::from_utf8_lossy(&line[..eq]).into_owned();
         let raw = &line[eq + 1..];

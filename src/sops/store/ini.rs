@@ -7,16 +7,21 @@
 //! `"…"`/`'…'` lose their quotes, `` `…` `` and `"""…"""` (multi-line) are raw; a trailing `\`
 //! continues a value. Every value is a string.
 
+use std::ops::Range;
+
 use super::StoreError;
 use crate::sops::tree::{Item, Node, Tree, Value};
 use crate::sops::value::Scalar;
+
+/// A key line: key, key span, value, value span, comment (text, span).
+type KeyLine = (String, Range<usize>, String, Range<usize>, Option<(String, Range<usize>)>);
 
 struct Section {
     name: String,
     span: std::ops::Range<usize>,
     comment: Option<(String, std::ops::Range<usize>)>,
     /// (key, key span, value, value span, comment)
-    keys: Vec<(String, std::ops::Range<usize>, String, std::ops::Range<usize>, Option<(String, std::ops::Range<usize>)>)>,
+    keys: Vec<KeyLine>,
 }
 
 /// `stripCommentChar`: `TrimLeft(comment, "; ")` or `TrimLeft(comment, "# ")`.
@@ -32,8 +37,10 @@ fn strip_comment_char(c: &str) -> String {
 
 /// Parses an INI file into a one-branch tree of sections.
 pub(crate) fn parse(data: &[u8]) -> Result<Tree, StoreError> {
-    let text = std::str::from_utf8(data)
-        .map_err(|e| StoreError { message: "INI file is not valid UTF-8".to_owned(), span: e.valid_up_to()..e.valid_up_to() + 1 })?;
+    let text = std::str::from_utf8(data).map_err(|e| StoreError {
+        message: "INI file is not valid UTF-8".to_owned(),
+        span: e.valid_up_to()..e.valid_up_to() + 1,
+    })?;
     let (text, bom) = match text.strip_prefix('\u{feff}') {
         Some(t) => (t, 3),
         None => (text, 0),
@@ -45,7 +52,8 @@ pub(crate) fn parse(data: &[u8]) -> Result<Tree, StoreError> {
         lines.push((off, l));
         off += l.len() + 1;
     }
-    let mut sections = vec![Section { name: "DEFAULT".to_owned(), span: 0..0, comment: None, keys: Vec::new() }];
+    let mut sections =
+        vec![Section { name: "DEFAULT".to_owned(), span: 0..0, comment: None, keys: Vec::new() }];
     let mut pending: Option<(String, std::ops::Range<usize>)> = None;
     let mut auto = 0usize;
     let mut li = 0;
@@ -86,7 +94,10 @@ pub(crate) fn parse(data: &[u8]) -> Result<Tree, StoreError> {
             Some(p) => (&line[..p], &line[p + 1..], lstart + p + 1),
             None => {
                 // go-ini accepts boolean keys only with an option; sops does not set it.
-                return Err(StoreError { message: "key-value delimiter not found".to_owned(), span: lstart..lend });
+                return Err(StoreError {
+                    message: "key-value delimiter not found".to_owned(),
+                    span: lstart..lend,
+                });
             }
         };
         let mut key = key_raw.trim().to_owned();
@@ -112,7 +123,10 @@ pub(crate) fn parse(data: &[u8]) -> Result<Tree, StoreError> {
                 let mut end = vstart + v.len();
                 loop {
                     let Some(&(noff, nl)) = lines.get(li) else {
-                        return Err(StoreError { message: "unterminated \"\"\" value".to_owned(), span: vstart..end });
+                        return Err(StoreError {
+                            message: "unterminated \"\"\" value".to_owned(),
+                            span: vstart..end,
+                        });
                     };
                     li += 1;
                     val.push('\n');
@@ -130,7 +144,8 @@ pub(crate) fn parse(data: &[u8]) -> Result<Tree, StoreError> {
             let close = 1 + v[1..].find('`').unwrap_or(0);
             (v[1..close].to_owned(), vstart..vstart + close + 1)
         } else if v.len() >= 2
-            && ((v.starts_with('"') && v[1..].contains('"')) || (v.starts_with('\'') && v[1..].contains('\'')))
+            && ((v.starts_with('"') && v[1..].contains('"'))
+                || (v.starts_with('\'') && v[1..].contains('\'')))
         {
             let q = &v[..1];
             let close = 1 + v[1..].rfind(q).unwrap_or(0);
@@ -234,13 +249,19 @@ mod tests {
         let s = section(&t, "s");
         // section comment first, then a, then a's comment (from above it)
         assert!(matches!(&s[0], Item::Comment { text, .. } if text == "about b"));
-        assert!(matches!(&s[1], Item::Pair { key, value, .. } if key == "a" && matches!(&value.value, Value::Scalar(Scalar::Str(v)) if v == b"quoted")));
+        assert!(
+            matches!(&s[1], Item::Pair { key, value, .. } if key == "a" && matches!(&value.value, Value::Scalar(Scalar::Str(v)) if v == b"quoted"))
+        );
         assert!(matches!(&s[2], Item::Comment { .. }));
-        assert!(matches!(&s[3], Item::Pair { value, .. } if matches!(&value.value, Value::Scalar(Scalar::Str(v)) if v == b"plain")));
+        assert!(
+            matches!(&s[3], Item::Pair { value, .. } if matches!(&value.value, Value::Scalar(Scalar::Str(v)) if v == b"plain"))
+        );
         let vals: Vec<Vec<u8>> = s
             .iter()
             .filter_map(|i| match i {
-                Item::Pair { value: Node { value: Value::Scalar(Scalar::Str(v)), .. }, .. } => Some(v.clone()),
+                Item::Pair { value: Node { value: Value::Scalar(Scalar::Str(v)), .. }, .. } => {
+                    Some(v.clone())
+                }
                 _ => None,
             })
             .collect();

@@ -127,10 +127,11 @@ fn extract_metadata(kind: StoreKind, mut tree: Tree) -> Loaded {
                                     });
                                 }
                                 None => {
-                                    let problem = (!matches!(value.value, Value::Map(_))).then(|| StoreError {
-                                        message: "found a sops entry that is not a mapping".to_owned(),
-                                        span: value.span.clone(),
-                                    });
+                                    let problem =
+                                        (!matches!(value.value, Value::Map(_))).then(|| StoreError {
+                                            message: "found a sops entry that is not a mapping".to_owned(),
+                                            span: value.span.clone(),
+                                        });
                                     found = Some(MetaSource { node: value, key_span, problem });
                                 }
                             }
@@ -279,7 +280,9 @@ fn convert(f: Flat, depth: usize) -> Result<Node, String> {
     if depth > 32 {
         return Err("flattened metadata nested too deep".to_owned());
     }
-    let kinds = usize::from(f.value.is_some()) + usize::from(!f.subkeys.is_empty()) + usize::from(!f.indices.is_empty());
+    let kinds = usize::from(f.value.is_some())
+        + usize::from(!f.subkeys.is_empty())
+        + usize::from(!f.indices.is_empty());
     if kinds > 1 {
         return Err("type mismatch in flattened metadata".to_owned());
     }
@@ -336,7 +339,10 @@ mod tests {
         let m = l.metadata.unwrap();
         assert!(m.problem.is_none());
         let Value::Map(items) = &m.node.value else { panic!() };
-        let keys: Vec<&str> = items.iter().filter_map(|i| if let Item::Pair { key, .. } = i { Some(key.as_str()) } else { None }).collect();
+        let keys: Vec<&str> = items
+            .iter()
+            .filter_map(|i| if let Item::Pair { key, .. } = i { Some(key.as_str()) } else { None })
+            .collect();
         assert_eq!(keys, ["age", "version"]);
         let bad = load(StoreKind::Dotenv, b"sops_age__list_1__map_enc=x\n").unwrap();
         assert!(bad.metadata.unwrap().problem.is_some());

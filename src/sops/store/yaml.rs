@@ -66,7 +66,10 @@ fn check_duplicates(entries: &[(yaml::Node, yaml::Node)]) -> Result<(), StoreErr
     for (k, _) in entries {
         if let Some(s) = k.as_str() {
             if !seen.insert(s) {
-                return Err(StoreError { message: "mapping key is already defined".to_owned(), span: k.span.clone() });
+                return Err(StoreError {
+                    message: "mapping key is already defined".to_owned(),
+                    span: k.span.clone(),
+                });
             }
         }
     }
@@ -119,7 +122,13 @@ fn take_before(comments: &mut Comments<'_, '_>, before: usize, items: &mut Vec<I
 }
 
 /// Takes inline comments on `line` (before `limit`): `key: value # c` goes before the pair.
-fn take_inline(comments: &mut Comments<'_, '_>, line: usize, limit: usize, lines: &LineIndex, items: &mut Vec<Item>) {
+fn take_inline(
+    comments: &mut Comments<'_, '_>,
+    line: usize,
+    limit: usize,
+    lines: &LineIndex,
+    items: &mut Vec<Item>,
+) {
     while let Some(c) = comments.peek().copied() {
         if c.inline && c.span.start < limit && lines.line(c.span.start) == line {
             comments.next();
@@ -206,7 +215,13 @@ fn convert_value(
 
 /// Comments after a collection's last entry that sit at (or right of) its entries' column, before
 /// the next entry of an enclosing container, belong at the end of that collection.
-fn take_trailing(v: &yaml::Node, comments: &mut Comments<'_, '_>, lines: &LineIndex, limit: usize, items: &mut Vec<Item>) {
+fn take_trailing(
+    v: &yaml::Node,
+    comments: &mut Comments<'_, '_>,
+    lines: &LineIndex,
+    limit: usize,
+    items: &mut Vec<Item>,
+) {
     let Some(col) = entries_col(v, lines) else { return };
     while let Some(c) = comments.peek().copied() {
         let inside = c.span.start < v.span.end;
