@@ -148,17 +148,13 @@ pub(crate) enum DecryptError {
 /// AES-GCM over the data key for one file; the key schedule is built once.
 pub(crate) struct ValueCipher {
     gcm32: AesGcm<Aes256, U32>,
-    gcm12: AesGcm<Aes256, U12>,
-    gcm16: AesGcm<Aes256, U16>,
+    /// The key, for the rare 12- and 16-byte IVs (built on demand).
+    key: DataKey,
 }
 
 impl ValueCipher {
     pub(crate) fn new(key: &DataKey) -> Result<ValueCipher, DecryptError> {
-        Ok(ValueCipher {
-            gcm32: AesGcm::new_from_slice(&key.0).map_err(|_| DecryptError::Key)?,
-            gcm12: AesGcm::new_from_slice(&key.0).map_err(|_| DecryptError::Key)?,
-            gcm16: AesGcm::new_from_slice(&key.0).map_err(|_| DecryptError::Key)?,
-        })
+        Ok(ValueCipher { gcm32: AesGcm::new_from_slice(&key.0).map_err(|_| DecryptError::Key)?, key: key.clone() })
     }
 
     /// Decrypts to raw plaintext bytes (zeroized on drop).
@@ -180,11 +176,13 @@ impl ValueCipher {
             }
             12 => {
                 let n = aes_gcm::Nonce::<U12>::try_from(&v.iv[..]).map_err(|_| DecryptError::Auth)?;
-                self.gcm12.decrypt_inout_detached(&n, aad, buf.as_mut_slice().into(), &tag)
+                let gcm = AesGcm::<Aes256, U12>::new_from_slice(&self.key.0).map_err(|_| DecryptError::Key)?;
+                gcm.decrypt_inout_detached(&n, aad, buf.as_mut_slice().into(), &tag)
             }
             16 => {
                 let n = aes_gcm::Nonce::<U16>::try_from(&v.iv[..]).map_err(|_| DecryptError::Auth)?;
-                self.gcm16.decrypt_inout_detached(&n, aad, buf.as_mut_slice().into(), &tag)
+                let gcm = AesGcm::<Aes256, U16>::new_from_slice(&self.key.0).map_err(|_| DecryptError::Key)?;
+                gcm.decrypt_inout_detached(&n, aad, buf.as_mut_slice().into(), &tag)
             }
             _ => return Err(DecryptError::Auth),
         };
