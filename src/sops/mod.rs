@@ -28,6 +28,10 @@ mod value;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
+#[cfg(any(test, feature = "testkit"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 #[cfg(test)]
 mod tests;
 
