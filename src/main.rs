@@ -12,7 +12,7 @@ use sopsguard::finding::Severity;
 use sopsguard::report::{human::Human, json::Json, Emitter, Summary};
 use sopsguard::rules::{Registry, RuleKind};
 use sopsguard::scan::{Engine, ScanOptions, ScanReport};
-use sopsguard::sops::Identities;
+use sopsguard::sops::{ConfigFile, Identities};
 use sopsguard::source::worktree::{self, WalkOptions};
 
 use cli::{Cli, ColorChoice, Command, FailOn, Format, ListFormat, ScanArgs};
@@ -65,14 +65,24 @@ fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
     if args.threads > 0 {
         let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
     }
-    let options = ScanOptions { max_file_size: args.max_file_size, ..ScanOptions::default() };
-    let engine = Engine::builtin(options, Identities::none());
+    let options = ScanOptions { max_file_size: args.max_file_size, strict: args.strict };
+    let identities =
+        Identities::load(&args.identities, |k| std::env::var(k).ok()).map_err(|e| miette::miette!("{e}"))?;
+    let sops_config_override = match &args.sops_config {
+        Some(p) => Some(ConfigFile {
+            path: p.to_string_lossy().replace('\\', "/"),
+            data: std::fs::read(p)
+                .map_err(|e| miette::miette!("cannot read {}: {}", p.display(), e.kind()))?,
+        }),
+        None => None,
+    };
+    let engine = Engine::builtin(options, identities);
     let paths = if args.paths.is_empty() { vec![".".into()] } else { args.paths.clone() };
     let walk = WalkOptions {
         threads: args.threads,
         max_file_size: args.max_file_size,
         excludes: Vec::new(),
-        sops_config_override: None,
+        sops_config_override,
     };
     let mut report = worktree::scan_paths(&engine, &paths, &walk)?;
     report.sort();
