@@ -114,6 +114,20 @@ pub struct ScanArgs {
     #[arg(long, short = 'j', default_value_t = 0, value_name = "N", help_heading = "Scanning")]
     pub threads: usize,
 
+    /// An age identity file for MAC verification (repeatable). `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY`
+    /// and sops' default keys.txt are read too.
+    #[arg(long = "identity", short = 'i', value_name = "FILE", help_heading = "SOPS")]
+    pub identities: Vec<PathBuf>,
+
+    /// Use this `.sops.yaml` for every file instead of the nearest one.
+    #[arg(long, value_name = "PATH", help_heading = "SOPS")]
+    pub sops_config: Option<PathBuf>,
+
+    /// `sops/not-encrypted` in Kubernetes manifests: count every value the creation rule would
+    /// encrypt, not only those inside `kind: Secret` documents.
+    #[arg(long, help_heading = "SOPS")]
+    pub strict: bool,
+
     /// Skip (and list) files larger than this; accepts suffixes such as 512K, 10M, 1G [default: 10M,
     /// or `max-file-size` in .sopsguard.toml].
     #[arg(long, value_parser = parse_size, value_name = "SIZE", help_heading = "Scanning")]

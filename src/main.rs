@@ -15,7 +15,7 @@ use sopsguard::finding::Severity;
 use sopsguard::report::{human::Human, json::Json, Emitter, Summary};
 use sopsguard::rules::{Registry, RuleKind};
 use sopsguard::scan::{Engine, ScanOptions, ScanReport};
-use sopsguard::sops::Identities;
+use sopsguard::sops::{ConfigFile, Identities};
 use sopsguard::source::worktree::{self, WalkOptions};
 
 use cli::{Cli, ColorChoice, Command, FailOn, Format, ListFormat, ScanArgs};
@@ -76,14 +76,24 @@ fn collect(args: &ScanArgs) -> miette::Result<(Engine, Settings, ScanReport)> {
     let settings = integrate::settings(args)?;
     let max_file_size =
         args.max_file_size.or(settings.max_file_size).unwrap_or(integrate::DEFAULT_MAX_FILE_SIZE);
-    let options = ScanOptions { max_file_size, ..ScanOptions::default() };
-    let engine = settings.engine(options, Identities::none())?;
+    let options = ScanOptions { max_file_size, strict: args.strict };
+    let identities =
+        Identities::load(&args.identities, |k| std::env::var(k).ok()).map_err(|e| miette::miette!("{e}"))?;
+    let sops_config_override = match &args.sops_config {
+        Some(p) => Some(ConfigFile {
+            path: p.to_string_lossy().replace('\\', "/"),
+            data: std::fs::read(p)
+                .map_err(|e| miette::miette!("cannot read {}: {}", p.display(), e.kind()))?,
+        }),
+        None => None,
+    };
+    let engine = settings.engine(options, identities)?;
     let paths = integrate::scan_paths(args);
     let walk = WalkOptions {
         threads: args.threads,
         max_file_size,
         excludes: settings.walk_excludes(&paths),
-        sops_config_override: None,
+        sops_config_override,
     };
     let mut report = worktree::scan_paths(&engine, &paths, &walk)?;
     settings.apply(&mut report, Path::new("."));

@@ -35,7 +35,7 @@ pass "GH rules flag the control: $(jq -r '[.runs[].results[]? | select(.level ==
 
 say "every rule"
 every_rule_fixture "$WORK/fixture"
-rc=0; (cd "$WORK/fixture" && "$BIN" scan . --isolated --format sarif --output "$WORK/every-rule.sarif") || rc=$?
+rc=0; (cd "$WORK/fixture" && "$BIN" scan . --isolated --identity .identity.txt --format sarif --output "$WORK/every-rule.sarif") || rc=$?
 [ "$rc" = 1 ] || fail "scan with findings should exit 1, got $rc"
 want=$("$BIN" rules --format json | jq -r '[.[].id] | sort | join(",")')
 got=$(jq -r '[.runs[].results[].ruleId] | unique | sort | join(",")' "$WORK/every-rule.sarif")

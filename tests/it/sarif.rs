@@ -64,37 +64,114 @@ fn expand(content: &str, seed: &str) -> Option<String> {
     (!generator_placeholder).then_some(s)
 }
 
-/// Writes, for every rule, its first usable `examples.hit` into `dir/<group>-<name>/<path>`, and
-/// checks that a scan of each alone reports that rule. Returns the files written.
+/// The committed SOPS fixtures (made with the SOPS engine's test encryptor).
+fn sops_fixture(rel: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sops").join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The recipients of the committed fixture identities, in `keys.txt` order.
+fn fixture_recipients() -> Vec<String> {
+    sops_fixture("keys.txt")
+        .lines()
+        .filter_map(|l| l.strip_prefix("# public key: "))
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_owned())
+        .collect()
+}
+
+/// Files for the SOPS rules that need more than one file or an identity: `(path, content)`.
+/// With the identity of the second fixture key, `default.sops.yaml` (encrypted to the first key
+/// only) cannot be opened and `k8s-secret.sops.yaml` (both keys) can.
+fn sops_cases() -> Vec<(String, String)> {
+    let r = fixture_recipients();
+    let default = sops_fixture("yaml/default.sops.yaml");
+    let k8s = sops_fixture("yaml/k8s-secret.sops.yaml");
+    let k8s_rule = format!(
+        "creation_rules:\n  - path_regex: k8s-secret\\.sops\\.yaml$\n    encrypted_regex: '^(data|stringData)$'\n    age: {},{}\n",
+        r[0], r[1]
+    );
+    let rule = |regex: &str, extra: &str, recipient: &str| {
+        format!("creation_rules:\n  - path_regex: {regex}\n{extra}    age: {recipient}\n")
+    };
+    // Two ENC values swapped: each fails to decrypt under its new path.
+    let enc = |line: &str| line.split_once(": ").map(|(_, v)| v.to_owned()).unwrap_or_default();
+    let username =
+        k8s.lines().find(|l| l.trim_start().starts_with("username: ")).map(enc).unwrap_or_default();
+    let password =
+        k8s.lines().find(|l| l.trim_start().starts_with("password: ")).map(enc).unwrap_or_default();
+    let swapped =
+        k8s.replace(&username, "@USERNAME@").replace(&password, &username).replace("@USERNAME@", &password);
+    let relabelled =
+        k8s.replace("lastmodified: \"2026-01-02T03:04:05Z\"", "lastmodified: \"2026-01-02T03:04:06Z\"");
+    assert_ne!(relabelled, k8s, "the fixture's lastmodified changed: update this recipe");
+    vec![
+        ("sops-not-encrypted/.sops.yaml".into(), rule("secret\\.yaml$", "", &r[0])),
+        ("sops-not-encrypted/secret.yaml".into(), "database:\n  password: hunter2-plain\n".into()),
+        ("sops-config-invalid/.sops.yaml".into(), "creation_rules: 5\n".into()),
+        ("sops-orphan/.sops.yaml".into(), rule("^nothing-matches$", "", &r[0])),
+        ("sops-orphan/default.sops.yaml".into(), default.clone()),
+        ("sops-recipients/.sops.yaml".into(), rule("default\\.sops\\.yaml$", "", &r[2])),
+        ("sops-recipients/default.sops.yaml".into(), default.clone()),
+        (
+            "sops-rule-drift/.sops.yaml".into(),
+            rule("default\\.sops\\.yaml$", "    encrypted_regex: '^password$'\n", &r[0]),
+        ),
+        ("sops-rule-drift/default.sops.yaml".into(), default),
+        ("sops-mac-mismatch/.sops.yaml".into(), k8s_rule.clone()),
+        ("sops-mac-mismatch/k8s-secret.sops.yaml".into(), relabelled),
+        ("sops-value-tampered/.sops.yaml".into(), k8s_rule),
+        ("sops-value-tampered/k8s-secret.sops.yaml".into(), swapped),
+    ]
+}
+
+/// The identity file written next to the fixture (the second fixture key, its line allowed).
+pub const FIXTURE_IDENTITY: &str = ".identity.txt";
+
+/// Writes a directory with a finding of every rule: each rule's first usable `examples.hit` in
+/// `dir/<group>-<name>/<path>`, plus [`sops_cases`] and the identity file [`FIXTURE_IDENTITY`]
+/// (scan with `--identity .identity.txt`). Checks that a scan of the whole directory reports every
+/// rule. Returns the files written.
 pub fn write_every_rule_fixture(dir: &Path) -> Vec<String> {
     let registry = Registry::builtin();
     let engine = Engine::builtin(ScanOptions::default(), Identities::none());
     let configs = ConfigSet::new(Vec::new(), None);
     let mut written = Vec::new();
-    let mut missing = Vec::new();
+    let mut put = |rel: &str, content: &str| {
+        let file = dir.join(rel);
+        std::fs::create_dir_all(file.parent().expect("has a parent")).expect("mkdir");
+        std::fs::write(&file, content).expect("write fixture");
+        written.push(rel.to_owned());
+    };
     for rule in registry.rules() {
         let found = rule.hit_examples.iter().find_map(|ex| {
             let content = expand(&ex.content, &rule.id)?;
             let r = engine.scan_blob(&ex.path, content.as_bytes(), &configs);
             r.findings.iter().any(|f| f.rule == rule.id).then_some((ex.path.clone(), content))
         });
-        match found {
-            Some((path, content)) => {
-                let rel = format!("{}/{}", rule.id.replace('/', "-"), path);
-                let file = dir.join(&rel);
-                std::fs::create_dir_all(file.parent().expect("has a parent")).expect("mkdir");
-                std::fs::write(&file, content).expect("write fixture");
-                written.push(rel);
-            }
-            None => missing.push(rule.id.clone()),
+        if let Some((path, content)) = found {
+            put(&format!("{}/{}", rule.id.replace('/', "-"), path), &content);
         }
     }
-    assert!(missing.is_empty(), "rules without a usable hit example: {missing:?}");
+    for (path, content) in sops_cases() {
+        put(&path, &content);
+    }
+    let keys = sops_fixture("keys.txt");
+    let second: Vec<&str> = keys.lines().filter(|l| !l.is_empty()).skip(3).take(2).collect();
+    assert!(second[0].contains("sopsguard:allow age/identity"), "keys.txt layout changed: {second:?}");
+    put(FIXTURE_IDENTITY, &format!("# test-only identity of tests/fixtures/sops\n{}\n", second.join("\n")));
+
+    let (_, out, err) = run(dir, &["scan", "--isolated", "--format", "json", "--identity", FIXTURE_IDENTITY]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let found: BTreeSet<&str> =
+        v["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    let missing: Vec<&str> =
+        registry.rules().iter().map(|r| r.id.as_str()).filter(|id| !found.contains(id)).collect();
+    assert!(missing.is_empty(), "rules without a finding in the fixture: {missing:?}");
     written
 }
 
 fn sarif_of(dir: &Path, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["scan", "--format", "sarif", "--isolated"];
+    let mut args = vec!["scan", "--format", "sarif", "--isolated", "--identity", FIXTURE_IDENTITY];
     args.extend_from_slice(extra);
     let (code, out, err) = run(dir, &args);
     assert_eq!(code, 1, "findings exit 1; stderr: {err}");
