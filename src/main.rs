@@ -13,6 +13,7 @@ use sopsguard::report::{human::Human, json::Json, Emitter, Summary};
 use sopsguard::rules::{Registry, RuleKind};
 use sopsguard::scan::{Engine, ScanOptions, ScanReport};
 use sopsguard::sops::{ConfigFile, Identities};
+use sopsguard::source::git::{self, GitOptions};
 use sopsguard::source::worktree::{self, WalkOptions};
 
 use cli::{Cli, ColorChoice, Command, FailOn, Format, ListFormat, ScanArgs};
@@ -78,13 +79,41 @@ fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
     };
     let engine = Engine::builtin(options, identities);
     let paths = if args.paths.is_empty() { vec![".".into()] } else { args.paths.clone() };
-    let walk = WalkOptions {
-        threads: args.threads,
-        max_file_size: args.max_file_size,
-        excludes: Vec::new(),
-        sops_config_override,
+    let mut report = if args.staged || args.range.is_some() || args.since.is_some() || args.history {
+        let start = match paths.as_slice() {
+            [one] => one.clone(),
+            _ => miette::bail!("a git mode (--staged, --range, --since, --history) takes at most one path: a directory inside the repository"),
+        };
+        let git_opts = GitOptions {
+            max_file_size: args.max_file_size,
+            all_objects: args.all_objects,
+            sops_config_override,
+            threads: args.threads,
+        };
+        let bar = ProgressBar::new(!args.quiet);
+        let progress = bar.as_ref().map(|b| b as &dyn git::Progress);
+        let result = if args.staged {
+            git::scan_staged(&engine, &start, &git_opts)
+        } else if let Some(range) = &args.range {
+            git::scan_range(&engine, &start, range, &git_opts, progress)
+        } else if let Some(since) = &args.since {
+            git::scan_range(&engine, &start, since, &git_opts, progress)
+        } else {
+            git::scan_history(&engine, &start, &git_opts, progress)
+        };
+        if let Some(b) = bar {
+            b.finish();
+        }
+        result?
+    } else {
+        let walk = WalkOptions {
+            threads: args.threads,
+            max_file_size: args.max_file_size,
+            excludes: Vec::new(),
+            sops_config_override,
+        };
+        worktree::scan_paths(&engine, &paths, &walk)?
     };
-    let mut report = worktree::scan_paths(&engine, &paths, &walk)?;
     report.sort();
     emit(&args, &engine.registry, &report)?;
     if !args.quiet && args.format == Format::Human {
@@ -93,6 +122,46 @@ fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
     }
     Ok(exit_code(&report, args.fail_on))
 }
+
+/// A progress bar on stderr for range and history scans, only when stderr is a terminal.
+struct ProgressBar {
+    bar: indicatif::ProgressBar,
+}
+
+impl ProgressBar {
+    fn new(wanted: bool) -> Option<ProgressBar> {
+        if !wanted || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+        let style = indicatif::ProgressStyle::with_template(
+            "{spinner} {pos}/{len} objects, {msg} ({per_sec}) [{elapsed_precise}] {wide_bar}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        Some(ProgressBar { bar })
+    }
+
+    fn finish(self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl git::Progress for ProgressBar {
+    fn set_total(&self, objects: u64) {
+        self.bar.set_length(objects);
+    }
+
+    fn inc(&self, objects: u64, bytes: u64) {
+        self.bar.inc(objects);
+        if bytes > 0 {
+            let b = BYTES.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
+            self.bar.set_message(sopsguard::report::human_bytes(b));
+        }
+    }
+}
+
+static BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn exit_code(report: &ScanReport, fail_on: FailOn) -> ExitCode {
     let threshold = match fail_on {
