@@ -86,9 +86,32 @@ pub enum FailOn {
 /// `sopsguard scan`.
 #[derive(Debug, Args)]
 #[command(rename_all = "kebab-case")]
+#[command(group(clap::ArgGroup::new("mode").args(["staged", "range", "since", "history"]).multiple(false)))]
 pub struct ScanArgs {
-    /// Files or directories to scan (default: the current directory).
+    /// Files or directories to scan (default: the current directory). With a git mode: a
+    /// directory inside the repository.
     pub paths: Vec<PathBuf>,
+
+    /// Scan exactly the blobs staged in the index (what `git commit` would record), never the
+    /// working-tree copies.
+    #[arg(long, help_heading = "Git")]
+    pub staged: bool,
+
+    /// Scan every blob added or changed by the commits of `BASE..HEAD` (merges included).
+    #[arg(long, value_name = "BASE..HEAD", help_heading = "Git")]
+    pub range: Option<String>,
+
+    /// Scan the commits since REV: the same as `--range REV..HEAD`.
+    #[arg(long, value_name = "REV", help_heading = "Git")]
+    pub since: Option<String>,
+
+    /// Scan every blob reachable from any ref, each once.
+    #[arg(long, help_heading = "Git")]
+    pub history: bool,
+
+    /// With --history: also scan objects that no ref reaches.
+    #[arg(long, requires = "history", help_heading = "Git")]
+    pub all_objects: bool,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human, help_heading = "Output")]

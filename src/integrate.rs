@@ -34,9 +34,27 @@ pub fn settings(args: &ScanArgs) -> miette::Result<Settings> {
     Ok(Settings::load(args.config.as_deref(), args.isolated, start)?)
 }
 
+/// Whether the scan reads git (`--staged`, `--range`, `--since`, `--history`) rather than files.
+pub fn is_git_mode(args: &ScanArgs) -> bool {
+    args.staged || args.range.is_some() || args.since.is_some() || args.history
+}
+
+/// The root of the repository containing `start` (git sources report paths relative to it), or
+/// `start` itself outside a repository.
+pub fn repository_root(start: &Path) -> PathBuf {
+    let abs = std::fs::canonicalize(start).unwrap_or_else(|_| start.to_path_buf());
+    abs.ancestors().find(|d| d.join(".git").exists()).map_or(abs.clone(), Path::to_path_buf)
+}
+
 /// What the scan kind is, for SARIF run categories.
-pub fn scan_kind(_args: &ScanArgs) -> ScanKind {
-    ScanKind::Files
+pub fn scan_kind(args: &ScanArgs) -> ScanKind {
+    if args.history {
+        ScanKind::History
+    } else if args.range.is_some() || args.since.is_some() {
+        ScanKind::Range
+    } else {
+        ScanKind::Files
+    }
 }
 
 /// The SARIF emitter for this scan.
@@ -59,6 +77,12 @@ pub fn write_extra_sarif(args: &ScanArgs, engine: &Engine, report: &ScanReport) 
 
 /// Which files the scan covered, for stale baseline entries.
 fn scope(args: &ScanArgs) -> Scope {
+    if args.history {
+        return Scope::Everything;
+    }
+    if is_git_mode(args) {
+        return Scope::FilesWithFindings;
+    }
     let paths = scan_paths(args);
     Scope::Under(
         paths
@@ -103,18 +127,29 @@ pub fn write_baseline(args: &ScanArgs, settings: &Settings, report: &ScanReport)
     Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
-/// `sopsguard pre-commit`: turns the hook context into the scan to run.
-pub fn pre_commit(mut args: ScanArgs) -> miette::Result<ScanArgs> {
+/// `sopsguard pre-commit`: turns the hook context into the scan to run (`None`: nothing to scan).
+pub fn pre_commit(mut args: ScanArgs) -> miette::Result<Option<ScanArgs>> {
     let parent = hook::parent_args();
     let mode = hook::resolve(|k| std::env::var(k).ok(), parent.as_deref(), hook::has_unstaged_changes);
+    if is_git_mode(&args) || !args.paths.is_empty() {
+        return Err(miette::miette!(
+            "`sopsguard pre-commit` chooses what to scan itself; use `sopsguard scan` for paths, --staged, --range or --history"
+        ));
+    }
     match mode {
+        HookScan::Staged => args.staged = true,
+        HookScan::Range { from, to } => args.range = Some(format!("{from}..{to}")),
+        // A branch whose whole history is new to the remote: everything it (and the rest of the
+        // repository) reaches.
+        HookScan::Reachable(_) => args.history = true,
         HookScan::AllFiles => args.paths = vec![PathBuf::from(".")],
-        HookScan::Files(files) => args.paths = files,
-        HookScan::Staged | HookScan::Range { .. } | HookScan::Reachable(_) => {
-            return Err(miette::miette!(
-                "this build of sopsguard cannot scan {mode:?} yet (git sources are not available)"
-            ))
+        HookScan::Files(files) => {
+            // pre-commit drops names that do not exist (deleted files); so do we.
+            args.paths = files.into_iter().filter(|f| f.symlink_metadata().is_ok()).collect();
+            if args.paths.is_empty() {
+                return Ok(None);
+            }
         }
     }
-    Ok(args)
+    Ok(Some(args))
 }

@@ -16,6 +16,7 @@ use sopsguard::report::{human::Human, json::Json, Emitter, Summary};
 use sopsguard::rules::{Registry, RuleKind};
 use sopsguard::scan::{Engine, ScanOptions, ScanReport};
 use sopsguard::sops::{ConfigFile, Identities};
+use sopsguard::source::git::{self, GitOptions};
 use sopsguard::source::worktree::{self, WalkOptions};
 
 use cli::{Cli, ColorChoice, Command, FailOn, Format, ListFormat, ScanArgs};
@@ -51,7 +52,10 @@ fn is_broken_pipe(err: &miette::Report) -> bool {
 fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan(args),
-        Command::PreCommit(args) => scan(integrate::pre_commit(args)?),
+        Command::PreCommit(args) => match integrate::pre_commit(args)? {
+            Some(args) => scan(args),
+            None => Ok(ExitCode::SUCCESS),
+        },
         Command::Baseline(args) => {
             let (_engine, settings, report) = collect(&args)?;
             integrate::write_baseline(&args, &settings, &report)
@@ -89,14 +93,45 @@ fn collect(args: &ScanArgs) -> miette::Result<(Engine, Settings, ScanReport)> {
     };
     let engine = settings.engine(options, identities)?;
     let paths = integrate::scan_paths(args);
-    let walk = WalkOptions {
-        threads: args.threads,
-        max_file_size,
-        excludes: settings.walk_excludes(&paths),
-        sops_config_override,
+    let mut report = if integrate::is_git_mode(args) {
+        let start = match paths.as_slice() {
+            [one] => one.clone(),
+            _ => miette::bail!("a git mode (--staged, --range, --since, --history) takes at most one path: a directory inside the repository"),
+        };
+        let git_opts = GitOptions {
+            max_file_size,
+            all_objects: args.all_objects,
+            sops_config_override,
+            threads: args.threads,
+        };
+        let bar = ProgressBar::new(!args.quiet);
+        let progress = bar.as_ref().map(|b| b as &dyn git::Progress);
+        let result = if args.staged {
+            git::scan_staged(&engine, &start, &git_opts)
+        } else if let Some(range) = &args.range {
+            git::scan_range(&engine, &start, range, &git_opts, progress)
+        } else if let Some(since) = &args.since {
+            git::scan_range(&engine, &start, since, &git_opts, progress)
+        } else {
+            git::scan_history(&engine, &start, &git_opts, progress)
+        };
+        if let Some(b) = bar {
+            b.finish();
+        }
+        let mut report = result?;
+        settings.apply(&mut report, &integrate::repository_root(&start));
+        report
+    } else {
+        let walk = WalkOptions {
+            threads: args.threads,
+            max_file_size,
+            excludes: settings.walk_excludes(&paths),
+            sops_config_override,
+        };
+        let mut report = worktree::scan_paths(&engine, &paths, &walk)?;
+        settings.apply(&mut report, Path::new("."));
+        report
     };
-    let mut report = worktree::scan_paths(&engine, &paths, &walk)?;
-    settings.apply(&mut report, Path::new("."));
     report.sort();
     Ok((engine, settings, report))
 }
@@ -113,6 +148,46 @@ fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
     }
     Ok(exit_code(&report, args.fail_on))
 }
+
+/// A progress bar on stderr for range and history scans, only when stderr is a terminal.
+struct ProgressBar {
+    bar: indicatif::ProgressBar,
+}
+
+impl ProgressBar {
+    fn new(wanted: bool) -> Option<ProgressBar> {
+        if !wanted || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+        let style = indicatif::ProgressStyle::with_template(
+            "{spinner} {pos}/{len} objects, {msg} ({per_sec}) [{elapsed_precise}] {wide_bar}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        Some(ProgressBar { bar })
+    }
+
+    fn finish(self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl git::Progress for ProgressBar {
+    fn set_total(&self, objects: u64) {
+        self.bar.set_length(objects);
+    }
+
+    fn inc(&self, objects: u64, bytes: u64) {
+        self.bar.inc(objects);
+        if bytes > 0 {
+            let b = BYTES.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
+            self.bar.set_message(sopsguard::report::human_bytes(b));
+        }
+    }
+}
+
+static BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn exit_code(report: &ScanReport, fail_on: FailOn) -> ExitCode {
     let threshold = match fail_on {
