@@ -38,6 +38,10 @@ PY
 }
 
 has_commit() { git cat-file -e "$1^{commit}" 2>/dev/null; }
+shallow() { [ "$(git rev-parse --is-shallow-repository 2>/dev/null)" = true ]; }
+shallow_error() {
+  error "the checkout is shallow, so a $1 scan would miss commits$2. Set \`fetch-depth: 0\` on actions/checkout."
+}
 
 range=""
 range_from_event() {
@@ -48,8 +52,12 @@ range_from_event() {
       if [ -z "$head" ] || [ "$head" = "$zero" ]; then
         notice "push deletes a ref: nothing to scan"; mode=none; return
       fi
+      if [ -n "$base" ] && [ "$base" != "$zero" ] && ! has_commit "$base" && shallow; then
+        shallow_error range " (commit $base, the push's \`before\`, is not in it)"
+      fi
       if [ -z "$base" ] || [ "$base" = "$zero" ] || ! has_commit "$base"; then
         # A new branch (or a force-push whose old tip is gone): scan what the default branch lacks.
+        local before=${base:-none}
         local default; default=$(field .repository.default_branch)
         if [ -n "$default" ] && git rev-parse -q --verify "refs/remotes/origin/$default^{commit}" >/dev/null \
             && [ "$(git rev-parse "refs/remotes/origin/$default")" != "$head" ]; then
@@ -58,7 +66,7 @@ range_from_event() {
           base=""
         fi
         if [ -z "$base" ]; then
-          notice "push of a new history (before=${base:-none}): scanning the whole history"
+          notice "push of a new history (before: $before): scanning the whole history"
           mode=history; return
         fi
       fi
@@ -73,6 +81,7 @@ range_from_event() {
   [ -n "$base" ] && [ -n "$head" ] || error "the $event event payload has no base and head commits"
   [ "$base" != "$head" ] || { notice "base and head are the same commit ($head): nothing new to scan"; mode=none; return; }
   for c in "$base" "$head"; do
+    has_commit "$c" || ! shallow || shallow_error range " (commit $c of the $event event is not in it)"
     has_commit "$c" || error "commit $c of the $event event is not in the checkout. Check out with \`fetch-depth: 0\` (actions/checkout) so the whole range is available."
   done
   range="$base..$head"
@@ -96,8 +105,8 @@ if [ "$mode" = range ] || [ "$mode" = history ] || [ "$mode" = staged ]; then
   git rev-parse --git-dir >/dev/null 2>&1 || error "mode '$mode' needs a git checkout (run actions/checkout first)"
 fi
 if [ "$mode" = range ] || [ "$mode" = history ]; then
-  if [ "$(git rev-parse --is-shallow-repository)" = true ]; then
-    error "the checkout is shallow, so a $mode scan would miss commits. Set \`fetch-depth: 0\` on actions/checkout."
+  if shallow; then
+    shallow_error "$mode" ""
   fi
 fi
 

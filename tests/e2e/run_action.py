@@ -183,7 +183,8 @@ def main():
             sid = step.get("id", f"__step{n}")
             name = step.get("name") or sid
             if not ctx.condition(step.get("if")):
-                print(f"::group::skip {name} (if: {step.get('if')})\n::endgroup::", flush=True)
+                why = f"if: {step['if']}" if step.get("if") else "a previous step failed"
+                print(f"::group::skip {name} ({why})\n::endgroup::", flush=True)
                 ctx.steps[sid] = {"outputs": {}, "outcome": "skipped"}
                 continue
             if "uses" in step:
