@@ -77,7 +77,7 @@ grep -q "keys.txt:2:1" "$WORK/commit.log" || fail "the diagnostic does not point
 pass "blocked, with the age/identity diagnostic at keys.txt:2:1 (redacted)"
 
 say "the staged index is what is scanned"
-git rm -q --cached keys.txt
+git rm -q --cached -f keys.txt
 echo "# a key will go here" > notes.md && git add notes.md
 printf '%s\n' "$key" >> notes.md          # only in the working tree
 commit "notes (clean in the index)"
@@ -85,7 +85,9 @@ commit "notes (clean in the index)"
 printf '%s\n' "$key" > staged.txt && git add staged.txt && echo "cleaned" > staged.txt   # only in the index
 commit "staged secret, clean working tree"
 [ "$RC" != 0 ] && grep -q "staged.txt" "$WORK/commit.log" || { echo "$LOG"; fail "a secret only in the index was not caught"; }
-git rm -q --cached staged.txt && rm -f staged.txt
+git rm -q --cached -f staged.txt
+rm -f staged.txt
+[ -z "$(git diff --cached --name-only)" ] || fail "the index should be clean again"
 pass "working-tree-only secret: commit passes; index-only secret: blocked"
 
 say "pre-commit run --all-files and --files scan the working tree (an unstaged edit of a tracked file)"
