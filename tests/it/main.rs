@@ -4,4 +4,5 @@
 mod cli;
 mod examples;
 mod hostile;
+mod incident;
 mod util;
