@@ -31,6 +31,14 @@ pub enum Command {
         /// The rule id, for example `age/identity`.
         rule: String,
     },
+    /// Record the fingerprints of the current findings in a baseline file (`--output`, default: the
+    /// config's `baseline`, else `.sopsguard-baseline.json`); `scan --baseline FILE` then reports only
+    /// new findings. Takes the options of `scan`.
+    Baseline(ScanArgs),
+    /// Run as a pre-commit hook: scans the staged index; under `pre-commit run --all-files` or
+    /// `--files`, the working tree; in the pre-push stage, the pushed commits. Takes the options of
+    /// `scan`.
+    PreCommit(ScanArgs),
 }
 
 /// Output formats of `scan`.
@@ -40,6 +48,8 @@ pub enum Format {
     Human,
     /// One JSON object (schema in the README).
     Json,
+    /// SARIF 2.1.0 for GitHub code scanning (see docs/integrations.md).
+    Sarif,
 }
 
 /// Output formats of `incident`.
@@ -187,9 +197,27 @@ pub struct ScanArgs {
     #[arg(long, help_heading = "SOPS")]
     pub strict: bool,
 
-    /// Skip (and list) files larger than this; accepts suffixes such as 512K, 10M, 1G.
-    #[arg(long, default_value = "10M", value_parser = parse_size, value_name = "SIZE", help_heading = "Scanning")]
-    pub max_file_size: u64,
+    /// Skip (and list) files larger than this; accepts suffixes such as 512K, 10M, 1G [default: 10M,
+    /// or `max-file-size` in .sopsguard.toml].
+    #[arg(long, value_parser = parse_size, value_name = "SIZE", help_heading = "Scanning")]
+    pub max_file_size: Option<u64>,
+
+    /// Also write a SARIF report to FILE, whatever `--format` is (one scan, two reports).
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub sarif: Option<PathBuf>,
+
+    /// Suppress the findings recorded in this baseline file (see `sopsguard baseline`) [default: the
+    /// config's `baseline`, if set].
+    #[arg(long, value_name = "FILE", help_heading = "Configuration")]
+    pub baseline: Option<PathBuf>,
+
+    /// Use this configuration file instead of the nearest `.sopsguard.toml`.
+    #[arg(long, value_name = "FILE", help_heading = "Configuration")]
+    pub config: Option<PathBuf>,
+
+    /// Ignore every configuration file.
+    #[arg(long, conflicts_with = "config", help_heading = "Configuration")]
+    pub isolated: bool,
 }
 
 /// Parses `10M`, `512K`, `1G`, `10MiB` or a number of bytes.

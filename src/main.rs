@@ -2,12 +2,15 @@
 //! exit code (0 clean, 1 findings, 2 the tool could not do its job). The only code that prints.
 
 mod cli;
+mod integrate;
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use sopsguard::config::Settings;
 use sopsguard::finding::Severity;
 use sopsguard::report::{human::Human, json::Json, Emitter, Summary};
 use sopsguard::rules::{Registry, RuleKind};
@@ -49,6 +52,14 @@ fn is_broken_pipe(err: &miette::Report) -> bool {
 fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan(args),
+        Command::PreCommit(args) => match integrate::pre_commit(args)? {
+            Some(args) => scan(args),
+            None => Ok(ExitCode::SUCCESS),
+        },
+        Command::Baseline(args) => {
+            let (_engine, settings, report) = collect(&args)?;
+            integrate::write_baseline(&args, &settings, &report)
+        }
         Command::Rules { format } => {
             list_rules(&Registry::builtin(), format)?;
             Ok(ExitCode::SUCCESS)
@@ -62,12 +73,15 @@ fn io(e: std::io::Error) -> miette::Report {
     miette::Report::msg(e)
 }
 
-fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
-    let started = Instant::now();
+/// Runs the scan `args` describe, with the configuration applied and the report sorted.
+fn collect(args: &ScanArgs) -> miette::Result<(Engine, Settings, ScanReport)> {
     if args.threads > 0 {
         let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
     }
-    let options = ScanOptions { max_file_size: args.max_file_size, strict: args.strict };
+    let settings = integrate::settings(args)?;
+    let max_file_size =
+        args.max_file_size.or(settings.max_file_size).unwrap_or(integrate::DEFAULT_MAX_FILE_SIZE);
+    let options = ScanOptions { max_file_size, strict: args.strict };
     let identities =
         Identities::load(&args.identities, |k| std::env::var(k).ok()).map_err(|e| miette::miette!("{e}"))?;
     let sops_config_override = match &args.sops_config {
@@ -78,15 +92,15 @@ fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
         }),
         None => None,
     };
-    let engine = Engine::builtin(options, identities);
-    let paths = if args.paths.is_empty() { vec![".".into()] } else { args.paths.clone() };
-    let mut report = if args.staged || args.range.is_some() || args.since.is_some() || args.history {
+    let engine = settings.engine(options, identities)?;
+    let paths = integrate::scan_paths(args);
+    let mut report = if integrate::is_git_mode(args) {
         let start = match paths.as_slice() {
             [one] => one.clone(),
             _ => miette::bail!("a git mode (--staged, --range, --since, --history) takes at most one path: a directory inside the repository"),
         };
         let git_opts = GitOptions {
-            max_file_size: args.max_file_size,
+            max_file_size,
             all_objects: args.all_objects,
             sops_config_override,
             threads: args.threads,
@@ -105,18 +119,30 @@ fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
         if let Some(b) = bar {
             b.finish();
         }
-        result?
+        let mut report = result?;
+        settings.apply(&mut report, &integrate::repository_root(&start));
+        report
     } else {
         let walk = WalkOptions {
             threads: args.threads,
-            max_file_size: args.max_file_size,
-            excludes: Vec::new(),
+            max_file_size,
+            excludes: settings.walk_excludes(&paths),
             sops_config_override,
         };
-        worktree::scan_paths(&engine, &paths, &walk)?
+        let mut report = worktree::scan_paths(&engine, &paths, &walk)?;
+        settings.apply(&mut report, Path::new("."));
+        report
     };
     report.sort();
-    emit(&args, &engine.registry, &report)?;
+    Ok((engine, settings, report))
+}
+
+fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
+    let started = Instant::now();
+    let (engine, settings, mut report) = collect(&args)?;
+    integrate::apply_baseline(&args, &settings, &mut report)?;
+    emit(&args, &engine, &report)?;
+    integrate::write_extra_sarif(&args, &engine, &report)?;
     if !args.quiet && args.format == Format::Human {
         let line = Summary::of(&report).line();
         let _ = writeln!(std::io::stderr(), "{line} in {:.2}s", started.elapsed().as_secs_f64());
@@ -189,7 +215,7 @@ fn use_color(choice: ColorChoice, to_terminal: bool) -> bool {
     }
 }
 
-fn emit(args: &ScanArgs, registry: &Registry, report: &ScanReport) -> miette::Result<()> {
+fn emit(args: &ScanArgs, engine: &Engine, report: &ScanReport) -> miette::Result<()> {
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
     let emitter: Box<dyn Emitter> = match args.format {
         Format::Human => Box::new(Human {
@@ -198,9 +224,10 @@ fn emit(args: &ScanArgs, registry: &Registry, report: &ScanReport) -> miette::Re
             quiet: args.quiet,
         }),
         Format::Json => Box::new(Json),
+        Format::Sarif => Box::new(integrate::sarif(args, engine)),
     };
     let mut buf = Vec::new();
-    emitter.emit(&mut buf, report, registry).map_err(io)?;
+    emitter.emit(&mut buf, report, &engine.registry).map_err(io)?;
     match &args.output {
         Some(path) => std::fs::write(path, &buf)
             .map_err(|e| miette::miette!("cannot write {}: {}", path.display(), e.kind()))?,
