@@ -24,6 +24,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Human)]
         format: ListFormat,
     },
+    /// After a leak: every commit, ref and file it touched, and the rotation plan.
+    Incident(IncidentArgs),
     /// Print a rule's documentation.
     Explain {
         /// The rule id, for example `age/identity`.
@@ -48,6 +50,50 @@ pub enum Format {
     Json,
     /// SARIF 2.1.0 for GitHub code scanning (see docs/integrations.md).
     Sarif,
+}
+
+/// Output formats of `incident`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum IncidentFormat {
+    /// Sections for people.
+    Human,
+    /// JSON.
+    Json,
+    /// Markdown, ready to paste into an incident ticket.
+    Markdown,
+}
+
+/// `sopsguard incident`.
+#[derive(Debug, Args)]
+#[command(rename_all = "kebab-case")]
+pub struct IncidentArgs {
+    /// A directory inside the repository (default: the current directory).
+    pub path: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = IncidentFormat::Human)]
+    pub format: IncidentFormat,
+
+    /// Write the report to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Write a `git filter-repo --replace-text` file that replaces every leaked identity. It holds
+    /// the keys themselves: it is created with mode 0600 and never printed.
+    #[arg(long, value_name = "FILE")]
+    pub write_replacements: Option<PathBuf>,
+
+    /// When to use colours.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Worker threads (0: one per core).
+    #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+
+    /// Skip blobs larger than this.
+    #[arg(long, default_value = "10M", value_parser = parse_size, value_name = "SIZE")]
+    pub max_file_size: u64,
 }
 
 /// Output formats of `rules`.

@@ -19,7 +19,7 @@ use sopsguard::sops::{ConfigFile, Identities};
 use sopsguard::source::git::{self, GitOptions};
 use sopsguard::source::worktree::{self, WalkOptions};
 
-use cli::{Cli, ColorChoice, Command, FailOn, Format, ListFormat, ScanArgs};
+use cli::{Cli, ColorChoice, Command, FailOn, Format, IncidentArgs, IncidentFormat, ListFormat, ScanArgs};
 
 fn main() -> ExitCode {
     // A panic message can quote the data being processed (for example a string slice error), and
@@ -65,6 +65,7 @@ fn run(cli: Cli) -> miette::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Explain { rule } => explain(&Registry::builtin(), &rule),
+        Command::Incident(args) => incident(args),
     }
 }
 
@@ -237,6 +238,71 @@ fn emit(args: &ScanArgs, engine: &Engine, report: &ScanReport) -> miette::Result
         }
     }
     Ok(())
+}
+
+fn incident(args: IncidentArgs) -> miette::Result<ExitCode> {
+    if args.threads > 0 {
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
+    }
+    let opts = sopsguard::incident::gather::Options {
+        start: args.path.clone().unwrap_or_else(|| ".".into()),
+        max_file_size: args.max_file_size,
+        threads: args.threads,
+    };
+    let gathered = sopsguard::incident::gather::gather(&opts)?;
+    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+    let text = match args.format {
+        IncidentFormat::Human => {
+            sopsguard::incident::render::human(&gathered.incident, use_color(args.color, to_terminal))
+        }
+        IncidentFormat::Json => sopsguard::incident::render::json(&gathered.incident),
+        IncidentFormat::Markdown => sopsguard::incident::render::markdown(&gathered.incident),
+    };
+    match &args.output {
+        Some(p) => std::fs::write(p, text)
+            .map_err(|e| miette::miette!("cannot write {}: {}", p.display(), e.kind()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes()).map_err(io)?;
+            out.flush().map_err(io)?;
+        }
+    }
+    if let Some(path) = &args.write_replacements {
+        let n = write_replacements(path, &gathered.leaked_keys)
+            .map_err(|e| miette::miette!("cannot write {}: {}", path.display(), e.kind()))?;
+        let _ = writeln!(
+            std::io::stderr(),
+            "wrote {n} replacement expression(s) to {} (mode 0600; it contains the leaked keys: delete it after git filter-repo)",
+            path.display()
+        );
+    }
+    Ok(if gathered.incident.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Writes `KEY==>REMOVED-…` lines for `git filter-repo --replace-text`, created with mode 0600.
+fn write_replacements(path: &std::path::Path, keys: &[zeroize::Zeroizing<String>]) -> std::io::Result<usize> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    let mut body = zeroize::Zeroizing::new(String::new());
+    for k in keys {
+        body.push_str(k);
+        body.push_str("==>REMOVED-AGE-IDENTITY\n");
+        body.push_str(&k.to_ascii_lowercase());
+        body.push_str("==>REMOVED-AGE-IDENTITY\n");
+    }
+    f.write_all(body.as_bytes())?;
+    Ok(keys.len() * 2)
 }
 
 fn list_rules(registry: &Registry, format: ListFormat) -> miette::Result<()> {

@@ -6,5 +6,6 @@ mod cli;
 mod config;
 mod examples;
 mod hostile;
+mod incident;
 mod sarif;
 mod util;
