@@ -88,7 +88,12 @@ commit "staged secret, clean working tree"
 git rm -q --cached -f staged.txt
 rm -f staged.txt
 [ -z "$(git diff --cached --name-only)" ] || fail "the index should be clean again"
-pass "working-tree-only secret: commit passes; index-only secret: blocked"
+cp app.yaml "$WORK/app.yaml.orig"
+printf 'key: %s\n' "$key" >> app.yaml     # tracked, not staged
+RC=0; git commit -a -m "commit -a" > "$WORK/commit.log" 2>&1 || RC=$?
+[ "$RC" != 0 ] && grep -q "app.yaml" "$WORK/commit.log" || { cat "$WORK/commit.log"; fail "git commit -a: the index git builds for it was not scanned"; }
+cp "$WORK/app.yaml.orig" app.yaml
+pass "working-tree-only secret: commit passes; index-only secret: blocked; git commit -a: blocked"
 
 say "pre-commit run --all-files and --files scan the working tree (an unstaged edit of a tracked file)"
 git checkout -q -- notes.md 2>/dev/null || true
