@@ -23,6 +23,7 @@ mod blobs;
 mod configs;
 mod error;
 pub mod history;
+pub mod occurrences;
 pub mod odb;
 mod range;
 mod staged;
