@@ -48,37 +48,6 @@ const IN_PROGRESS: u32 = u32::MAX - 1;
 /// The blob id of a gitlink (submodule) entry.
 const GITLINK: u32 = u32::MAX;
 
-macro_rules! trace {
-    ($t0:expr, $what:expr) => {
-        if std::env::var_os("SOPSGUARD_TRACE").is_some() {
-            #[allow(clippy::print_stderr)]
-            {
-                let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-                let field = |k: &str| {
-                    status
-                        .lines()
-                        .find(|l| l.starts_with(k))
-                        .map(|l| l[k.len()..].trim().to_owned())
-                        .unwrap_or_default()
-                };
-                let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-                let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-                let cpu = f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
-                    + f.get(12).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0);
-                eprintln!(
-                    "[sopsguard trace] {:>8.3}s cpu {:>7.2}s anon {} file {} hwm {} {}",
-                    $t0.elapsed().as_secs_f64(),
-                    cpu / 100.0,
-                    field("RssAnon:"),
-                    field("RssFile:"),
-                    field("VmHWM:"),
-                    $what
-                );
-            }
-        }
-    };
-}
-
 /// What step 1 keeps of a tree's subdirectories.
 #[derive(Default)]
 struct TreeInfo {
@@ -756,7 +725,6 @@ pub(crate) fn scan(
     opts: &GitOptions,
     progress: Option<&dyn Progress>,
 ) -> Result<ScanReport, GitError> {
-    let t0 = std::time::Instant::now();
     let safe = util::open(start)?;
     let repo = safe.to_thread_local();
     let hash = repo.object_hash();
@@ -769,7 +737,6 @@ pub(crate) fn scan(
     let head = repo.head_id().ok().map(|id| id.detach());
     let shallow: HashSet<ObjectId> =
         repo.shallow_commits().ok().flatten().map(|c| c.iter().copied().collect()).unwrap_or_default();
-    trace!(t0, "object database and refs listed");
 
     // Step 1: commits and trees.
     let mut tree_ids: Vec<ObjectId> = odb.ids_of_kind(Kind::Tree);
@@ -850,18 +817,10 @@ pub(crate) fn scan(
         malformed.extend(st.malformed);
     }
     let mut names = names.into_inner().unwrap_or_else(|p| p.into_inner());
-    commits.sort_by(|a, b| a.0.cmp(&b.0));
+    commits.sort_by_key(|a| a.0);
     commits.dedup_by(|a, b| a.0 == b.0);
     let mut commit_index: HashMap<ObjectId, u32> =
         commits.iter().enumerate().map(|(i, (id, _))| (*id, i as u32)).collect();
-    trace!(t0, format!("step 1: {} commits, {} trees", commits.len(), tree_ids.len()));
-    if std::env::var_os("SOPSGUARD_TRACE").is_some() {
-        let full = recs.iter().flatten().filter(|r| r.base == UNSET).count();
-        let full_ents: usize = recs.iter().flatten().filter(|r| r.base == UNSET).map(|r| r.added.len()).sum();
-        let delta_ents: usize =
-            recs.iter().flatten().filter(|r| r.base != UNSET).map(|r| r.added.len() + r.removed.len()).sum();
-        trace!(t0, format!("recs: {full} whole ({full_ents} entries), edits {delta_ents} entries"));
-    }
 
     // Classify the ref tips; objects the stream did not deliver are looked up.
     let mut commit_tips: Vec<(String, u32)> = Vec::new();
@@ -974,9 +933,7 @@ pub(crate) fn scan(
     roots.sort_unstable();
     roots.dedup();
     loader.complete(&roots, &mut store);
-    drop(store);
     blobs.finish();
-    trace!(t0, format!("step 2: {} reachable commits", topo.len()));
 
     // Signatures (the .sops.yaml files below each tree), bottom-up, once per tree.
     let mut sigs = Sigs::default();
@@ -1044,7 +1001,6 @@ pub(crate) fn scan(
         c.dedup();
     }
     let graph = Graph { commits, commit_index, topo, rank, parents, root, cfg };
-    trace!(t0, format!("step 2: {} config sets, {} directories", configs.sets.len(), dirs.parent.len()));
 
     // Step 3: blob names, from the delta forest.
     let forest = Forest::new(&recs);
@@ -1102,7 +1058,6 @@ pub(crate) fn scan(
         let path = join(&dirs.path(dir, &names), &names.list[name as usize]);
         pairs.push((blobs.ids[blob as usize], Variant { path, cfg, tag: 0 }));
     }
-    trace!(t0, format!("step 3: {} (blob, path, configs)", pairs.len()));
 
     // Blobs that no tree names: pointed to by a ref, or (--all-objects) dangling.
     let empty_cfg = configs.intern(&[], &read, &mut report.problems);
@@ -1126,7 +1081,6 @@ pub(crate) fn scan(
     let outcome = blobs::scan_wanted(engine, &safe, Some(&odb), &wanted, &configs, opts, progress);
     report.skipped.extend(outcome.skipped);
     report.problems.extend(outcome.problems);
-    trace!(t0, format!("step 4: {} blobs, {} scans", wanted.len(), outcome.scanned.len()));
 
     // Step 5: provenance. Findings that differ only in the config set they were found under are
     // one finding; its commits are those of all these config sets.
@@ -1150,18 +1104,16 @@ pub(crate) fn scan(
             merged.entry(key).or_insert_with(|| (f, BTreeSet::new(), v.tag == 1)).1.insert(v.cfg);
         }
     }
-    trace!(t0, format!("5a merged {}", merged.len()));
-    let mut queries: BTreeMap<(String, ObjectId, Vec<u32>), usize> = BTreeMap::new();
+    let mut queries: BTreeMap<Query, usize> = BTreeMap::new();
     for (key, (_, cfgs, object)) in &merged {
         if !object {
             let n = queries.len();
             queries.entry((key.0.clone(), key.1, cfgs.iter().copied().collect())).or_insert(n);
         }
     }
-    let mut query_list: Vec<(usize, (String, ObjectId, Vec<u32>))> =
-        queries.iter().map(|(k, &i)| (i, k.clone())).collect();
+    let mut query_list: Vec<(usize, Query)> = queries.iter().map(|(k, &i)| (i, k.clone())).collect();
     query_list.sort_by_key(|x| x.0);
-    let query_list: Vec<(String, ObjectId, Vec<u32>)> = query_list.into_iter().map(|x| x.1).collect();
+    let query_list: Vec<Query> = query_list.into_iter().map(|x| x.1).collect();
     // For each queried path, the config governing it under each signature.
     let mut governed: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     for q in &query_list {
@@ -1173,7 +1125,6 @@ pub(crate) fn scan(
             governed.insert(q.0.clone(), by_sig);
         }
     }
-    trace!(t0, format!("5b governed {} queries", query_list.len()));
     let ctx = AnnotateCtx {
         governed: &governed,
         graph: &graph,
@@ -1188,7 +1139,6 @@ pub(crate) fn scan(
     };
     let annotations = annotate(&query_list, &ctx);
     let ref_names = ref_order(&commit_tips, &tree_tips);
-    trace!(t0, "5c annotated");
     for (key, (mut f, cfgs, object)) in merged {
         let blob = Some(key.1.to_string());
         f.provenance = Some(if object {
@@ -1213,7 +1163,6 @@ pub(crate) fn scan(
         });
         report.findings.push(f);
     }
-    trace!(t0, "step 5: provenance");
     report.sort();
     Ok(report)
 }
@@ -1501,6 +1450,9 @@ fn push_contexts(
     }
 }
 
+/// `(path, blob, governing configs)` whose provenance a finding needs.
+type Query = (String, ObjectId, Vec<u32>);
+
 /// Provenance of one `(path, blob, config sets)`.
 #[derive(Default)]
 struct Annotation {
@@ -1626,7 +1578,7 @@ struct AnnotateCtx<'a> {
     tree_tips: &'a [(String, u32)],
 }
 
-fn annotate(queries: &[(String, ObjectId, Vec<u32>)], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
+fn annotate(queries: &[Query], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
     let mut out: Vec<Annotation> = (0..queries.len()).map(|_| Annotation::default()).collect();
     if queries.is_empty() {
         return out;
@@ -1636,7 +1588,7 @@ fn annotate(queries: &[(String, ObjectId, Vec<u32>)], cx: &AnnotateCtx<'_>) -> V
     let by_name: HashMap<&str, u32> = order.iter().enumerate().map(|(i, n)| (*n, i as u32)).collect();
     let position = |name: &str| by_name.get(name).copied().unwrap_or(0);
     // Each query's file as an entry (name id, blob id); entries no tree has cannot be found.
-    let file_of = |q: &(String, ObjectId, Vec<u32>)| -> Option<Ent> {
+    let file_of = |q: &Query| -> Option<Ent> {
         let file = q.0.rsplit('/').next().unwrap_or(&q.0);
         let name = *cx.names.map.get(file.as_bytes())?;
         let blob = *cx.blobs.index.get(&q.1)?;

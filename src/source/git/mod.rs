@@ -12,8 +12,14 @@
 //! - [`scan_range`]: every blob that a commit of the range adds or changes, merges included (a
 //!   path of a merge is scanned when its blob differs from the one in *every* parent, so content
 //!   that exists only in a conflict resolution is seen, and nothing is scanned twice).
-//! - [`scan_history`]: every blob reachable from any ref, each read once by streaming the packs.
-//!   See [`history`] for how the history is walked without reading any tree twice per path.
+//! - [`scan_history`]: every blob reachable from any ref, each read once by streaming the packs,
+//!   and scanned once per distinct path and governing `.sops.yaml` (the nearest one, as the
+//!   engine uses no other). Each finding names the commit that introduced the blob at that path
+//!   (earliest in topological order under a config that produces the finding), how many commits
+//!   hold it, the refs that still reach one of them (at most 16 named: HEAD, branches, remote
+//!   branches, tags, then others such as pull-request refs; then `… and N more`), and whether
+//!   `HEAD` holds it. With `all_objects`, blobs no tree names are scanned under their id as path,
+//!   with provenance source `object`. See `history.rs` for how this stays at pack speed.
 //!
 //! Problems with single objects (missing in a partial clone, corrupt) are listed in
 //! [`ScanReport::problems`] and the scan goes on. Nothing here prints; progress goes through
@@ -22,9 +28,9 @@
 mod blobs;
 mod configs;
 mod error;
-pub mod history;
+mod history;
 pub mod occurrences;
-pub mod odb;
+mod odb;
 mod range;
 mod staged;
 mod util;
