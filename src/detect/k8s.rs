@@ -18,13 +18,108 @@ pub const SECRET_RULE: &str = "k8s/plaintext-secret";
 /// Rule for Kustomize literals.
 pub const LITERAL_RULE: &str = "k8s/kustomize-literal";
 
-/// Cheap test: could this file hold something this detector reports?
+/// Cheap test: could this file hold something this detector reports? Parsing YAML is by far the
+/// most expensive step of a scan (tens of MB/s against GB/s for everything else), so this test
+/// must turn away the manifests that only *mention* Secrets (`existingSecret`, `secretKeyRef`, a
+/// HelmRelease's `valuesFrom: [{kind: Secret}]`, a Flux Kustomization's `substituteFrom`) while
+/// never turning away a file that [`check`] would report on. It is exact for every file the
+/// parser accepts (see [`document_may_hit`]); it only turns away some files the parser would
+/// reject, whose syntax errors then go unreported, as for any other non-candidate file.
 pub fn is_candidate(path: &str, data: &[u8]) -> bool {
-    let lower = path.to_ascii_lowercase();
-    let ext_ok = lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json");
-    ext_ok
-        && (memchr::memmem::find(data, b"Secret").is_some()
-            || memchr::memmem::find(data, b"secretGenerator").is_some())
+    let name = crate::source::file_name(path).as_bytes();
+    let ext_ok = [&b".yaml"[..], b".yml", b".json"]
+        .iter()
+        .any(|ext| name.len() >= ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext));
+    ext_ok && mentions_secret(data) && documents(data).any(document_may_hit)
+}
+
+/// Whether the bytes contain `Secret` as a whole word (so not `existingSecret`, `SealedSecret`,
+/// `SecretStore`) or `secretGenerator`. A scalar whose value is exactly `Secret` is always
+/// written with `Secret` between non-word bytes (quotes, spaces, flow indicators, line ends); the
+/// only way around it is an escape sequence in a double-quoted scalar, which was never detected.
+fn mentions_secret(data: &[u8]) -> bool {
+    let word = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/');
+    memchr::memmem::find_iter(data, b"Secret").any(|at| {
+        let before = at.checked_sub(1).map(|i| data[i]);
+        let after = data.get(at + 6).copied();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    }) || memchr::memmem::find(data, b"secretGenerator").is_some()
+}
+
+/// The documents of a YAML stream, as byte slices. A line starting with `---` or `...` followed
+/// by white space (or the end) always ends a document, even inside a block scalar. A marker line
+/// with content after it (`--- {kind: Secret}`) starts a document that begins on that line.
+fn documents(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut starts = vec![0usize];
+    for marker in [&b"\n---"[..], b"\n..."] {
+        for at in memchr::memmem::find_iter(data, marker) {
+            if data.get(at + 4).is_none_or(|b| b.is_ascii_whitespace()) {
+                starts.push(at + 1);
+            }
+        }
+    }
+    starts.sort_unstable();
+    let ends: Vec<usize> = starts.iter().skip(1).copied().chain([data.len()]).collect();
+    starts.into_iter().zip(ends).map(move |(s, e)| &data[s..e])
+}
+
+/// Whether one document could produce a finding: it mentions a Secret or a secret generator and
+/// its root `kind` is not known to be something else. [`check`] only looks at the root mapping
+/// (and at `items` of a `kind: …List`): its first `kind` entry decides. The root `kind` is known
+/// from a line `kind: Word` at column 0 when every column-0 line before it is a comment, a blank
+/// line or another plain key: then the parser (which rejects under-indented continuation lines of
+/// quoted scalars and flow collections) sees the same root mapping with the same first `kind`.
+/// Anything else (flow or JSON documents, quoted or complex keys, anchors, tags, a root sequence,
+/// `kind:` with its value elsewhere, a document indented as a whole) counts as unknown.
+fn document_may_hit(doc: &[u8]) -> bool {
+    if !mentions_secret(doc) {
+        return false;
+    }
+    match root_kind(doc) {
+        Some(kind) => kind == b"Secret" || kind.ends_with(b"List") || kind == b"Kustomization",
+        None => true,
+    }
+}
+
+/// The document's root `kind` when it is plain to see (see [`document_may_hit`]).
+fn root_kind(doc: &[u8]) -> Option<&[u8]> {
+    let key_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/');
+    let mut lines = doc.split(|&b| b == b'\n');
+    // The first line may be a marker; content after it makes the document unknown.
+    let mut first = true;
+    for line in lines.by_ref() {
+        let is_marker = first && (line.starts_with(b"---") || line.starts_with(b"..."));
+        first = false;
+        if is_marker {
+            let rest = line[3..].trim_ascii();
+            if !rest.is_empty() && !rest.starts_with(b"#") {
+                return None;
+            }
+            continue;
+        }
+        match line.first() {
+            None | Some(b' ' | b'\t' | b'\r' | b'#' | b'%') => continue,
+            Some(b) if b.is_ascii_alphanumeric() || *b == b'_' => {}
+            Some(_) => return None,
+        }
+        let Some(rest) = line.strip_prefix(b"kind") else { continue };
+        if rest.first().is_some_and(|&b| key_byte(b)) {
+            continue; // `kinds:`, `kind_x:`: another key
+        }
+        // The `kind` key: `kind:`, blank, a word, optional blank and comment, nothing else.
+        let rest = rest.strip_prefix(b":")?;
+        let value = rest.trim_ascii_start();
+        if value.len() == rest.len() {
+            return None;
+        }
+        let end = value.iter().position(|b| !b.is_ascii_alphanumeric()).unwrap_or(value.len());
+        let (word, tail) = value.split_at(end);
+        let tail_trimmed = tail.trim_ascii_start();
+        let tail_ok =
+            tail_trimmed.is_empty() || (tail_trimmed.starts_with(b"#") && tail_trimmed.len() < tail.len());
+        return (!word.is_empty() && word[0].is_ascii_alphabetic() && tail_ok).then_some(word);
+    }
+    None
 }
 
 /// Checks one text file. A YAML syntax error is returned (with its byte span) so the caller can
@@ -35,7 +130,7 @@ pub fn check(path: &str, text: &str, hits: &mut Vec<Hit>) -> Result<(), yaml::Ya
         Err(_) if text.contains("{{") => return Ok(()),
         Err(e) => return Err(e),
     };
-    let file_name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    let file_name = crate::source::file_name(path).to_ascii_lowercase();
     let is_kustomization_file =
         matches!(file_name.as_str(), "kustomization.yaml" | "kustomization.yml" | "kustomization");
     for doc in &stream.documents {
@@ -213,6 +308,85 @@ mod tests {
         assert!(is_reference("{{ .Values.x }}"));
         assert!(!is_reference("hunter2"));
         assert!(!is_reference("${}"));
+    }
+
+    /// The candidate test may turn a file away only if `check` would find nothing in it.
+    fn assert_candidate_is_sound(path: &str, text: &str) -> bool {
+        let candidate = is_candidate(path, text.as_bytes());
+        if !candidate {
+            let mut hits = Vec::new();
+            let _ = check(path, text, &mut hits);
+            assert!(hits.is_empty(), "{path}: turned away but has findings:\n{text}");
+        }
+        candidate
+    }
+
+    #[test]
+    fn candidates_need_a_secret_that_can_be_the_root_kind() {
+        let secret = "apiVersion: v1\nkind: Secret\nstringData:\n  password: hunter22\n";
+        let helm = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nspec:\n  valuesFrom:\n    - kind: Secret\n      name: v\n  values:\n    existingSecret: x\n";
+        let flux_ks = "---\n# comment\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: a\nspec:\n  postBuild:\n    substituteFrom:\n      - kind: Secret\n        name: cluster-secrets\n";
+        // Turned away: only mentions.
+        for (path, text) in [
+            ("a.yaml", helm),
+            (
+                "a.yaml",
+                "kind: Deployment\nspec:\n  env:\n    - valueFrom:\n        secretKeyRef: {name: x}\n",
+            ),
+            ("a.yaml", "kind: SealedSecret\nspec:\n  encryptedData:\n    a: AgB\n"),
+            ("a.yaml", "kind: ExternalSecret\nspec:\n  secretStoreRef: {kind: ClusterSecretStore}\n"),
+            ("a.yml", "existingSecret: foo\n"),
+            ("a.yaml", "kind: ConfigMap # a comment about a Secret\ndata: {a: b}\n"),
+        ] {
+            assert!(!assert_candidate_is_sound(path, text), "{text}");
+        }
+        // Only manifests by name.
+        assert!(!is_candidate("a.txt", secret.as_bytes()));
+        // Kept: a Secret (or a List, a Kustomization, an unknown root kind) in any document.
+        for (path, text) in [
+            ("a.yaml", secret.to_owned()),
+            ("a.YML", secret.to_owned()),
+            ("a.yaml", format!("{helm}---\n{secret}")),
+            ("a.yaml", format!("{flux_ks}...\n---\n{secret}")),
+            ("a.yaml", format!("{secret}---\n{helm}")),
+            ("a.yaml", "kind: List\nitems:\n  - kind: Secret\n    stringData: {a: hunter22}\n".to_owned()),
+            ("a.yaml", "kind: SecretList\nitems:\n  - kind: Secret\n    data: {a: YQ==}\n".to_owned()),
+            ("a.json", "{\"kind\": \"Secret\", \"data\": {\"a\": \"aHVudGVy\"}}".to_owned()),
+            ("a.yaml", "\"kind\": HelmRelease\nkind: Secret\nstringData:\n  a: b\n".to_owned()),
+            ("a.yaml", "kind: \"HelmRelease\"\nstringData:\n  a: b\nx: Secret\n".to_owned()),
+            ("a.yaml", "kind: &k Secret\nstringData:\n  a: b\n".to_owned()),
+            ("a.yaml", "kind:\n  Secret\nstringData:\n  a: b\n".to_owned()),
+            ("a.yaml", "kind : Secret\nstringData:\n  a: b\n".to_owned()),
+            ("a.yaml", "  kind: Secret\n  stringData:\n    a: b\n".to_owned()),
+            ("a.yaml", "--- {kind: Secret, stringData: {a: b}}\n".to_owned()),
+            ("a.yaml", "kind: Secret#x\nstringData:\n  a: b\n".to_owned()),
+            ("a.yaml", "kind: Secret # the real kind\nstringData:\n  a: b\n".to_owned()),
+            ("kustomization.yaml", "secretGenerator:\n  - name: a\n    literals: [A=hunter22]\n".to_owned()),
+            (
+                "a.yaml",
+                "kind: Kustomization\nsecretGenerator:\n  - name: a\n    literals: [A=hunter22]\n".to_owned(),
+            ),
+        ] {
+            assert!(assert_candidate_is_sound(path, &text), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_first_root_kind_decides_as_in_the_parser() {
+        // Duplicate keys: the parser's `get` takes the first, and so does the candidate test.
+        let text = "kind: HelmRelease\nkind: Secret\nstringData:\n  a: hunter22\n";
+        assert!(run("a.yaml", text).is_empty());
+        assert!(!is_candidate("a.yaml", text.as_bytes()));
+        // A block scalar cannot hide a root key at column 0.
+        let text = "a: |\nkind: HelmRelease\nkind: Secret\nstringData:\n  a: hunter22\n";
+        assert!(!assert_candidate_is_sound("a.yaml", text));
+        // Under-indented quoted or flow continuation lines are errors for the parser.
+        for text in [
+            "a: \"x\nkind: HelmRelease\n\"\nkind: Secret\nstringData:\n  a: b\n",
+            "a: [x,\nkind: HelmRelease\n]\nkind: Secret\nstringData:\n  a: b\n",
+        ] {
+            assert!(yaml::parse(text).is_err());
+        }
     }
 
     #[test]
