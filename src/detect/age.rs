@@ -70,6 +70,14 @@ fn is_placeholder(payload: &str) -> bool {
     b.windows(10).any(|w| w.iter().all(|&c| c == w[0]))
 }
 
+/// The public recipient (`age1…`) of an X25519 identity string. Public information: it names the
+/// key that leaked without revealing it. `None` for post-quantum identities.
+pub fn recipient_of(identity: &str) -> Option<String> {
+    let upper = zeroize::Zeroizing::new(identity.to_ascii_uppercase());
+    let id: age::x25519::Identity = upper.parse().ok()?;
+    Some(id.to_public().to_string())
+}
+
 /// The validator for `age/identity`.
 pub fn validate(rule: &str, data: &[u8], m: Range<usize>) -> Option<Hit> {
     let s = std::str::from_utf8(&data[m.clone()]).ok()?;
@@ -78,11 +86,16 @@ pub fn validate(rule: &str, data: &[u8], m: Range<usize>) -> Option<Hit> {
     let pq = s.len() > 18 && s[..18].eq_ignore_ascii_case("age-secret-key-pq-");
     let kind = if pq { "post-quantum age identity" } else { "age identity" };
     match classify(s) {
-        Verdict::Valid => Some(
-            Hit::new(rule, m, format!("{kind} (private key) with a valid checksum"))
+        Verdict::Valid => {
+            let mut hit = Hit::new(rule, m, format!("{kind} (private key) with a valid checksum"))
                 .with_secret(secret)
-                .with_property("post_quantum", pq),
-        ),
+                .with_property("post_quantum", pq);
+            if let Some(r) = recipient_of(s) {
+                hit.message = format!("{kind} (private key) for recipient {r}");
+                hit = hit.with_property("recipient", r);
+            }
+            Some(hit)
+        }
         Verdict::BadChecksum => Some(
             Hit::new(MALFORMED_RULE, m, format!("malformed {kind}: the Bech32 checksum does not verify"))
                 .with_secret(secret)
@@ -104,6 +117,7 @@ mod tests {
         let s = s.expose_secret();
         assert_eq!(classify(s), Verdict::Valid);
         assert_eq!(classify(&s.to_ascii_lowercase()), Verdict::Valid);
+        assert_eq!(recipient_of(&s.to_ascii_lowercase()), Some(id.to_public().to_string()));
         // Change one payload character to another alphabet character.
         let mut b = s.as_bytes().to_vec();
         let last = b.len() - 3;

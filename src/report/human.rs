@@ -32,6 +32,7 @@ struct LineSource {
     name: String,
     text: String,
     line0: usize,
+    column0: usize,
 }
 
 impl SourceCode for LineSource {
@@ -46,7 +47,7 @@ impl SourceCode for LineSource {
             self.text.as_bytes(),
             (0, self.text.len()).into(),
             self.line0,
-            0,
+            self.column0,
             1,
         )))
     }
@@ -187,6 +188,7 @@ impl Emitter for Human {
                 name: f.path.clone(),
                 text: c.text.clone(),
                 line0: f.location.line.saturating_sub(1),
+                column0: f.location.column.saturating_sub(1),
             });
             let message =
                 if source.is_some() { f.message.clone() } else { format!("{} ({name})", f.message) };

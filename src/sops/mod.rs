@@ -1,59 +1,47 @@
 //! The SOPS engine: `.sops.yaml` creation rules, the five stores, metadata, the value cipher, data-key
 //! recovery and the MAC. It knows nothing of git or of output formats: it takes bytes and returns
-//! [`Hit`]s.
+//! [`Hit`]s, decided exactly as sops would (see `shared/reference/sops-format.md`).
 //!
-//! PLACEHOLDER: the interface below is the contract with the scanner; the engine fills it in.
+//! Which `.sops.yaml` governs a file: the nearest one in the file's directory or above, up to the
+//! scan root; `--sops-config` overrides it for every file (details in [`ConfigSet`]).
+//!
+//! Pipeline for one file ([`check_file`]): pick the store by file name → parse → take out the
+//! metadata → structural checks (`sops/malformed`, `sops/plaintext-value`) → checks against the
+//! creation rule that matches the file now (`sops/rule-drift`, `sops/recipients`, `sops/orphan`) →
+//! with identities, recover the data key, decrypt every value and recompute the MAC
+//! (`sops/value-tampered`, `sops/mac-mismatch`, `sops/no-identity`). Files without metadata are
+//! checked for `sops/not-encrypted` and `sops/named-but-plain`.
+//!
+//! Secrets: data keys and decrypted values live only in [`zeroize::Zeroizing`] buffers, are hashed
+//! and dropped; no message, `Debug` output or error carries them.
+
+mod check;
+mod cipher;
+mod config;
+mod keys;
+mod metadata;
+mod re2;
+mod store;
+mod tree;
+mod value;
+
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
+
+#[cfg(any(test, feature = "testkit"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
+#[cfg(test)]
+mod tests;
+
+pub use check::{check_file, inspect, FileInfo, Recipient};
+pub use config::{ConfigFile, ConfigSet};
+pub use keys::{Identities, IdentityError};
+pub use metadata::KeyKind;
+pub use store::StoreKind;
 
 use crate::finding::Hit;
-
-/// One `.sops.yaml` as a source sees it.
-#[derive(Clone, Debug)]
-pub struct ConfigFile {
-    /// Path of the config file itself, relative to the scan root (`.sops.yaml`, `apps/.sops.yaml`).
-    pub path: String,
-    /// Its bytes.
-    pub data: Vec<u8>,
-}
-
-/// Every `.sops.yaml` of one source, parsed once. Each file is governed by the nearest `.sops.yaml`
-/// in its directory or above, up to the scan root; an explicit override (`--sops-config`) governs
-/// every file.
-#[derive(Debug, Default)]
-pub struct ConfigSet {
-    files: Vec<ConfigFile>,
-}
-
-impl ConfigSet {
-    /// Parses every config. Broken configs are kept as diagnostics (see [`ConfigSet::problems`]).
-    pub fn new(files: Vec<ConfigFile>, override_config: Option<ConfigFile>) -> ConfigSet {
-        let _ = override_config;
-        ConfigSet { files }
-    }
-
-    /// Diagnostics for broken configs, as `(config path, hits into that file)`.
-    pub fn problems(&self) -> Vec<(String, Vec<Hit>)> {
-        let _ = &self.files;
-        Vec::new()
-    }
-}
-
-/// Age identities available for MAC verification. Key material is zeroized on drop.
-#[derive(Default)]
-pub struct Identities {
-    _private: (),
-}
-
-impl Identities {
-    /// No identities: MACs are counted as unverified.
-    pub fn none() -> Identities {
-        Identities::default()
-    }
-
-    /// Whether any identity is loaded.
-    pub fn is_empty(&self) -> bool {
-        true
-    }
-}
 
 /// What the engine needs besides the file.
 pub struct SopsContext<'a> {
@@ -75,7 +63,7 @@ pub enum MacStatus {
     Verified,
     /// A sops file whose MAC could not be checked (no identity opened it).
     Unverified,
-    /// The MAC was recomputed and does not match (a finding says so).
+    /// The MAC was recomputed and does not match, or sops would refuse the file (a finding says so).
     Failed,
 }
 
@@ -88,8 +76,17 @@ pub struct SopsOutcome {
     pub mac: MacStatus,
 }
 
-/// Checks one file against the sops rules.
-pub fn check_file(path: &str, data: &[u8], ctx: &SopsContext<'_>) -> SopsOutcome {
-    let _ = (path, data, ctx);
-    SopsOutcome::default()
-}
+/// The rule ids this engine reports, in registry order.
+pub const RULE_IDS: [&str; 11] = [
+    "sops/config-invalid",
+    "sops/mac-mismatch",
+    "sops/malformed",
+    "sops/named-but-plain",
+    "sops/no-identity",
+    "sops/not-encrypted",
+    "sops/orphan",
+    "sops/plaintext-value",
+    "sops/recipients",
+    "sops/rule-drift",
+    "sops/value-tampered",
+];

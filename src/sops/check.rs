@@ -1,0 +1,706 @@
+//! [`check_file`]: every sops rule for one file.
+
+use sha2::{Digest, Sha256, Sha512};
+use zeroize::Zeroize;
+
+use super::cipher::{self, ValueCipher};
+use super::config::{CreationRule, ParsedConfig, Selection, WantedKey};
+use super::keys::{recover_data_key, KeyOutcome};
+use super::metadata::{self, KeyKind, Metadata};
+use super::store::{self, Loaded, StoreKind};
+use super::tree::{self, EncryptionRule, Item, Span, Tree, Value};
+use super::value::Scalar;
+use super::{MacStatus, SopsContext, SopsOutcome};
+use crate::finding::Hit;
+
+/// One recipient of a sops file, as its metadata lists it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Recipient {
+    /// 0-based key group.
+    pub group: usize,
+    /// Key type.
+    pub kind: KeyKind,
+    /// sops' identity string for the key (age recipient, PGP fingerprint, KMS ARN…).
+    pub id: String,
+}
+
+/// What the metadata of a sops file says, for reports and tests.
+#[derive(Clone, Debug)]
+pub struct FileInfo {
+    /// The store that read the file.
+    pub store: StoreKind,
+    /// Recipients, group by group, in metadata order.
+    pub recipients: Vec<Recipient>,
+    /// The `version` field.
+    pub version: Option<String>,
+    /// Whether the MAC covers only encrypted values.
+    pub mac_only_encrypted: bool,
+    /// The encryption rule written in the file (`encrypted_regex: ^data$`), if any.
+    pub rule: Option<String>,
+}
+
+/// Reads a file's sops metadata without checking anything. `None` if it is not a sops file.
+pub fn inspect(path: &str, data: &[u8]) -> Option<FileInfo> {
+    let (kind, loaded) = load_any(StoreKind::for_path(path), data);
+    let src = loaded.ok()?.metadata?;
+    let md = metadata::decode(&src.node);
+    Some(FileInfo {
+        store: kind,
+        recipients: recipients_of(&md),
+        version: md.version.clone(),
+        mac_only_encrypted: md.mac_only_encrypted,
+        rule: md.explicit_rule.as_ref().map(|(k, v, _)| format!("{}: {v}", k.key())),
+    })
+}
+
+fn recipients_of(md: &Metadata) -> Vec<Recipient> {
+    md.groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, keys)| {
+            keys.iter().map(move |k| Recipient { group: g, kind: k.kind, id: k.id.clone() })
+        })
+        .collect()
+}
+
+/// Loads with the store the file name selects; when that finds no sops metadata, tries the JSON
+/// and YAML stores too, so files encrypted with `--input-type` under another name (`secret`,
+/// `hidden-yaml.json`) are still recognised.
+pub(crate) fn load_any(kind: StoreKind, data: &[u8]) -> (StoreKind, Result<Loaded, store::StoreError>) {
+    let first = store::load(kind, data);
+    if matches!(&first, Ok(l) if l.metadata.is_some()) {
+        return (kind, first);
+    }
+    for alt in [StoreKind::Json, StoreKind::Yaml, StoreKind::Dotenv, StoreKind::Ini] {
+        if alt == kind || (alt == StoreKind::Json && kind == StoreKind::Binary) {
+            continue;
+        }
+        if let Ok(l) = store::load(alt, data) {
+            if l.metadata.is_some() {
+                return (alt, Ok(l));
+            }
+        }
+    }
+    (kind, first)
+}
+
+/// Whether a file's name says it holds sops output: `*.sops.*`, `*.enc.*`, `sops.env` (the
+/// `.sops.yaml` config itself excluded).
+pub(crate) fn is_sops_named(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if name == ".sops.yaml" || name == ".sops.yml" {
+        return false;
+    }
+    if name == "sops.env" {
+        return true;
+    }
+    // `<stem>.sops.<ext>` / `<stem>.enc.<ext>`: a non-empty stem before the marker.
+    [".sops.", ".enc."].iter().any(|m| name.find(m).is_some_and(|i| i > 0 && name.len() > i + m.len()))
+}
+
+fn display_path(path: &[&str]) -> String {
+    if path.is_empty() {
+        "(top level)".to_owned()
+    } else {
+        path.join(".")
+    }
+}
+
+/// Checks one file against the sops rules.
+pub fn check_file(path: &str, data: &[u8], ctx: &SopsContext<'_>) -> SopsOutcome {
+    if ctx.configs.is_config(path) || path.rsplit('/').next() == Some(".sops.yaml") {
+        return SopsOutcome::default();
+    }
+    let name_kind = StoreKind::for_path(path);
+    let selection = ctx.configs.select(path);
+    let named = is_sops_named(path);
+    let mentions_sops = memchr::memmem::find(data, b"sops").is_some();
+    let wants_plain_check = named || matches!(selection, Selection::Rule(_, r) if r.has_path_regex);
+    if !mentions_sops && !wants_plain_check {
+        return SopsOutcome::default();
+    }
+    let (kind, loaded) =
+        if mentions_sops { load_any(name_kind, data) } else { (name_kind, store::load(name_kind, data)) };
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            // Unparsable: only a finding when it clearly was meant to be a sops file.
+            let looks_sops = memchr::memmem::find(data, b"ENC[AES256_GCM,").is_some()
+                && memchr::memmem::find(data, b"lastmodified").is_some();
+            if looks_sops {
+                let hit = Hit::new(
+                    "sops/malformed",
+                    clamp(&e.span, data.len()),
+                    format!("sops file cannot be read by the {} store: {}", kind.as_str(), e.message),
+                )
+                .with_identity("malformed:unparsable");
+                return SopsOutcome { hits: vec![hit], mac: MacStatus::Failed };
+            }
+            return SopsOutcome::default();
+        }
+    };
+    match loaded.metadata {
+        Some(_) => check_sops_file(path, kind, data, loaded, &selection, ctx),
+        None => SopsOutcome {
+            hits: check_plain_file(path, kind, data, &loaded, &selection, named, ctx),
+            mac: MacStatus::NotSops,
+        },
+    }
+}
+
+fn clamp(span: &Span, len: usize) -> Span {
+    let s = span.start.min(len);
+    s..span.end.clamp(s, len)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files without metadata
+
+/// A value sops would encrypt: where it is and its key path.
+struct Candidate {
+    span: Span,
+    path: String,
+}
+
+/// Whether a branch is a Kubernetes manifest, and if so whether it is a `kind: Secret`.
+fn k8s_kind(branch: &[Item]) -> Option<bool> {
+    let get = |k: &str| {
+        branch.iter().find_map(|i| match i {
+            Item::Pair { key, value, .. } if key == k => Some(value),
+            _ => None,
+        })
+    };
+    let api = get("apiVersion")?;
+    let kind = get("kind")?;
+    let s = |n: &tree::Node| match &n.value {
+        Value::Scalar(Scalar::Str(s)) => Some(s.clone()),
+        _ => None,
+    };
+    s(api)?;
+    Some(s(kind)? == b"Secret")
+}
+
+fn candidates(tree: &Tree, rule: &EncryptionRule, k8s_filter: bool) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for branch in &tree.branches {
+        if k8s_filter && k8s_kind(branch) == Some(false) {
+            continue;
+        }
+        let one = Tree { branches: vec![branch.clone()] };
+        tree::walk(&one, rule, &mut |leaf| {
+            if !leaf.encrypt || leaf.comment.is_some() {
+                return;
+            }
+            let Some(s) = leaf.scalar else { return };
+            if s.is_empty_or_null() {
+                return;
+            }
+            if let Scalar::Str(b) = s {
+                if cipher::looks_encrypted(b) {
+                    return;
+                }
+            }
+            out.push(Candidate { span: leaf.span.clone(), path: display_path(leaf.path) });
+        });
+    }
+    out
+}
+
+fn check_plain_file(
+    path: &str,
+    kind: StoreKind,
+    data: &[u8],
+    loaded: &Loaded,
+    selection: &Selection<'_>,
+    named: bool,
+    ctx: &SopsContext<'_>,
+) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    let rule_for = |r: Option<&CreationRule>| -> EncryptionRule {
+        // Since 3.11 the binary store ignores encryption rules.
+        if kind == StoreKind::Binary {
+            return EncryptionRule::new(tree::RuleKind::UnencryptedSuffix, "");
+        }
+        r.map_or_else(EncryptionRule::default_rule, CreationRule::effective_rule)
+    };
+    let matched = match selection {
+        Selection::Rule(cfg, r) => Some((*cfg, *r)),
+        _ => None,
+    };
+    if named {
+        let rule = rule_for(matched.map(|m| m.1));
+        let cands = candidates(&loaded.tree, &rule, false);
+        if let Some(first) = cands.first() {
+            let by_rule = match matched {
+                Some((cfg, r)) => format!(" (creation rule {} of {} matches it)", r.number, cfg.path),
+                None => " (no creation rule matches it)".to_owned(),
+            };
+            let mut hit = Hit::new(
+                "sops/named-but-plain",
+                clamp(&first.span, data.len()),
+                format!(
+                    "{path} is named like sops output but has no sops metadata: {} value(s) are in plaintext, starting at `{}`{by_rule}",
+                    cands.len(),
+                    first.path
+                ),
+            )
+            .with_secret(clamp(&first.span, data.len()))
+            .with_property("values", cands.len())
+            .with_property("key_paths", cands.iter().take(50).map(|c| c.path.clone()).collect::<Vec<_>>());
+            if let Some((cfg, r)) = matched {
+                hit = hit.with_property("config", cfg.path.clone()).with_property("creation_rule", r.number);
+            }
+            hits.push(hit);
+            return hits;
+        }
+    }
+    if let Some((cfg, r)) = matched {
+        // A rule without path_regex is a default for files encrypted by hand; it does not by
+        // itself demand that every file be encrypted.
+        if !r.has_path_regex {
+            return hits;
+        }
+        let rule = rule_for(Some(r));
+        let k8s_filter = !ctx.strict && matches!(kind, StoreKind::Yaml | StoreKind::Json);
+        for c in candidates(&loaded.tree, &rule, k8s_filter) {
+            let span = clamp(&c.span, data.len());
+            let rule_desc = match &r.rule {
+                Some(er) if kind != StoreKind::Binary => format!(" ({}: {})", er.kind.key(), er.value),
+                _ => String::new(),
+            };
+            hits.push(
+                Hit::new(
+                    "sops/not-encrypted",
+                    span.clone(),
+                    format!(
+                        "`{}` is in plaintext, but creation rule {} of {}{rule_desc} says sops must encrypt it",
+                        c.path, r.number, cfg.path
+                    ),
+                )
+                .with_secret(span)
+                .with_property("key_path", c.path)
+                .with_property("config", cfg.path.clone())
+                .with_property("creation_rule", r.number),
+            );
+        }
+    }
+    hits
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files with metadata
+
+fn check_sops_file(
+    path: &str,
+    kind: StoreKind,
+    data: &[u8],
+    loaded: Loaded,
+    selection: &Selection<'_>,
+    ctx: &SopsContext<'_>,
+) -> SopsOutcome {
+    let _ = path;
+    let mut hits = Vec::new();
+    let Loaded { tree, metadata } = loaded;
+    let src = metadata.expect("checked by the caller");
+    let key_span = clamp(&src.key_span, data.len());
+    let mut fatal = false;
+    if let Some(p) = &src.problem {
+        hits.push(
+            Hit::new("sops/malformed", clamp(&p.span, data.len()), format!("sops metadata: {}", p.message))
+                .with_identity(format!("malformed:{}", p.message)),
+        );
+        fatal = true;
+    }
+    let md = metadata::decode(&src.node);
+    for p in &md.problems {
+        hits.push(
+            Hit::new("sops/malformed", clamp(&p.span, data.len()), format!("sops metadata: {}", p.message))
+                .with_identity(format!("malformed:{}", p.message)),
+        );
+    }
+    fatal |= !md.loadable();
+    if md.mac.is_none() && md.loadable() {
+        hits.push(
+            Hit::new(
+                "sops/malformed",
+                key_span.clone(),
+                "sops metadata has no `mac`: sops refuses to decrypt the file",
+            )
+            .with_identity("malformed:no-mac"),
+        );
+    }
+
+    // Structure of the values under the file's own rule.
+    let mut structural = false;
+    let mut encrypted_leaves = 0usize;
+    tree::walk(&tree, &md.rule, &mut |leaf| {
+        if !leaf.encrypt || leaf.comment.is_some() {
+            return;
+        }
+        let Some(s) = leaf.scalar else { return };
+        let span = clamp(&leaf.span, data.len());
+        let p = display_path(leaf.path);
+        match s {
+            Scalar::Str(b) if b.is_empty() => {}
+            Scalar::Str(b) if cipher::looks_encrypted(b) => {
+                encrypted_leaves += 1;
+                if let Err(e) = cipher::parse_enc(&String::from_utf8_lossy(b)) {
+                    structural = true;
+                    hits.push(
+                        Hit::new("sops/malformed", span, format!("the encrypted value at `{p}` {e}"))
+                            .with_identity(format!("malformed-value:{p}"))
+                            .with_property("key_path", p),
+                    );
+                }
+            }
+            _ => {
+                structural = true;
+                hits.push(
+                    Hit::new(
+                        "sops/plaintext-value",
+                        span.clone(),
+                        format!(
+                            "`{p}` must be encrypted under this file's rule ({}) but is in plaintext",
+                            rule_text(&md.rule)
+                        ),
+                    )
+                    .with_secret(span)
+                    .with_property("key_path", p),
+                );
+            }
+        }
+    });
+    let _ = encrypted_leaves;
+
+    // Against the creation rule that matches the file now.
+    match selection {
+        Selection::Rule(cfg, r) => {
+            if md.loadable() {
+                drift(kind, &md, cfg, r, &key_span, data.len(), &mut hits);
+                recipients(&md, cfg, r, &key_span, data.len(), &mut hits);
+            }
+        }
+        Selection::NoMatch(cfg) => {
+            hits.push(
+                Hit::new(
+                    "sops/orphan",
+                    key_span.clone(),
+                    format!(
+                        "no creation rule of {} matches this sops file: `sops updatekeys` cannot re-key it",
+                        cfg.path
+                    ),
+                )
+                .with_identity("orphan")
+                .with_property("config", cfg.path.clone()),
+            );
+        }
+        Selection::NoConfig | Selection::Broken => {}
+    }
+
+    let mac = if fatal || md.mac.is_none() {
+        MacStatus::Failed
+    } else if ctx.identities.is_empty() {
+        MacStatus::Unverified
+    } else {
+        verify(&tree, &md, data, &key_span, structural, ctx, &mut hits)
+    };
+    SopsOutcome { hits, mac }
+}
+
+fn rule_text(r: &EncryptionRule) -> String {
+    format!("{}: {}", r.kind.key(), r.value)
+}
+
+fn drift(
+    kind: StoreKind,
+    md: &Metadata,
+    cfg: &ParsedConfig,
+    r: &CreationRule,
+    key_span: &Span,
+    len: usize,
+    hits: &mut Vec<Hit>,
+) {
+    if kind == StoreKind::Binary || r.rule_conflict {
+        return;
+    }
+    let want = r.effective_rule();
+    if want != md.rule {
+        let span = md.explicit_rule.as_ref().map_or_else(|| key_span.clone(), |(_, _, s)| clamp(s, len));
+        hits.push(
+            Hit::new(
+                "sops/rule-drift",
+                span,
+                format!(
+                    "this file was encrypted with `{}`, but creation rule {} of {} now says `{}`",
+                    rule_text(&md.rule),
+                    r.number,
+                    cfg.path,
+                    rule_text(&want)
+                ),
+            )
+            .with_identity(format!("rule-drift:{}->{}", rule_text(&md.rule), rule_text(&want)))
+            .with_property("file_rule", rule_text(&md.rule))
+            .with_property("config_rule", rule_text(&want))
+            .with_property("config", cfg.path.clone())
+            .with_property("creation_rule", r.number),
+        );
+    }
+    if r.mac_only_encrypted != md.mac_only_encrypted {
+        hits.push(
+            Hit::new(
+                "sops/rule-drift",
+                key_span.clone(),
+                format!(
+                    "this file has mac_only_encrypted: {}, but creation rule {} of {} says {}",
+                    md.mac_only_encrypted, r.number, cfg.path, r.mac_only_encrypted
+                ),
+            )
+            .with_identity(format!("rule-drift:mac_only_encrypted:{}", r.mac_only_encrypted))
+            .with_property("config", cfg.path.clone())
+            .with_property("creation_rule", r.number),
+        );
+    }
+}
+
+fn norm(k: KeyKind, id: &str) -> String {
+    match k {
+        KeyKind::Age | KeyKind::Pgp => id.to_ascii_lowercase(),
+        _ => id.to_owned(),
+    }
+}
+
+fn same_key(want: &WantedKey, have: &metadata::MasterKey) -> bool {
+    if want.kind != have.kind {
+        return false;
+    }
+    if want.kind == KeyKind::AzureKv && want.id.ends_with('/') {
+        // No version in the config: sops would use the latest one.
+        return have.id.starts_with(&want.id);
+    }
+    norm(want.kind, &want.id) == norm(have.kind, &have.id)
+}
+
+fn recipients(
+    md: &Metadata,
+    cfg: &ParsedConfig,
+    r: &CreationRule,
+    key_span: &Span,
+    len: usize,
+    hits: &mut Vec<Hit>,
+) {
+    let groups = md.groups.len().max(r.groups.len());
+    for g in 0..groups {
+        let want: &[WantedKey] = r.groups.get(g).map_or(&[], |v| v.as_slice());
+        let have: &[metadata::MasterKey] = md.groups.get(g).map_or(&[], |v| v.as_slice());
+        for w in want {
+            if !have.iter().any(|h| same_key(w, h)) {
+                hits.push(
+                    Hit::new(
+                        "sops/recipients",
+                        key_span.clone(),
+                        format!(
+                            "missing recipient {} {} (key group {}): creation rule {} of {} requires it, but it cannot decrypt this file; run `sops updatekeys`",
+                            w.kind.as_str(), w.id, g + 1, r.number, cfg.path
+                        ),
+                    )
+                    .with_identity(format!("missing-recipient:{}:{}:{}", g, w.kind.as_str(), w.id))
+                    .with_property("recipient", w.id.clone())
+                    .with_property("key_type", w.kind.as_str())
+                    .with_property("key_group", g + 1)
+                    .with_property("change", "missing")
+                    .with_property("config", cfg.path.clone())
+                    .with_property("creation_rule", r.number),
+                );
+            }
+        }
+        for h in have {
+            if !want.iter().any(|w| same_key(w, h)) {
+                hits.push(
+                    Hit::new(
+                        "sops/recipients",
+                        clamp(&h.span, len),
+                        format!(
+                            "extra recipient {} {} (key group {}) can still decrypt this file, but creation rule {} of {} no longer lists it; run `sops updatekeys` and rotate the data key",
+                            h.kind.as_str(), h.id, g + 1, r.number, cfg.path
+                        ),
+                    )
+                    .with_identity(format!("extra-recipient:{}:{}:{}", g, h.kind.as_str(), h.id))
+                    .with_property("recipient", h.id.clone())
+                    .with_property("key_type", h.kind.as_str())
+                    .with_property("key_group", g + 1)
+                    .with_property("change", "extra")
+                    .with_property("config", cfg.path.clone())
+                    .with_property("creation_rule", r.number),
+                );
+            }
+        }
+    }
+    // updatekeys also compares the threshold, as min(threshold, groups).
+    if md.groups.len() > 1 || r.groups.len() > 1 {
+        let eff = |t: i64, n: usize| {
+            let t = if t <= 0 { n as i64 } else { t };
+            t.min(n as i64)
+        };
+        let have = eff(md.shamir_threshold, md.groups.len());
+        let want = eff(r.shamir_threshold, r.groups.len());
+        if have != want {
+            hits.push(
+                Hit::new(
+                    "sops/recipients",
+                    key_span.clone(),
+                    format!(
+                        "this file needs {have} key group(s) to decrypt, but creation rule {} of {} says {want}",
+                        r.number, cfg.path
+                    ),
+                )
+                .with_identity(format!("shamir-threshold:{have}->{want}"))
+                .with_property("change", "threshold")
+                .with_property("config", cfg.path.clone())
+                .with_property("creation_rule", r.number),
+            );
+        }
+    }
+}
+
+fn hash_scalar(h: &mut Sha512, s: &Scalar) {
+    match s {
+        Scalar::Str(b) => h.update(b),
+        Scalar::Time(t) => h.update(t.as_bytes()),
+        Scalar::Null => {}
+        other => {
+            let mut b = other.to_bytes();
+            h.update(&b);
+            b.zeroize();
+        }
+    }
+}
+
+/// Recovers the data key, decrypts every value and recomputes the MAC.
+fn verify(
+    tree: &Tree,
+    md: &Metadata,
+    data: &[u8],
+    key_span: &Span,
+    structural: bool,
+    ctx: &SopsContext<'_>,
+    hits: &mut Vec<Hit>,
+) -> MacStatus {
+    let key = match recover_data_key(&md.groups, md.shamir_threshold, ctx.identities) {
+        KeyOutcome::Key(k) => k,
+        KeyOutcome::NotOpened { opened, needed } => {
+            let detail = if md.groups.len() > 1 {
+                format!(" ({opened} of the {needed} key groups needed were opened)")
+            } else {
+                String::new()
+            };
+            hits.push(
+                Hit::new(
+                    "sops/no-identity",
+                    key_span.clone(),
+                    format!("none of the {} loaded age identities can decrypt this file{detail}; its MAC is unverified", ctx.identities.len()),
+                )
+                .with_identity("no-identity"),
+            );
+            return MacStatus::Unverified;
+        }
+        KeyOutcome::Broken(why) => {
+            hits.push(
+                Hit::new(
+                    "sops/malformed",
+                    key_span.clone(),
+                    format!("the key-group shares do not combine into a data key: {why}"),
+                )
+                .with_identity("malformed:shamir"),
+            );
+            return MacStatus::Failed;
+        }
+    };
+    let Ok(cipher) = ValueCipher::new(&key) else {
+        hits.push(
+            Hit::new("sops/malformed", key_span.clone(), "the recovered data key is not 32 bytes long")
+                .with_identity("malformed:key-length"),
+        );
+        return MacStatus::Failed;
+    };
+    drop(key);
+    let mut h = Sha512::new();
+    if md.mac_only_encrypted {
+        h.update(Sha256::digest(b"sops"));
+    }
+    let mut failed = structural;
+    let mut aad = String::new();
+    tree::walk(tree, &md.rule, &mut |leaf| {
+        if leaf.comment.is_some() {
+            // Comments are never hashed; a comment that does not decrypt is kept as it is.
+            return;
+        }
+        let Some(s) = leaf.scalar else { return };
+        if !leaf.encrypt {
+            if !md.mac_only_encrypted {
+                hash_scalar(&mut h, s);
+            }
+            return;
+        }
+        let Scalar::Str(b) = s else { return }; // plaintext-value already reported
+        if b.is_empty() {
+            return;
+        }
+        let Ok(text) = std::str::from_utf8(b) else { return };
+        let Ok(enc) = cipher::parse_enc(text) else { return }; // malformed or plaintext: reported
+        aad.clear();
+        aad.push_str(&tree::aad(leaf.path));
+        match cipher.decrypt(&enc, aad.as_bytes()) {
+            Ok(plain) => hash_scalar(&mut h, &plain),
+            Err(e) => {
+                failed = true;
+                let p = display_path(leaf.path);
+                hits.push(
+                    Hit::new(
+                        "sops/value-tampered",
+                        clamp(&leaf.span, data.len()),
+                        format!("the encrypted value at `{p}` does not decrypt under this file's data key ({e}): it was edited, moved or pasted from elsewhere"),
+                    )
+                    .with_identity(format!("value-tampered:{p}"))
+                    .with_property("key_path", p),
+                );
+            }
+        }
+    });
+    if failed {
+        return MacStatus::Failed;
+    }
+    let computed = hex::encode_upper(h.finalize());
+    let Some((stored, mac_span)) = &md.mac else { return MacStatus::Failed };
+    let mac_span = clamp(mac_span, data.len());
+    let Some(lm) = &md.lastmodified_aad else { return MacStatus::Failed };
+    let stored_plain = cipher::parse_enc(stored).ok().and_then(|e| cipher.decrypt(&e, lm.as_bytes()).ok());
+    match stored_plain {
+        None => {
+            hits.push(
+                Hit::new(
+                    "sops/mac-mismatch",
+                    mac_span,
+                    "the stored MAC does not authenticate under this file's data key and `lastmodified`: the metadata was edited",
+                )
+                .with_identity("mac-mismatch:mac-unreadable"),
+            );
+            MacStatus::Failed
+        }
+        Some(p) => {
+            let ok = matches!(&*p, Scalar::Str(b) if b.as_slice() == computed.as_bytes());
+            if ok {
+                MacStatus::Verified
+            } else {
+                hits.push(
+                    Hit::new(
+                        "sops/mac-mismatch",
+                        mac_span,
+                        "the MAC does not match the file's values: values were edited, reordered, added or removed outside sops",
+                    )
+                    .with_identity("mac-mismatch"),
+                );
+                MacStatus::Failed
+            }
+        }
+    }
+}
