@@ -455,14 +455,9 @@ def enc_value(rng, n):
 
 
 def sops_block(rng, recipients):
-    ages = ""
-    for r in recipients:
-        armor = b64(rng, 240)
-        armor_lines = "\n".join("            " + armor[i : i + 64] for i in range(0, len(armor), 64))
-        ages += (
-            f"        - recipient: {r}\n          enc: |\n            -----BEGIN AGE ENCRYPTED FILE-----\n"
-            f"{armor_lines}\n            -----END AGE ENCRYPTED FILE-----\n"
-        )
+    ages = "".join(
+        f"        - recipient: {r}\n          enc: |\n{age_armor(rng, '            ')}" for r in recipients
+    )
     return (
         f"sops:\n    kms: []\n    gcp_kms: []\n    azure_kv: []\n    hc_vault: []\n    age:\n{ages}"
         f"    lastmodified: \"2024-0{rng.randint(1,9)}-1{rng.randint(0,9)}T12:00:00Z\"\n"
@@ -478,19 +473,33 @@ def sops_secret(rng, app, ns, recipients):
     )
 
 
+def age_armor(rng, indent, newline="\n"):
+    body = b64(rng, 240)
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return newline.join(
+        [f"{indent}-----BEGIN AGE ENCRYPTED FILE-----"] + [indent + l for l in lines]
+        + [f"{indent}-----END AGE ENCRYPTED FILE-----", ""]
+    )
+
+
 def sops_env(rng, recipients):
     lines = [f"{snake(rng).upper()}={enc_value(rng, rng.randint(8, 64))}" for _ in range(rng.randint(2, 10))]
-    lines.append(f"sops_age__list_0__map_recipient={recipients[0]}")
+    for i, r in enumerate(recipients):
+        lines.append(f"sops_age__list_{i}__map_enc={age_armor(rng, '', newline=chr(92) + 'n')}")
+        lines.append(f"sops_age__list_{i}__map_recipient={r}")
+    lines.append(f"sops_lastmodified=2024-05-1{rng.randint(0, 9)}T12:00:00Z")
     lines.append(f"sops_mac={enc_value(rng, 64)}")
+    lines.append("sops_unencrypted_suffix=_unencrypted")
     lines.append("sops_version=3.9.0")
     return "\n".join(lines) + "\n"
 
 
-def sops_config(recipients):
+def sops_config(recipients, prefix):
+    """Creation rules for dotenv and YAML sops files under `prefix` (relative to the config)."""
+    keys = "    key_groups:\n      - age:\n" + "".join(f"          - \"{r}\"\n" for r in recipients)
     return (
-        "---\ncreation_rules:\n  - path_regex: kubernetes/.*\\.sops\\.ya?ml\n"
-        "    encrypted_regex: \"^(data|stringData)$\"\n    key_groups:\n      - age:\n"
-        + "".join(f"          - \"{r}\"\n" for r in recipients)
+        f"---\ncreation_rules:\n  - path_regex: {prefix}.*\\.sops\\.env$\n{keys}"
+        f"  - path_regex: {prefix}.*\\.sops\\.ya?ml$\n    encrypted_regex: \"^(data|stringData)$\"\n{keys}"
     )
 
 
@@ -516,8 +525,9 @@ def json_blob(rng, size):
     return "[\n  " + ",\n  ".join(items) + "\n]\n"
 
 
-def fake_age_recipient(rng):
-    return "age1" + "".join(rng.choice(CHARSET) for _ in range(58))
+def age_recipient(rng):
+    """A well-formed age recipient (public key) from the seed: nothing secret."""
+    return bech32_encode("age", rng.randbytes(32))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -539,7 +549,7 @@ def main():
 
     rng = random.Random(args.seed)
     pools = make_line_pool(rng)
-    recipients = [fake_age_recipient(rng) for _ in range(3)]
+    recipients = [age_recipient(rng) for _ in range(3)]
     budget = args.mb * 1_000_000
     n_files = args.files
     written = {"files": 0, "bytes": 0}
@@ -598,8 +608,8 @@ def main():
         write(f"{d}/app/kustomization.yaml", kustomization(rng, app, files))
         if rng.random() < 0.2:
             write(f"{d}/app/README.md", source_file(rng, pools, "md", rng.randint(500, 6000)))
-    write(".sops.yaml", sops_config(recipients))
-    write("kubernetes/.sops.yaml", sops_config(recipients[:1]))
+    write(".sops.yaml", sops_config(recipients, "kubernetes/"))
+    write("kubernetes/.sops.yaml", sops_config(recipients, ""))
 
     # 2. JSON.
     for i in range(n_json):

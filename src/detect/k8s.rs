@@ -2,9 +2,10 @@
 //!
 //! Every YAML document is checked (multi-document files, `kind: List` items, JSON manifests, which
 //! are YAML flow syntax), whatever the order of `kind` and `data`. A value is reported when it is
-//! non-empty, not a SOPS `ENC[…]` value and not a mere reference to a secret held elsewhere (a Flux
-//! post-build substitution `${VAR}` or a Helm/Go template `{{ … }}`). Files with sops metadata are
-//! left to the SOPS engine.
+//! non-empty, not a SOPS `ENC[…]` value, not a mere reference to a secret held elsewhere (a Flux
+//! post-build substitution `${VAR}`, a Helm/Go template `{{ … }}`, or a whole secret-manager
+//! reference such as 1Password's `op://vault/item/field`) and not public material (certificates,
+//! public keys). Files with sops metadata are left to the SOPS engine.
 
 use std::ops::Range;
 
@@ -231,18 +232,104 @@ fn check_kustomization(text: &str, obj: &Node, hits: &mut Vec<Hit>) {
     }
 }
 
-/// Whether a value is a real plaintext secret value.
+/// Whether a value is a real plaintext secret value: not empty, not a SOPS `ENC[…]` value, not a
+/// reference to a value held elsewhere, and not public material (certificates, public keys), as
+/// written or, in `data`, once base64-decoded.
 fn is_plaintext(value: &str, base64_field: bool) -> bool {
     let v = value.trim();
-    if v.is_empty() || v.starts_with("ENC[") || is_reference(v) {
+    if v.is_empty() || v.starts_with("ENC[") || is_reference(v) || is_secret_manager_reference(v) {
+        return false;
+    }
+    if is_public_pem(v.as_bytes()) {
         return false;
     }
     if base64_field {
-        if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(v.as_bytes()) {
-            if decoded.iter().all(|b| b.is_ascii_whitespace()) {
+        let compact: Vec<u8> = v.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(&compact) {
+            if decoded.iter().all(|b| b.is_ascii_whitespace()) || is_public_pem(&decoded) {
                 return false;
             }
         }
+    }
+    true
+}
+
+/// A whole value that names a secret held in a secret manager, which a tool swaps in at deploy
+/// time: a 1Password secret reference (`op://vault/item/field`, for `op inject`), a vals reference
+/// (`ref+vault://…`, `ref+sops://…`, used by helmfile), an argocd-vault-plugin placeholder
+/// (`<path:secret/data/app#password>`, `<password>`) or a bank-vaults reference
+/// (`vault:secret/data/app#password`). Only the whole value counts, so a reference never hides a
+/// secret written next to it.
+fn is_secret_manager_reference(v: &str) -> bool {
+    let no_space = !v.bytes().any(|b| b.is_ascii_whitespace());
+    let word = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    };
+    if let Some(rest) = v.strip_prefix("op://") {
+        // vault/item/[section/]field
+        let parts: Vec<&str> = rest.split('/').collect();
+        return no_space && (3..=4).contains(&parts.len()) && parts.iter().all(|p| !p.is_empty());
+    }
+    if let Some(rest) = v.strip_prefix("ref+") {
+        return no_space
+            && rest.split_once("://").is_some_and(|(scheme, path)| word(scheme) && !path.is_empty());
+    }
+    if let Some(rest) = v.strip_prefix("vault:") {
+        return no_space
+            && rest.split_once('#').is_some_and(|(path, key)| !path.is_empty() && !key.is_empty());
+    }
+    if let Some(inside) = v.strip_prefix('<').and_then(|r| r.strip_suffix('>')) {
+        if inside.contains('\n') || inside.contains(['<', '>']) {
+            return false;
+        }
+        // `<path:secret/data/app#key>`, optionally with modifiers (`| base64encode`).
+        if let Some(path) = inside.strip_prefix("path:") {
+            return path.split_once('#').is_some_and(|(p, k)| !p.is_empty() && !k.trim().is_empty());
+        }
+        // `<key>` or `<key | modifier>`.
+        let key = inside.split('|').next().unwrap_or("").trim();
+        return word(key);
+    }
+    false
+}
+
+/// Whether bytes are only PEM blocks of public material (certificates, certificate requests,
+/// CRLs, public keys) with nothing but base64 inside them. A `tls.crt` or `ca.crt` is not secret;
+/// a value that also holds a private key, or anything else, is not public.
+fn is_public_pem(b: &[u8]) -> bool {
+    const PUBLIC: &[&[u8]] = &[
+        b"CERTIFICATE",
+        b"TRUSTED CERTIFICATE",
+        b"X509 CRL",
+        b"CERTIFICATE REQUEST",
+        b"NEW CERTIFICATE REQUEST",
+        b"PUBLIC KEY",
+        b"RSA PUBLIC KEY",
+    ];
+    let mut rest = b.trim_ascii();
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let Some(after) = rest.strip_prefix(b"-----BEGIN ") else { return false };
+        let Some(label_end) = memchr::memmem::find(after, b"-----") else { return false };
+        let label = &after[..label_end];
+        if !PUBLIC.contains(&label) {
+            return false;
+        }
+        let mut end_marker = b"-----END ".to_vec();
+        end_marker.extend_from_slice(label);
+        end_marker.extend_from_slice(b"-----");
+        let body_start = label_end + 5;
+        let Some(body_len) = memchr::memmem::find(&after[body_start..], &end_marker) else { return false };
+        let body = &after[body_start..body_start + body_len];
+        if !body
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=') || c.is_ascii_whitespace())
+        {
+            return false;
+        }
+        rest = after[body_start + body_len + end_marker.len()..].trim_ascii_start();
     }
     true
 }
@@ -387,6 +474,68 @@ mod tests {
         ] {
             assert!(yaml::parse(text).is_err());
         }
+    }
+
+    #[test]
+    fn secret_manager_references_are_not_plaintext() {
+        for v in [
+            "op://kubernetes/1password/OP_CONNECT_TOKEN",
+            "op://vault/item/section/field",
+            "ref+vault://secret/app#/password",
+            "ref+sops://secrets.yaml#/db/password",
+            "<path:secret/data/app#password>",
+            "<path:secret/data/app#password | base64encode>",
+            "<password>",
+            "<db-password | base64encode>",
+            "vault:secret/data/accounts/aws#AWS_SECRET_ACCESS_KEY",
+        ] {
+            assert!(is_secret_manager_reference(v), "{v}");
+            assert!(!is_plaintext(v, false), "{v}");
+        }
+        for v in [
+            "op://",
+            "op://just-one",
+            "op://a/b/c hunter22",
+            "hunter22 op://a/b/c",
+            "ref+://x",
+            "vault:nokey",
+            "<not a placeholder>",
+            "<a><b>",
+            "s3cr3t-value",
+        ] {
+            assert!(!is_secret_manager_reference(v), "{v}");
+            assert!(is_plaintext(v, false), "{v}");
+        }
+    }
+
+    #[test]
+    fn certificates_and_public_keys_are_not_plaintext() {
+        use base64::Engine as _;
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIDEzCCAfugAwIBAgIQCmHZd2KyATbBfcM+6JCaSDANBgkqhkiG9w0BAQsFADAU\nMRIwEAYDVQQDEwljaWxpdW0tY2EwHhcNMjQwMTAxMDAwMDAwWhcNMjcwMTAxMDAw\n-----END CERTIFICATE-----\n";
+        let key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEApS30CRpheoZk7AGeIr9LDwcWmPbWqTDjf0q2kgzcei3kytjB\n-----END RSA PRIVATE KEY-----\n";
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        assert!(!is_plaintext(cert, false));
+        assert!(!is_plaintext(&format!("{cert}\n{cert}"), false));
+        assert!(!is_plaintext(&b64(cert), true));
+        assert!(!is_plaintext(&b64(&format!("{cert}{cert}")), true));
+        let pubkey = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n-----END PUBLIC KEY-----";
+        assert!(!is_plaintext(&b64(pubkey), true));
+        // A private key, a certificate bundled with a key, or text around a certificate is secret.
+        assert!(is_plaintext(&b64(key), true));
+        assert!(is_plaintext(&b64(&format!("{cert}{key}")), true));
+        assert!(is_plaintext(&format!("password: x\n{cert}"), false));
+        assert!(is_plaintext("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----", false));
+        assert!(is_plaintext("-----BEGIN CERTIFICATE-----\nMIIB\n", false));
+        // The whole check on a Secret: only the key is reported.
+        let text = format!(
+            "apiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata:\n  name: t\ndata:\n  ca.crt: {}\n  tls.crt: {}\n  tls.key: {}\n",
+            b64(cert),
+            b64(cert),
+            b64(key)
+        );
+        let hits = run("tls.yaml", &text);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(&text[hits[0].span.clone()], "tls.key");
     }
 
     #[test]
