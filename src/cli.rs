@@ -24,11 +24,21 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Human)]
         format: ListFormat,
     },
+    /// After a leak: every commit, ref and file it touched, and the rotation plan.
+    Incident(IncidentArgs),
     /// Print a rule's documentation.
     Explain {
         /// The rule id, for example `age/identity`.
         rule: String,
     },
+    /// Record the fingerprints of the current findings in a baseline file (`--output`, default: the
+    /// config's `baseline`, else `.sopsguard-baseline.json`); `scan --baseline FILE` then reports only
+    /// new findings. Takes the options of `scan`.
+    Baseline(ScanArgs),
+    /// Run as a pre-commit hook: scans the staged index; under `pre-commit run --all-files` or
+    /// `--files`, the working tree; in the pre-push stage, the pushed commits. Takes the options of
+    /// `scan`.
+    PreCommit(ScanArgs),
 }
 
 /// Output formats of `scan`.
@@ -38,6 +48,52 @@ pub enum Format {
     Human,
     /// One JSON object (schema in the README).
     Json,
+    /// SARIF 2.1.0 for GitHub code scanning (see docs/integrations.md).
+    Sarif,
+}
+
+/// Output formats of `incident`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum IncidentFormat {
+    /// Sections for people.
+    Human,
+    /// JSON.
+    Json,
+    /// Markdown, ready to paste into an incident ticket.
+    Markdown,
+}
+
+/// `sopsguard incident`.
+#[derive(Debug, Args)]
+#[command(rename_all = "kebab-case")]
+pub struct IncidentArgs {
+    /// A directory inside the repository (default: the current directory).
+    pub path: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = IncidentFormat::Human)]
+    pub format: IncidentFormat,
+
+    /// Write the report to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Write a `git filter-repo --replace-text` file that replaces every leaked identity. It holds
+    /// the keys themselves: it is created with mode 0600 and never printed.
+    #[arg(long, value_name = "FILE")]
+    pub write_replacements: Option<PathBuf>,
+
+    /// When to use colours.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Worker threads (0: one per core).
+    #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+
+    /// Skip blobs larger than this.
+    #[arg(long, default_value = "10M", value_parser = parse_size, value_name = "SIZE")]
+    pub max_file_size: u64,
 }
 
 /// Output formats of `rules`.
@@ -76,9 +132,32 @@ pub enum FailOn {
 /// `sopsguard scan`.
 #[derive(Debug, Args)]
 #[command(rename_all = "kebab-case")]
+#[command(group(clap::ArgGroup::new("mode").args(["staged", "range", "since", "history"]).multiple(false)))]
 pub struct ScanArgs {
-    /// Files or directories to scan (default: the current directory).
+    /// Files or directories to scan (default: the current directory). With a git mode: a
+    /// directory inside the repository.
     pub paths: Vec<PathBuf>,
+
+    /// Scan exactly the blobs staged in the index (what `git commit` would record), never the
+    /// working-tree copies.
+    #[arg(long, help_heading = "Git")]
+    pub staged: bool,
+
+    /// Scan every blob added or changed by the commits of `BASE..HEAD` (merges included).
+    #[arg(long, value_name = "BASE..HEAD", help_heading = "Git")]
+    pub range: Option<String>,
+
+    /// Scan the commits since REV: the same as `--range REV..HEAD`.
+    #[arg(long, value_name = "REV", help_heading = "Git")]
+    pub since: Option<String>,
+
+    /// Scan every blob reachable from any ref, each once.
+    #[arg(long, help_heading = "Git")]
+    pub history: bool,
+
+    /// With --history: also scan objects that no ref reaches.
+    #[arg(long, requires = "history", help_heading = "Git")]
+    pub all_objects: bool,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human, help_heading = "Output")]
@@ -104,9 +183,41 @@ pub struct ScanArgs {
     #[arg(long, short = 'j', default_value_t = 0, value_name = "N", help_heading = "Scanning")]
     pub threads: usize,
 
-    /// Skip (and list) files larger than this; accepts suffixes such as 512K, 10M, 1G.
-    #[arg(long, default_value = "10M", value_parser = parse_size, value_name = "SIZE", help_heading = "Scanning")]
-    pub max_file_size: u64,
+    /// An age identity file for MAC verification (repeatable). `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY`
+    /// and sops' default keys.txt are read too.
+    #[arg(long = "identity", short = 'i', value_name = "FILE", help_heading = "SOPS")]
+    pub identities: Vec<PathBuf>,
+
+    /// Use this `.sops.yaml` for every file instead of the nearest one.
+    #[arg(long, value_name = "PATH", help_heading = "SOPS")]
+    pub sops_config: Option<PathBuf>,
+
+    /// `sops/not-encrypted` in Kubernetes manifests: count every value the creation rule would
+    /// encrypt, not only those inside `kind: Secret` documents.
+    #[arg(long, help_heading = "SOPS")]
+    pub strict: bool,
+
+    /// Skip (and list) files larger than this; accepts suffixes such as 512K, 10M, 1G [default: 10M,
+    /// or `max-file-size` in .sopsguard.toml].
+    #[arg(long, value_parser = parse_size, value_name = "SIZE", help_heading = "Scanning")]
+    pub max_file_size: Option<u64>,
+
+    /// Also write a SARIF report to FILE, whatever `--format` is (one scan, two reports).
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub sarif: Option<PathBuf>,
+
+    /// Suppress the findings recorded in this baseline file (see `sopsguard baseline`) [default: the
+    /// config's `baseline`, if set].
+    #[arg(long, value_name = "FILE", help_heading = "Configuration")]
+    pub baseline: Option<PathBuf>,
+
+    /// Use this configuration file instead of the nearest `.sopsguard.toml`.
+    #[arg(long, value_name = "FILE", help_heading = "Configuration")]
+    pub config: Option<PathBuf>,
+
+    /// Ignore every configuration file.
+    #[arg(long, conflicts_with = "config", help_heading = "Configuration")]
+    pub isolated: bool,
 }
 
 /// Parses `10M`, `512K`, `1G`, `10MiB` or a number of bytes.

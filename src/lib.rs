@@ -5,9 +5,12 @@
 //! The library never prints; only `main.rs` does.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod baseline;
+pub mod config;
 pub mod detect;
 pub mod finding;
 pub mod fingerprint;
+pub mod hook;
 pub mod incident;
 pub mod report;
 pub mod rules;

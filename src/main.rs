@@ -2,20 +2,24 @@
 //! exit code (0 clean, 1 findings, 2 the tool could not do its job). The only code that prints.
 
 mod cli;
+mod integrate;
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use sopsguard::config::Settings;
 use sopsguard::finding::Severity;
 use sopsguard::report::{human::Human, json::Json, Emitter, Summary};
 use sopsguard::rules::{Registry, RuleKind};
 use sopsguard::scan::{Engine, ScanOptions, ScanReport};
-use sopsguard::sops::Identities;
+use sopsguard::sops::{ConfigFile, Identities};
+use sopsguard::source::git::{self, GitOptions};
 use sopsguard::source::worktree::{self, WalkOptions};
 
-use cli::{Cli, ColorChoice, Command, FailOn, Format, ListFormat, ScanArgs};
+use cli::{Cli, ColorChoice, Command, FailOn, Format, IncidentArgs, IncidentFormat, ListFormat, ScanArgs};
 
 fn main() -> ExitCode {
     // A panic message can quote the data being processed (for example a string slice error), and
@@ -48,11 +52,20 @@ fn is_broken_pipe(err: &miette::Report) -> bool {
 fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan(args),
+        Command::PreCommit(args) => match integrate::pre_commit(args)? {
+            Some(args) => scan(args),
+            None => Ok(ExitCode::SUCCESS),
+        },
+        Command::Baseline(args) => {
+            let (_engine, settings, report) = collect(&args)?;
+            integrate::write_baseline(&args, &settings, &report)
+        }
         Command::Rules { format } => {
             list_rules(&Registry::builtin(), format)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Explain { rule } => explain(&Registry::builtin(), &rule),
+        Command::Incident(args) => incident(args),
     }
 }
 
@@ -60,29 +73,122 @@ fn io(e: std::io::Error) -> miette::Report {
     miette::Report::msg(e)
 }
 
-fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
-    let started = Instant::now();
+/// Runs the scan `args` describe, with the configuration applied and the report sorted.
+fn collect(args: &ScanArgs) -> miette::Result<(Engine, Settings, ScanReport)> {
     if args.threads > 0 {
         let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
     }
-    let options = ScanOptions { max_file_size: args.max_file_size, ..ScanOptions::default() };
-    let engine = Engine::builtin(options, Identities::none());
-    let paths = if args.paths.is_empty() { vec![".".into()] } else { args.paths.clone() };
-    let walk = WalkOptions {
-        threads: args.threads,
-        max_file_size: args.max_file_size,
-        excludes: Vec::new(),
-        sops_config_override: None,
+    let settings = integrate::settings(args)?;
+    let max_file_size =
+        args.max_file_size.or(settings.max_file_size).unwrap_or(integrate::DEFAULT_MAX_FILE_SIZE);
+    let options = ScanOptions { max_file_size, strict: args.strict };
+    let identities =
+        Identities::load(&args.identities, |k| std::env::var(k).ok()).map_err(|e| miette::miette!("{e}"))?;
+    let sops_config_override = match &args.sops_config {
+        Some(p) => Some(ConfigFile {
+            path: p.to_string_lossy().replace('\\', "/"),
+            data: std::fs::read(p)
+                .map_err(|e| miette::miette!("cannot read {}: {}", p.display(), e.kind()))?,
+        }),
+        None => None,
     };
-    let mut report = worktree::scan_paths(&engine, &paths, &walk)?;
+    let engine = settings.engine(options, identities)?;
+    let paths = integrate::scan_paths(args);
+    let mut report = if integrate::is_git_mode(args) {
+        let start = match paths.as_slice() {
+            [one] => one.clone(),
+            _ => miette::bail!("a git mode (--staged, --range, --since, --history) takes at most one path: a directory inside the repository"),
+        };
+        let git_opts = GitOptions {
+            max_file_size,
+            all_objects: args.all_objects,
+            sops_config_override,
+            threads: args.threads,
+        };
+        let bar = ProgressBar::new(!args.quiet);
+        let progress = bar.as_ref().map(|b| b as &dyn git::Progress);
+        let result = if args.staged {
+            git::scan_staged(&engine, &start, &git_opts)
+        } else if let Some(range) = &args.range {
+            git::scan_range(&engine, &start, range, &git_opts, progress)
+        } else if let Some(since) = &args.since {
+            git::scan_range(&engine, &start, since, &git_opts, progress)
+        } else {
+            git::scan_history(&engine, &start, &git_opts, progress)
+        };
+        if let Some(b) = bar {
+            b.finish();
+        }
+        let mut report = result?;
+        settings.apply(&mut report, &integrate::repository_root(&start));
+        report
+    } else {
+        let walk = WalkOptions {
+            threads: args.threads,
+            max_file_size,
+            excludes: settings.walk_excludes(&paths),
+            sops_config_override,
+        };
+        let mut report = worktree::scan_paths(&engine, &paths, &walk)?;
+        settings.apply(&mut report, Path::new("."));
+        report
+    };
     report.sort();
-    emit(&args, &engine.registry, &report)?;
+    Ok((engine, settings, report))
+}
+
+fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
+    let started = Instant::now();
+    let (engine, settings, mut report) = collect(&args)?;
+    integrate::apply_baseline(&args, &settings, &mut report)?;
+    emit(&args, &engine, &report)?;
+    integrate::write_extra_sarif(&args, &engine, &report)?;
     if !args.quiet && args.format == Format::Human {
         let line = Summary::of(&report).line();
         let _ = writeln!(std::io::stderr(), "{line} in {:.2}s", started.elapsed().as_secs_f64());
     }
     Ok(exit_code(&report, args.fail_on))
 }
+
+/// A progress bar on stderr for range and history scans, only when stderr is a terminal.
+struct ProgressBar {
+    bar: indicatif::ProgressBar,
+}
+
+impl ProgressBar {
+    fn new(wanted: bool) -> Option<ProgressBar> {
+        if !wanted || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+        let style = indicatif::ProgressStyle::with_template(
+            "{spinner} {pos}/{len} objects, {msg} ({per_sec}) [{elapsed_precise}] {wide_bar}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        Some(ProgressBar { bar })
+    }
+
+    fn finish(self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl git::Progress for ProgressBar {
+    fn set_total(&self, objects: u64) {
+        self.bar.set_length(objects);
+    }
+
+    fn inc(&self, objects: u64, bytes: u64) {
+        self.bar.inc(objects);
+        if bytes > 0 {
+            let b = BYTES.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
+            self.bar.set_message(sopsguard::report::human_bytes(b));
+        }
+    }
+}
+
+static BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn exit_code(report: &ScanReport, fail_on: FailOn) -> ExitCode {
     let threshold = match fail_on {
@@ -109,7 +215,7 @@ fn use_color(choice: ColorChoice, to_terminal: bool) -> bool {
     }
 }
 
-fn emit(args: &ScanArgs, registry: &Registry, report: &ScanReport) -> miette::Result<()> {
+fn emit(args: &ScanArgs, engine: &Engine, report: &ScanReport) -> miette::Result<()> {
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
     let emitter: Box<dyn Emitter> = match args.format {
         Format::Human => Box::new(Human {
@@ -118,9 +224,10 @@ fn emit(args: &ScanArgs, registry: &Registry, report: &ScanReport) -> miette::Re
             quiet: args.quiet,
         }),
         Format::Json => Box::new(Json),
+        Format::Sarif => Box::new(integrate::sarif(args, engine)),
     };
     let mut buf = Vec::new();
-    emitter.emit(&mut buf, report, registry).map_err(io)?;
+    emitter.emit(&mut buf, report, &engine.registry).map_err(io)?;
     match &args.output {
         Some(path) => std::fs::write(path, &buf)
             .map_err(|e| miette::miette!("cannot write {}: {}", path.display(), e.kind()))?,
@@ -131,6 +238,71 @@ fn emit(args: &ScanArgs, registry: &Registry, report: &ScanReport) -> miette::Re
         }
     }
     Ok(())
+}
+
+fn incident(args: IncidentArgs) -> miette::Result<ExitCode> {
+    if args.threads > 0 {
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
+    }
+    let opts = sopsguard::incident::gather::Options {
+        start: args.path.clone().unwrap_or_else(|| ".".into()),
+        max_file_size: args.max_file_size,
+        threads: args.threads,
+    };
+    let gathered = sopsguard::incident::gather::gather(&opts)?;
+    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+    let text = match args.format {
+        IncidentFormat::Human => {
+            sopsguard::incident::render::human(&gathered.incident, use_color(args.color, to_terminal))
+        }
+        IncidentFormat::Json => sopsguard::incident::render::json(&gathered.incident),
+        IncidentFormat::Markdown => sopsguard::incident::render::markdown(&gathered.incident),
+    };
+    match &args.output {
+        Some(p) => std::fs::write(p, text)
+            .map_err(|e| miette::miette!("cannot write {}: {}", p.display(), e.kind()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes()).map_err(io)?;
+            out.flush().map_err(io)?;
+        }
+    }
+    if let Some(path) = &args.write_replacements {
+        let n = write_replacements(path, &gathered.leaked_keys)
+            .map_err(|e| miette::miette!("cannot write {}: {}", path.display(), e.kind()))?;
+        let _ = writeln!(
+            std::io::stderr(),
+            "wrote {n} replacement expression(s) to {} (mode 0600; it contains the leaked keys: delete it after git filter-repo)",
+            path.display()
+        );
+    }
+    Ok(if gathered.incident.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Writes `KEY==>REMOVED-…` lines for `git filter-repo --replace-text`, created with mode 0600.
+fn write_replacements(path: &std::path::Path, keys: &[zeroize::Zeroizing<String>]) -> std::io::Result<usize> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    let mut body = zeroize::Zeroizing::new(String::new());
+    for k in keys {
+        body.push_str(k);
+        body.push_str("==>REMOVED-AGE-IDENTITY\n");
+        body.push_str(&k.to_ascii_lowercase());
+        body.push_str("==>REMOVED-AGE-IDENTITY\n");
+    }
+    f.write_all(body.as_bytes())?;
+    Ok(keys.len() * 2)
 }
 
 fn list_rules(registry: &Registry, format: ListFormat) -> miette::Result<()> {

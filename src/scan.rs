@@ -118,13 +118,19 @@ pub struct Engine {
     pub identities: Identities,
     /// Rules switched off by configuration.
     pub disabled: BTreeSet<String>,
+    /// Incident mode: also report every SOPS file with its recipients (rule [`INVENTORY_RULE`]),
+    /// so the blast radius of a leaked key can be computed from the same scan.
+    pub inventory: bool,
 }
+
+/// The pseudo-rule of [`Engine::inventory`]: not in the registry, never in a normal scan.
+pub const INVENTORY_RULE: &str = "incident/sops-file";
 
 impl Engine {
     /// An engine over `registry`.
     pub fn new(registry: Registry, options: ScanOptions, identities: Identities) -> Engine {
         let matcher = Matcher::new(&registry);
-        Engine { registry, matcher, options, identities, disabled: BTreeSet::new() }
+        Engine { registry, matcher, options, identities, disabled: BTreeSet::new(), inventory: false }
     }
 
     /// An engine with the built-in rules.
@@ -180,6 +186,22 @@ impl Engine {
         let ctx = SopsContext { configs, identities: &self.identities, strict: self.options.strict };
         let sops = crate::sops::check_file(path, data, &ctx);
         hits.extend(sops.hits);
+        if self.inventory {
+            if let Some(info) = crate::sops::inspect(path, data) {
+                let recipients: Vec<String> = info
+                    .recipients
+                    .iter()
+                    .filter(|r| r.kind == crate::sops::KeyKind::Age)
+                    .map(|r| r.id.clone())
+                    .collect();
+                hits.push(
+                    Hit::new(INVENTORY_RULE, 0..0, "SOPS file")
+                        .with_identity("sops-file")
+                        .with_severity(Severity::Note)
+                        .with_property("recipients", recipients),
+                );
+            }
+        }
         if path.rsplit('/').next() == Some(".sops.yaml") {
             for (config_path, config_hits) in configs.problems() {
                 if config_path == path {

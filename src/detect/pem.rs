@@ -2,7 +2,10 @@
 //!
 //! The regex finds the BEGIN line; this validator requires the matching END line within 64 KiB
 //! with real base64 content between (indented, in a YAML block, or with `\n` escapes inside a JSON
-//! string), so prose that mentions a BEGIN line, or `...` placeholders, are not findings.
+//! string), so prose that mentions a BEGIN line, or `...` placeholders, are not findings. Key data
+//! means: every line between BEGIN and END (lines also split at `\n` escapes, indentation, quotes
+//! and trailing commas removed) is either an armour header (`Proc-Type: …`) or pure base64, with at
+//! least 40 base64 characters in all.
 
 use std::ops::Range;
 
@@ -19,20 +22,7 @@ pub fn validate(rule: &str, data: &[u8], m: Range<usize>) -> Option<Hit> {
     let rest = &data[m.end..window_end];
     let end_rel = memchr::memmem::find(rest, end_marker.as_bytes())?;
     let body = &rest[..end_rel];
-    let mut b64 = 0usize;
-    let mut i = 0usize;
-    while i < body.len() {
-        let c = body[i];
-        if c == b'\\' && i + 1 < body.len() && matches!(body[i + 1], b'n' | b'r' | b't') {
-            i += 2;
-            continue;
-        }
-        if c.is_ascii_alphanumeric() || c == b'+' || c == b'/' || c == b'=' {
-            b64 += 1;
-        }
-        i += 1;
-    }
-    if b64 < 40 || (memchr::memmem::find(body, b"...").is_some() && b64 < 200) {
+    if !looks_like_key_data(body) {
         return None;
     }
     let body_start = m.end;
@@ -42,4 +32,43 @@ pub fn validate(rule: &str, data: &[u8], m: Range<usize>) -> Option<Hit> {
             .with_secret(body_start..body_end)
             .with_property("block_type", kind),
     )
+}
+
+/// Whether the text between BEGIN and END is armour headers and base64 lines only.
+fn looks_like_key_data(body: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(body) else { return false };
+    let text = text.replace("\\r\\n", "\n").replace("\\n", "\n");
+    let mut b64 = 0usize;
+    for raw in text.split('\n') {
+        let line = raw.trim().trim_end_matches(['"', '\'', ',']).trim_start_matches(['"', '\'']).trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some((k, _)) = line.split_once(": ") {
+            if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                continue;
+            }
+        }
+        if !line.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=') {
+            return false;
+        }
+        b64 += line.len();
+    }
+    b64 >= 40
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_data_shapes() {
+        assert!(looks_like_key_data(b"\nMIIEowIBAAKCAQEAv0dHjm1lTEl6q2Gqz2Rr0yqWb8YtGkC1JxQ1n9m5N2zxk8Hk\n"));
+        assert!(looks_like_key_data(
+            b"\\nMHcCAQEEIIrYSSNQFaA2Hwf1duRSxKtLYX5CB04fSeQ6tF1aY/PuoAoGCCqGSM49\\nAwEHoUQDQgAE\\n"
+        ));
+        assert!(looks_like_key_data(b"\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,1234\n\nMIIEowIBAAKCAQEAv0dHjm1lTEl6q2Gqz2Rr0yqWb8YtGkC1JxQ1\n"));
+        assert!(!looks_like_key_data(b"`) followed by the key data and the END line (`"));
+        assert!(!looks_like_key_data(b"\n...\n"));
+    }
 }

@@ -10,6 +10,7 @@
 //! The model here is plain data without any secret: gathering (`gather.rs`) keeps key material in
 //! zeroized memory only, and the renderers (`render.rs`) print the model.
 
+pub mod gather;
 pub mod plan;
 pub mod render;
 

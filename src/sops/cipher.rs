@@ -157,7 +157,10 @@ pub(crate) struct ValueCipher {
 
 impl ValueCipher {
     pub(crate) fn new(key: &DataKey) -> Result<ValueCipher, DecryptError> {
-        Ok(ValueCipher { gcm32: AesGcm::new_from_slice(&key.0).map_err(|_| DecryptError::Key)?, key: key.clone() })
+        Ok(ValueCipher {
+            gcm32: AesGcm::new_from_slice(&key.0).map_err(|_| DecryptError::Key)?,
+            key: key.clone(),
+        })
     }
 
     /// Decrypts to raw plaintext bytes (zeroized on drop).
@@ -183,12 +186,14 @@ impl ValueCipher {
             }
             12 => {
                 let n = aes_gcm::Nonce::<U12>::try_from(&v.iv[..]).map_err(|_| DecryptError::Auth)?;
-                let gcm = AesGcm::<Aes256, U12>::new_from_slice(&self.key.0).map_err(|_| DecryptError::Key)?;
+                let gcm =
+                    AesGcm::<Aes256, U12>::new_from_slice(&self.key.0).map_err(|_| DecryptError::Key)?;
                 gcm.decrypt_inout_detached(&n, aad, buf.as_mut_slice().into(), &tag)
             }
             16 => {
                 let n = aes_gcm::Nonce::<U16>::try_from(&v.iv[..]).map_err(|_| DecryptError::Auth)?;
-                let gcm = AesGcm::<Aes256, U16>::new_from_slice(&self.key.0).map_err(|_| DecryptError::Key)?;
+                let gcm =
+                    AesGcm::<Aes256, U16>::new_from_slice(&self.key.0).map_err(|_| DecryptError::Key)?;
                 gcm.decrypt_inout_detached(&n, aad, buf.as_mut_slice().into(), &tag)
             }
             _ => return Err(DecryptError::Auth),

@@ -4,6 +4,7 @@
 //! `.sops.yaml` files that govern them as seen by the same source (the working tree's, the index's,
 //! or the commit's own). Sources know nothing of rules or reports.
 
+pub mod git;
 pub mod worktree;
 
 use crate::finding::Provenance;

@@ -1,7 +1,11 @@
 //! The one integration-test binary: runs the built `sopsguard` against directories and git
 //! repositories created by each test.
 
+mod baseline;
 mod cli;
+mod config;
 mod examples;
 mod hostile;
+mod incident;
+mod sarif;
 mod util;

@@ -1,0 +1,259 @@
+//! Reading and scanning the blobs a git mode selected.
+//!
+//! A mode first decides *which* blobs to scan and under which names: a [`Wanted`] set, one
+//! [`Group`] per blob id with one [`Variant`] per distinct `(path, config set)`. Then every blob is
+//! read once and scanned once per variant. Large sets are streamed out of the packs (see
+//! [`super::odb`]); small ones are looked up by id.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use gix::objs::Kind;
+use gix::ObjectId;
+use rayon::prelude::*;
+
+use super::configs::Configs;
+use super::odb::Odb;
+use super::util::one_line;
+use super::{GitOptions, Progress};
+use crate::scan::{Engine, FileResult};
+use crate::source::{Problem, Skipped};
+
+/// One name under which a blob is scanned.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Variant {
+    /// The path, `/`-separated, relative to the repository root.
+    pub path: String,
+    /// The config set governing it.
+    pub cfg: u32,
+    /// Mode-specific data (the introducing commit in range mode).
+    pub tag: u32,
+}
+
+/// One blob and every name it is scanned under.
+#[derive(Debug)]
+pub(crate) struct Group {
+    pub id: ObjectId,
+    pub variants: Vec<Variant>,
+}
+
+/// The blobs to scan.
+#[derive(Default)]
+pub(crate) struct Wanted {
+    pub groups: Vec<Group>,
+    index: gix::hashtable::HashMap<ObjectId, u32>,
+}
+
+impl Wanted {
+    /// Builds the set from `(blob, variant)` pairs in any order; the result is sorted and free of
+    /// duplicates, so scanning order never depends on discovery order.
+    pub fn from_pairs(mut pairs: Vec<(ObjectId, Variant)>) -> Wanted {
+        pairs.par_sort_unstable();
+        pairs.dedup_by(|a, b| a.0 == b.0 && a.1.path == b.1.path && a.1.cfg == b.1.cfg);
+        let mut groups: Vec<Group> = Vec::new();
+        for (id, v) in pairs {
+            match groups.last_mut() {
+                Some(g) if g.id == id => g.variants.push(v),
+                _ => groups.push(Group { id, variants: vec![v] }),
+            }
+        }
+        let index = groups.iter().enumerate().map(|(i, g)| (g.id, i as u32)).collect();
+        Wanted { groups, index }
+    }
+
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+}
+
+/// One variant's result.
+pub(crate) struct Scanned {
+    pub group: u32,
+    pub variant: u32,
+    pub bytes: u64,
+    pub result: FileResult,
+}
+
+/// Everything reading and scanning produced.
+#[derive(Default)]
+pub(crate) struct Outcome {
+    pub scanned: Vec<Scanned>,
+    pub skipped: Vec<Skipped>,
+    pub problems: Vec<Problem>,
+}
+
+impl Outcome {
+    fn merge(mut self, other: Outcome) -> Outcome {
+        self.scanned.extend(other.scanned);
+        self.skipped.extend(other.skipped);
+        self.problems.extend(other.problems);
+        self
+    }
+}
+
+/// Scans one blob under each of its names.
+fn scan_group(
+    engine: &Engine,
+    configs: &Configs,
+    opts: &GitOptions,
+    gi: u32,
+    g: &Group,
+    data: &[u8],
+    out: &mut Outcome,
+) {
+    if data.len() as u64 > opts.max_file_size {
+        skip_group(g, data.len() as u64, opts, out);
+        return;
+    }
+    for (vi, v) in g.variants.iter().enumerate() {
+        let Some(cfg) = configs.sets.get(v.cfg as usize) else { continue };
+        let result = engine.scan_blob(&v.path, data, cfg);
+        out.scanned.push(Scanned { group: gi, variant: vi as u32, bytes: data.len() as u64, result });
+    }
+}
+
+fn skip_group(g: &Group, size: u64, opts: &GitOptions, out: &mut Outcome) {
+    let mut last: Option<&str> = None;
+    for v in &g.variants {
+        if last == Some(v.path.as_str()) {
+            continue;
+        }
+        last = Some(&v.path);
+        out.skipped.push(Skipped {
+            path: v.path.clone(),
+            reason: format!("larger than --max-file-size ({} bytes); blob {}", opts.max_file_size, g.id),
+            size: Some(size),
+        });
+    }
+}
+
+fn missing(g: &Group, message: String, out: &mut Outcome) {
+    let path = g.variants.first().map(|v| v.path.clone()).unwrap_or_else(|| g.id.to_string());
+    out.problems.push(Problem { path, message });
+}
+
+/// Batches progress reports so that the callback is not hit for every small blob.
+struct Tally<'p> {
+    progress: Option<&'p dyn Progress>,
+    objects: u64,
+    bytes: u64,
+}
+
+impl<'p> Tally<'p> {
+    fn new(progress: Option<&'p dyn Progress>) -> Self {
+        Tally { progress, objects: 0, bytes: 0 }
+    }
+    fn add(&mut self, bytes: u64) {
+        self.objects += 1;
+        self.bytes += bytes;
+        if self.objects >= 256 || self.bytes >= 8 << 20 {
+            self.flush();
+        }
+    }
+    fn flush(&mut self) {
+        if let Some(p) = self.progress {
+            if self.objects > 0 {
+                p.inc(self.objects, self.bytes);
+            }
+        }
+        self.objects = 0;
+        self.bytes = 0;
+    }
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Reads every wanted blob once and scans it. With `odb`, the packs are streamed (every blob in
+/// them is inflated once, and the wanted ones scanned); without, blobs are looked up by id.
+/// Blobs that cannot be found become problems.
+pub(crate) fn scan_wanted(
+    engine: &Engine,
+    repo: &gix::ThreadSafeRepository,
+    odb: Option<&Odb>,
+    wanted: &Wanted,
+    configs: &Configs,
+    opts: &GitOptions,
+    progress: Option<&dyn Progress>,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    let claimed: Vec<AtomicBool> = (0..wanted.len()).map(|_| AtomicBool::new(false)).collect();
+    if let Some(odb) = odb {
+        let streamed_bytes = AtomicU64::new(0);
+        let (states, failures) = odb.stream(
+            &[Kind::Blob],
+            opts.threads,
+            || (Outcome::default(), Tally::new(progress)),
+            |(out, tally), _loc, id, _kind, data| {
+                tally.add(data.len() as u64);
+                let Some(&gi) = wanted.index.get(id) else { return };
+                if claimed[gi as usize].swap(true, Ordering::Relaxed) {
+                    return;
+                }
+                streamed_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                scan_group(engine, configs, opts, gi, &wanted.groups[gi as usize], data, out);
+            },
+        );
+        for (o, _) in states {
+            outcome = outcome.merge(o);
+        }
+        for f in failures {
+            outcome.problems.push(Problem {
+                path: "(object database)".into(),
+                message: format!("{f}; the objects it still held were looked up one by one"),
+            });
+        }
+    }
+    // Whatever the packs did not deliver (or everything, without `odb`) is looked up by id.
+    let rest: Vec<u32> =
+        (0..wanted.len() as u32).filter(|&gi| !claimed[gi as usize].load(Ordering::Relaxed)).collect();
+    let looked_up = rest
+        .par_iter()
+        .map_init(
+            || (repo.to_thread_local(), Tally::new(progress)),
+            |(repo, tally), &gi| {
+                let g = &wanted.groups[gi as usize];
+                let mut out = Outcome::default();
+                match repo.try_find_header(g.id) {
+                    Ok(Some(h)) if h.size() > opts.max_file_size => {
+                        skip_group(g, h.size(), opts, &mut out);
+                        tally.add(0);
+                        return out;
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        missing(
+                            g,
+                            format!("blob {} is missing from the object database (partial clone, or a damaged repository); it was not fetched", g.id),
+                            &mut out,
+                        );
+                        return out;
+                    }
+                    Err(e) => {
+                        missing(g, format!("blob {} cannot be read: {}", g.id, one_line(&e)), &mut out);
+                        return out;
+                    }
+                }
+                match repo.try_find_object(g.id) {
+                    Ok(Some(obj)) if obj.kind == Kind::Blob => {
+                        tally.add(obj.data.len() as u64);
+                        scan_group(engine, configs, opts, gi, g, &obj.data, &mut out);
+                    }
+                    Ok(Some(obj)) => {
+                        missing(g, format!("object {} is a {}, not a blob", g.id, obj.kind), &mut out)
+                    }
+                    Ok(None) => missing(
+                        g,
+                        format!("blob {} is missing from the object database (partial clone, or a damaged repository); it was not fetched", g.id),
+                        &mut out,
+                    ),
+                    Err(e) => missing(g, format!("blob {} cannot be read: {}", g.id, one_line(&e)), &mut out),
+                }
+                out
+            },
+        )
+        .reduce(Outcome::default, Outcome::merge);
+    outcome.merge(looked_up)
+}

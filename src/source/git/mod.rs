@@ -1,0 +1,114 @@
+//! Git sources: the staged index, commit ranges and the whole history, read straight from the
+//! object database with gix.
+//!
+//! Every mode works in two steps. First it decides which blobs to scan and under which names
+//! (path and governing `.sops.yaml` set of the same index or commit), without reading a single
+//! blob. Then it reads each selected blob once and hands it to [`Engine::scan_blob`] once per
+//! distinct name. Findings get a [`crate::finding::Provenance`] saying where in git they were seen.
+//!
+//! - [`scan_staged`]: the blobs of the index that differ from `HEAD` (every blob before the first
+//!   commit), as whole files, never the working-tree copies. The configs are the staged
+//!   `.sops.yaml` files; when one of them is staged, every file it governs is scanned again.
+//! - [`scan_range`]: every blob that a commit of the range adds or changes, merges included (a
+//!   path of a merge is scanned when its blob differs from the one in *every* parent, so content
+//!   that exists only in a conflict resolution is seen, and nothing is scanned twice).
+//! - [`scan_history`]: every blob reachable from any ref, each read once by streaming the packs.
+//!   See [`history`] for how the history is walked without reading any tree twice per path.
+//!
+//! Problems with single objects (missing in a partial clone, corrupt) are listed in
+//! [`ScanReport::problems`] and the scan goes on. Nothing here prints; progress goes through
+//! [`Progress`].
+
+mod blobs;
+mod configs;
+mod error;
+pub mod history;
+pub mod occurrences;
+pub mod odb;
+mod range;
+mod staged;
+mod util;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+pub use error::GitError;
+
+use crate::scan::{Engine, ScanReport};
+use crate::sops::ConfigFile;
+
+/// Options shared by the git modes.
+#[derive(Clone, Debug)]
+pub struct GitOptions {
+    /// Blobs larger than this are listed as skipped, not scanned.
+    pub max_file_size: u64,
+    /// `--history` only: also scan objects no ref reaches (dangling commits, trees and blobs).
+    pub all_objects: bool,
+    /// `--sops-config`: one `.sops.yaml` that governs every file, instead of the repository's own.
+    pub sops_config_override: Option<ConfigFile>,
+    /// Worker threads; 0 means one per core. The report is the same whatever the number.
+    pub threads: usize,
+}
+
+impl Default for GitOptions {
+    fn default() -> Self {
+        GitOptions {
+            max_file_size: 10 * 1024 * 1024,
+            all_objects: false,
+            sops_config_override: None,
+            threads: 0,
+        }
+    }
+}
+
+/// Progress of a range or history scan, for a progress bar. Called from worker threads.
+///
+/// Objects are git objects read from the database (commits and trees while the history is
+/// walked, then blobs); `set_total` may be called again when a later phase turns out to need
+/// more work than first announced.
+pub trait Progress: Sync {
+    /// The number of objects the scan expects to read.
+    fn set_total(&self, objects: u64);
+    /// `objects` more objects, `bytes` more bytes read.
+    fn inc(&self, objects: u64, bytes: u64);
+}
+
+/// Scans the blobs staged in the index of the repository containing `start`.
+pub fn scan_staged(engine: &Engine, start: &Path, opts: &GitOptions) -> Result<ScanReport, GitError> {
+    with_threads(opts.threads, || staged::scan(engine, start, opts))
+}
+
+/// Scans every blob added or changed by the commits of `range`: `BASE..HEAD`, `A...B` (commits
+/// on either side but not both), or a single revision `REV`, meaning `REV..HEAD` (`--since`).
+pub fn scan_range(
+    engine: &Engine,
+    start: &Path,
+    range: &str,
+    opts: &GitOptions,
+    progress: Option<&dyn Progress>,
+) -> Result<ScanReport, GitError> {
+    with_threads(opts.threads, || range::scan(engine, start, range, opts, progress))
+}
+
+/// Scans every blob reachable from any ref (with `all_objects`, every blob in the database).
+pub fn scan_history(
+    engine: &Engine,
+    start: &Path,
+    opts: &GitOptions,
+    progress: Option<&dyn Progress>,
+) -> Result<ScanReport, GitError> {
+    with_threads(opts.threads, || history::scan(engine, start, opts, progress))
+}
+
+/// Runs `f` in a rayon pool of the requested size (the global pool when 0).
+fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    if threads == 0 {
+        return f();
+    }
+    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
+    }
+}

@@ -1,0 +1,188 @@
+//! Small shared pieces: opening the repository, commit parsing, dates, tree reading by lookup.
+
+use std::path::Path;
+
+use gix::objs::tree::EntryKind;
+use gix::ObjectId;
+
+use super::GitError;
+
+/// Opens the repository containing `start` (or the one named by `GIT_DIR`, as in a hook).
+pub(crate) fn open(start: &Path) -> Result<gix::ThreadSafeRepository, GitError> {
+    match gix::ThreadSafeRepository::discover_with_environment_overrides(start) {
+        Ok(repo) => Ok(repo),
+        Err(err) => {
+            if err.dominant_class() == Some(gix::error::Class::NotFound) {
+                Err(GitError::NotARepository { path: start.to_owned() })
+            } else {
+                Err(GitError::Open { path: start.to_owned(), message: one_line(&err) })
+            }
+        }
+    }
+}
+
+/// The first line of an error's display, for problems and error messages.
+pub(crate) fn one_line(err: &dyn std::fmt::Display) -> String {
+    let s = err.to_string();
+    s.lines().next().unwrap_or("").trim().to_owned()
+}
+
+/// What the git sources need from a commit.
+#[derive(Clone, Debug)]
+pub(crate) struct CommitMeta {
+    /// The root tree.
+    pub tree: ObjectId,
+    /// Parents, in order.
+    pub parents: Vec<ObjectId>,
+    /// `Name <email>` of the author.
+    pub author: String,
+    /// Author time, seconds since the epoch.
+    pub author_time: i64,
+    /// Committer time, seconds since the epoch (used to order the topological sort).
+    pub commit_time: i64,
+}
+
+/// Parses a commit object. `None` if it is malformed.
+pub(crate) fn parse_commit(data: &[u8], hash: gix::hash::Kind) -> Option<CommitMeta> {
+    use gix::objs::commit::ref_iter::Token;
+    let mut tree = None;
+    let mut parents = Vec::new();
+    let mut author = String::new();
+    let mut author_time = 0;
+    let mut commit_time = 0;
+    for token in gix::objs::CommitRefIter::from_bytes(data, hash) {
+        match token.ok()? {
+            Token::Tree { id } => tree = Some(id),
+            Token::Parent { id } => parents.push(id),
+            Token::Author { signature } => {
+                let s = signature.trim();
+                author = format!("{} <{}>", s.name, s.email);
+                author_time = s.seconds();
+            }
+            Token::Committer { signature } => {
+                commit_time = signature.seconds();
+                break;
+            }
+            _ => {}
+        }
+    }
+    Some(CommitMeta { tree: tree?, parents, author, author_time, commit_time })
+}
+
+/// RFC 3339 in UTC, second precision (`2024-05-01T12:00:00Z`).
+pub(crate) fn rfc3339(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let secs = seconds.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let mut year = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    if month <= 2 {
+        year += 1;
+    }
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, (secs % 3600) / 60, secs % 60)
+}
+
+/// One entry of a tree, owned.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub name: Vec<u8>,
+    pub id: ObjectId,
+    pub kind: EntryKind,
+}
+
+/// Parses a tree object into owned entries. `None` if it is malformed.
+pub(crate) fn parse_tree(data: &[u8], hash: gix::hash::Kind) -> Option<Vec<Entry>> {
+    let mut out = Vec::new();
+    for e in gix::objs::TreeRefIter::from_bytes(data, hash) {
+        let e = e.ok()?;
+        out.push(Entry { name: e.filename.to_vec(), id: e.oid.to_owned(), kind: e.mode.kind() });
+    }
+    Some(out)
+}
+
+/// Whether an entry kind is file content (regular, executable or symbolic link).
+pub(crate) fn is_blob(kind: EntryKind) -> bool {
+    matches!(kind, EntryKind::Blob | EntryKind::BlobExecutable | EntryKind::Link)
+}
+
+/// Joins a directory path (possibly empty) and a name.
+pub(crate) fn join(dir: &str, name: &[u8]) -> String {
+    let name = String::from_utf8_lossy(name);
+    if dir.is_empty() {
+        name.into_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// The name `.sops.yaml` files have.
+pub(crate) const SOPS_CONFIG: &[u8] = b".sops.yaml";
+
+/// Whether a `/`-separated path names a `.sops.yaml`.
+pub(crate) fn is_sops_config(path: &str) -> bool {
+    path.rsplit('/').next().map(str::as_bytes) == Some(SOPS_CONFIG)
+}
+
+/// Reads trees by lookup, for the modes that touch few of them (`--staged`, `--range`).
+pub(crate) struct TreeReader<'r> {
+    repo: &'r gix::Repository,
+}
+
+impl<'r> TreeReader<'r> {
+    pub(crate) fn new(repo: &'r gix::Repository) -> Self {
+        TreeReader { repo }
+    }
+
+    /// The entries of a tree; `Err` with a message if it is missing or not a tree.
+    pub(crate) fn entries(&self, id: ObjectId) -> Result<Vec<Entry>, String> {
+        let hash = self.repo.object_hash();
+        match self.repo.try_find_object(id) {
+            Ok(Some(obj)) if obj.kind == gix::objs::Kind::Tree => {
+                parse_tree(&obj.data, hash).ok_or_else(|| format!("tree {id} is malformed"))
+            }
+            Ok(Some(obj)) => Err(format!("object {id} is a {}, not a tree", obj.kind)),
+            Ok(None) => Err(format!("tree {id} is missing from the object database")),
+            Err(e) => Err(format!("tree {id} cannot be read: {}", one_line(&e))),
+        }
+    }
+
+    /// The entry at `path` (`/`-separated) below tree `root`, if any.
+    pub(crate) fn lookup(&self, root: ObjectId, path: &str) -> Result<Option<Entry>, String> {
+        let mut tree = root;
+        let mut parts = path.split('/').peekable();
+        while let Some(part) = parts.next() {
+            let entries = self.entries(tree)?;
+            let Some(e) = entries.into_iter().find(|e| e.name == part.as_bytes()) else {
+                return Ok(None);
+            };
+            if parts.peek().is_none() {
+                return Ok(Some(e));
+            }
+            if e.kind != EntryKind::Tree {
+                return Ok(None);
+            }
+            tree = e.id;
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_714_564_800), "2024-05-01T12:00:00Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+}
