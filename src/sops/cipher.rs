@@ -167,7 +167,10 @@ impl ValueCipher {
     pub(crate) fn open(&self, v: &EncValue, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
         // Go's Open takes the last 16 bytes of data||tag as the tag.
         let (mut buf, tag) = if v.tag.len() == 16 {
-            (Zeroizing::new(v.data.clone()), aes_gcm::Tag::<U16>::try_from(&v.tag[..]).map_err(|_| DecryptError::Auth)?)
+            (
+                Zeroizing::new(v.data.clone()),
+                aes_gcm::Tag::<U16>::try_from(&v.tag[..]).map_err(|_| DecryptError::Auth)?,
+            )
         } else {
             let mut all = Zeroizing::new(Vec::with_capacity(v.data.len() + v.tag.len()));
             all.extend_from_slice(&v.data);
