@@ -205,6 +205,20 @@ fn candidates(tree: &Tree, rule: &EncryptionRule, k8s_filter: bool) -> Vec<Candi
     out
 }
 
+/// Whether raw bytes (binary store) are ciphertext of another tool or not text at all: then they
+/// are not a plaintext secret.
+fn is_opaque_binary(data: &[u8]) -> bool {
+    const MARKERS: [&[u8]; 5] = [
+        b"-----BEGIN PGP MESSAGE-----",
+        b"-----BEGIN AGE ENCRYPTED FILE-----",
+        b"age-encryption.org/v1",
+        b"Salted__",
+        b"$ANSIBLE_VAULT;",
+    ];
+    let head = data.trim_ascii_start();
+    MARKERS.iter().any(|m| head.starts_with(m)) || data.contains(&0) || std::str::from_utf8(data).is_err()
+}
+
 fn check_plain_file(
     path: &str,
     kind: StoreKind,
@@ -215,6 +229,9 @@ fn check_plain_file(
     ctx: &SopsContext<'_>,
 ) -> Vec<Hit> {
     let mut hits = Vec::new();
+    if kind == StoreKind::Binary && is_opaque_binary(data) {
+        return hits;
+    }
     let rule_for = |r: Option<&CreationRule>| -> EncryptionRule {
         // Since 3.11 the binary store ignores encryption rules.
         if kind == StoreKind::Binary {
