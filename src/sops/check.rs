@@ -677,8 +677,7 @@ fn verify(
         // Same walk, same order as the structure walk: its parsed value (or None when it was
         // malformed or plaintext, already reported).
         let Some(Some(enc)) = parsed.next() else { return };
-        aad.clear();
-        aad.push_str(&tree::aad(leaf.path));
+        tree::aad_into(&mut aad, leaf.path);
         match cipher.decrypt(&enc, aad.as_bytes()) {
             Ok(plain) => hash_scalar(&mut h, &plain),
             Err(e) => {

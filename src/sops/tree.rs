@@ -230,6 +230,13 @@ fn walk_value<'t>(
 /// The AAD of a leaf at `path`: `join(path, ":") + ":"`.
 pub(crate) fn aad(path: &[&str]) -> String {
     let mut s = String::new();
+    aad_into(&mut s, path);
+    s
+}
+
+/// [`aad`] into a reused buffer.
+pub(crate) fn aad_into(s: &mut String, path: &[&str]) {
+    s.clear();
     for p in path {
         s.push_str(p);
         s.push(':');
@@ -237,7 +244,6 @@ pub(crate) fn aad(path: &[&str]) -> String {
     if path.is_empty() {
         s.push(':');
     }
-    s
 }
 
 /// Maximum nesting every store accepts.
