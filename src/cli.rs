@@ -220,28 +220,9 @@ pub struct ScanArgs {
     pub isolated: bool,
 }
 
-/// Parses `10M`, `512K`, `1G`, `10MiB` or a number of bytes.
+/// Parses `10M`, `512K`, `1G`, `10MiB` or a number of bytes (the same syntax as `.sopsguard.toml`).
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let lower = t.to_ascii_lowercase();
-    let (num, mult) = [
-        ("gib", 1u64 << 30),
-        ("mib", 1 << 20),
-        ("kib", 1 << 10),
-        ("gb", 1 << 30),
-        ("mb", 1 << 20),
-        ("kb", 1 << 10),
-        ("g", 1 << 30),
-        ("m", 1 << 20),
-        ("k", 1 << 10),
-        ("b", 1),
-    ]
-    .iter()
-    .find_map(|(suf, m)| lower.strip_suffix(suf).map(|n| (n.trim().to_owned(), *m)))
-    .unwrap_or((lower.clone(), 1));
-    num.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
+    sopsguard::config::parse_size(s)
         .ok_or_else(|| format!("`{s}` is not a size (examples: 1048576, 512K, 10M, 1G)"))
 }
 

@@ -11,8 +11,8 @@
 //! 3. pre-commit itself was started as `pre-commit run --all-files` (`-a`) or `--files F…` (read from
 //!    the parent process's arguments): the working tree, or those files in it. pre-commit does not
 //!    stash unstaged changes in these modes, so an unstaged edit of a tracked file is scanned.
-//! 4. Otherwise (a `git commit`, or `pre-commit run` without file arguments): the staged index,
-//!    exactly what will be committed. If the parent's arguments cannot be read, unstaged changes in
+//! 4. Otherwise (a `git commit`, `pre-commit run` without file arguments, or not under pre-commit
+//!    at all, `PRE_COMMIT` unset): the staged index, exactly what will be committed. If the parent's arguments cannot be read, unstaged changes in
 //!    the working tree mean pre-commit did not stash them, so it was `--all-files`/`--files`: the
 //!    working tree is scanned.
 
@@ -141,12 +141,15 @@ pub fn resolve(
     if let Some(branch) = var("PRE_COMMIT_LOCAL_BRANCH") {
         return HookScan::Reachable(branch);
     }
-    let under_pre_commit = var("PRE_COMMIT").is_some();
+    // Outside pre-commit (a plain git hook, a script) there are no pre-commit arguments to read.
+    if var("PRE_COMMIT").is_none() {
+        return HookScan::Staged;
+    }
     match parent.map(parse_parent) {
         Some(ParentMode::AllFiles) => HookScan::AllFiles,
         Some(ParentMode::Files(f)) => HookScan::Files(f),
         Some(ParentMode::Other) => HookScan::Staged,
-        None if under_pre_commit && unstaged() => HookScan::AllFiles,
+        None if unstaged() => HookScan::AllFiles,
         None => HookScan::Staged,
     }
 }
@@ -194,5 +197,7 @@ mod tests {
         assert_eq!(resolve(env(&pc), None, || true), HookScan::AllFiles);
         assert_eq!(resolve(env(&pc), None, || false), HookScan::Staged);
         assert_eq!(resolve(env(&[]), None, || panic!("not asked outside pre-commit")), HookScan::Staged);
+        let outside = args("make run --all-files");
+        assert_eq!(resolve(env(&[]), Some(&outside), || panic!("not asked")), HookScan::Staged);
     }
 }

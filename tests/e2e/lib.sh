@@ -15,6 +15,12 @@ CHECK_JSONSCHEMA_VERSION=0.39.0
 PYYAML_VERSION=6.0.3
 SARIF_MULTITOOL_VERSION=5.7.0
 
+# jq reads the SARIF and JSON reports (it is on the machine image; install it where it is not).
+if ! command -v jq >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq jq >/dev/null; fi
+  command -v jq >/dev/null 2>&1 || { echo "the e2e scripts need jq" >&2; exit 1; }
+fi
+
 say() { printf '\n== %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 pass() { printf 'ok: %s\n' "$*"; }

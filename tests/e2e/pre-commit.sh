@@ -77,7 +77,7 @@ grep -q "keys.txt:2:1" "$WORK/commit.log" || fail "the diagnostic does not point
 pass "blocked, with the age/identity diagnostic at keys.txt:2:1 (redacted)"
 
 say "the staged index is what is scanned"
-git rm -q --cached keys.txt
+git rm -q --cached -f keys.txt
 echo "# a key will go here" > notes.md && git add notes.md
 printf '%s\n' "$key" >> notes.md          # only in the working tree
 commit "notes (clean in the index)"
@@ -85,8 +85,15 @@ commit "notes (clean in the index)"
 printf '%s\n' "$key" > staged.txt && git add staged.txt && echo "cleaned" > staged.txt   # only in the index
 commit "staged secret, clean working tree"
 [ "$RC" != 0 ] && grep -q "staged.txt" "$WORK/commit.log" || { echo "$LOG"; fail "a secret only in the index was not caught"; }
-git rm -q --cached staged.txt && rm -f staged.txt
-pass "working-tree-only secret: commit passes; index-only secret: blocked"
+git rm -q --cached -f staged.txt
+rm -f staged.txt
+[ -z "$(git diff --cached --name-only)" ] || fail "the index should be clean again"
+cp app.yaml "$WORK/app.yaml.orig"
+printf 'key: %s\n' "$key" >> app.yaml     # tracked, not staged
+RC=0; git commit -a -m "commit -a" > "$WORK/commit.log" 2>&1 || RC=$?
+[ "$RC" != 0 ] && grep -q "app.yaml" "$WORK/commit.log" || { cat "$WORK/commit.log"; fail "git commit -a: the index git builds for it was not scanned"; }
+cp "$WORK/app.yaml.orig" app.yaml
+pass "working-tree-only secret: commit passes; index-only secret: blocked; git commit -a: blocked"
 
 say "pre-commit run --all-files and --files scan the working tree (an unstaged edit of a tracked file)"
 git checkout -q -- notes.md 2>/dev/null || true

@@ -43,7 +43,7 @@ got=$(jq -r '[.runs[].results[].ruleId] | unique | sort | join(",")' "$WORK/ever
 pass "a result for every rule ($(jq '[.runs[].results[]] | length' "$WORK/every-rule.sarif") results)"
 validate "$WORK/every-rule.sarif"
 
-say "clean scan, a skipped file and an unreadable file"
+say "a clean scan with a skipped file, and a scan with a problem"
 mkdir -p "$WORK/clean"
 echo "hello" > "$WORK/clean/readme.md"
 head -c 4096 /dev/zero | tr '\0' 'x' > "$WORK/clean/big.txt"
@@ -58,5 +58,32 @@ jq -e '.runs[0].invocations[0].executionSuccessful == false
   and ([.runs[0].invocations[0].toolExecutionNotifications[] | select(.level == "error")] | length == 1)' \
   "$WORK/problem.sarif" >/dev/null || fail "the problem is not an error notification"
 validate "$WORK/problem.sarif"
+
+say "history and range scans: their own runs, commit properties, fingerprints for deleted files"
+git_env
+repo=$WORK/repo
+git init -q "$repo"
+(
+  cd "$repo"
+  echo "# app" > README.md && git add -A && git commit -qm c1
+  printf 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  password: aHVudGVyMjI=\n' > secret.yaml
+  age_identity > old-keys.txt
+  git add -A && git commit -qm "c2: secrets"
+  git rm -q old-keys.txt && git commit -qm "c3: remove the key (it stays in history)"
+)
+rc=0; (cd "$repo" && "$BIN" scan --history --isolated --format sarif --output "$WORK/history.sarif") || rc=$?
+[ "$rc" = 1 ] || fail "history scan: exit $rc, want 1"
+jq -e '.runs | length == 1 and .[0].automationDetails.id == "sopsguard/history/"
+  and ([.[0].results[] | select(.properties.commit and .properties.author and .properties.date
+        and .partialFingerprints.primaryLocationLineHash)] | length == 2)
+  and ([.[0].results[].locations[0].physicalLocation.artifactLocation.uri] | sort == ["old-keys.txt", "secret.yaml"])' \
+  "$WORK/history.sarif" >/dev/null || { jq '.runs[] | {id: .automationDetails, results: [.results[] | {ruleId, properties, partialFingerprints}]}' "$WORK/history.sarif"; fail "history SARIF"; }
+pass "history: one sopsguard/history/ run, commit/author/date and primaryLocationLineHash on both (one file deleted)"
+validate "$WORK/history.sarif"
+c1=$(git -C "$repo" rev-list --max-parents=0 HEAD)
+rc=0; (cd "$repo" && "$BIN" scan --range "$c1..HEAD" --isolated --format sarif --output "$WORK/range.sarif") || rc=$?
+[ "$rc" = 1 ] || fail "range scan: exit $rc, want 1"
+jq -e '.runs | length == 1 and .[0].automationDetails.id == "sopsguard/range/"' "$WORK/range.sarif" >/dev/null || fail "range SARIF"
+validate "$WORK/range.sarif"
 
 echo "sarif-multitool: all checks passed"

@@ -236,11 +236,3 @@ fn clean_repository_has_a_clean_report() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("No leaked identity"));
 }
-
-#[test]
-#[ignore = "prints the scenario's human report for inspection"]
-fn show_human_report() {
-    let s = scenario();
-    let run = s.dir.run(&["incident"]);
-    println!("{}", run.stdout);
-}
