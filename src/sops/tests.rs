@@ -671,9 +671,13 @@ fn named_but_plain() {
     assert!(run(&empty, &none, false, "x/secret.sops.yaml", b"a: \"\"\n").hits.is_empty());
     assert!(run(&empty, &none, false, "notes.sops", b"text").hits.is_empty());
     // ciphertext of other tools, and non-text bytes, are not plaintext secrets
-    assert!(run(&empty, &none, false, "backup.enc.tar", b"age-encryption.org/v1\n-> X25519 abc\n").hits.is_empty());
+    assert!(run(&empty, &none, false, "backup.enc.tar", b"age-encryption.org/v1\n-> X25519 abc\n")
+        .hits
+        .is_empty());
     assert!(run(&empty, &none, false, "db.enc.dump", b"Salted__\x01\x02").hits.is_empty());
-    assert!(run(&empty, &none, false, "vault.enc.yml.txt", b"$ANSIBLE_VAULT;1.1;AES256\n6162\n").hits.is_empty());
+    assert!(run(&empty, &none, false, "vault.enc.yml.txt", b"$ANSIBLE_VAULT;1.1;AES256\n6162\n")
+        .hits
+        .is_empty());
     assert!(run(&empty, &none, false, "img.enc.png", b"\x89PNG\x00\x00").hits.is_empty());
 }
 
