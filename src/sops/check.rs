@@ -186,8 +186,7 @@ fn candidates(tree: &Tree, rule: &EncryptionRule, k8s_filter: bool) -> Vec<Candi
         if k8s_filter && k8s_kind(branch) == Some(false) {
             continue;
         }
-        let one = Tree { branches: vec![branch.clone()] };
-        tree::walk(&one, rule, &mut |leaf| {
+        tree::walk_branch(branch, rule, &mut |leaf| {
             if !leaf.encrypt || leaf.comment.is_some() {
                 return;
             }
@@ -206,6 +205,20 @@ fn candidates(tree: &Tree, rule: &EncryptionRule, k8s_filter: bool) -> Vec<Candi
     out
 }
 
+/// Whether raw bytes (binary store) are ciphertext of another tool or not text at all: then they
+/// are not a plaintext secret.
+fn is_opaque_binary(data: &[u8]) -> bool {
+    const MARKERS: [&[u8]; 5] = [
+        b"-----BEGIN PGP MESSAGE-----",
+        b"-----BEGIN AGE ENCRYPTED FILE-----",
+        b"age-encryption.org/v1",
+        b"Salted__",
+        b"$ANSIBLE_VAULT;",
+    ];
+    let head = data.trim_ascii_start();
+    MARKERS.iter().any(|m| head.starts_with(m)) || data.contains(&0) || std::str::from_utf8(data).is_err()
+}
+
 fn check_plain_file(
     path: &str,
     kind: StoreKind,
@@ -216,6 +229,9 @@ fn check_plain_file(
     ctx: &SopsContext<'_>,
 ) -> Vec<Hit> {
     let mut hits = Vec::new();
+    if kind == StoreKind::Binary && is_opaque_binary(data) {
+        return hits;
+    }
     let rule_for = |r: Option<&CreationRule>| -> EncryptionRule {
         // Since 3.11 the binary store ignores encryption rules.
         if kind == StoreKind::Binary {
@@ -330,9 +346,10 @@ fn check_sops_file(
         );
     }
 
-    // Structure of the values under the file's own rule.
+    // Structure of the values under the file's own rule. The parsed ENC values are kept, in walk
+    // order, for the verification walk.
     let mut structural = false;
-    let mut encrypted_leaves = 0usize;
+    let mut parsed: Vec<Option<cipher::EncValue>> = Vec::new();
     tree::walk(&tree, &md.rule, &mut |leaf| {
         if !leaf.encrypt || leaf.comment.is_some() {
             return;
@@ -343,17 +360,27 @@ fn check_sops_file(
         match s {
             Scalar::Str(b) if b.is_empty() => {}
             Scalar::Str(b) if cipher::looks_encrypted(b) => {
-                encrypted_leaves += 1;
-                if let Err(e) = cipher::parse_enc(&String::from_utf8_lossy(b)) {
-                    structural = true;
-                    hits.push(
-                        Hit::new("sops/malformed", span, format!("the encrypted value at `{p}` {e}"))
-                            .with_identity(format!("malformed-value:{p}"))
-                            .with_property("key_path", p),
-                    );
+                let text = match std::str::from_utf8(b) {
+                    Ok(t) => std::borrow::Cow::Borrowed(t),
+                    Err(_) => String::from_utf8_lossy(b),
+                };
+                match cipher::parse_enc(&text) {
+                    Ok(v) => parsed.push(Some(v)),
+                    Err(e) => {
+                        parsed.push(None);
+                        structural = true;
+                        hits.push(
+                            Hit::new("sops/malformed", span, format!("the encrypted value at `{p}` {e}"))
+                                .with_identity(format!("malformed-value:{p}"))
+                                .with_property("key_path", p),
+                        );
+                    }
                 }
             }
             _ => {
+                if matches!(s, Scalar::Str(_)) {
+                    parsed.push(None);
+                }
                 structural = true;
                 hits.push(
                     Hit::new(
@@ -370,7 +397,6 @@ fn check_sops_file(
             }
         }
     });
-    let _ = encrypted_leaves;
 
     // Against the creation rule that matches the file now.
     match selection {
@@ -402,7 +428,7 @@ fn check_sops_file(
     } else if ctx.identities.is_empty() {
         MacStatus::Unverified
     } else {
-        verify(&tree, &md, data, &key_span, structural, ctx, &mut hits)
+        verify(&tree, &md, data, &key_span, structural, parsed, ctx, &mut hits)
     };
     SopsOutcome { hits, mac }
 }
@@ -576,15 +602,18 @@ fn hash_scalar(h: &mut Sha512, s: &Scalar) {
 }
 
 /// Recovers the data key, decrypts every value and recomputes the MAC.
+#[allow(clippy::too_many_arguments)]
 fn verify(
     tree: &Tree,
     md: &Metadata,
     data: &[u8],
     key_span: &Span,
     structural: bool,
+    parsed: Vec<Option<cipher::EncValue>>,
     ctx: &SopsContext<'_>,
     hits: &mut Vec<Hit>,
 ) -> MacStatus {
+    let mut parsed = parsed.into_iter();
     let key = match recover_data_key(&md.groups, md.shamir_threshold, ctx.identities) {
         KeyOutcome::Key(k) => k,
         KeyOutcome::NotOpened { opened, needed } => {
@@ -645,10 +674,10 @@ fn verify(
         if b.is_empty() {
             return;
         }
-        let Ok(text) = std::str::from_utf8(b) else { return };
-        let Ok(enc) = cipher::parse_enc(text) else { return }; // malformed or plaintext: reported
-        aad.clear();
-        aad.push_str(&tree::aad(leaf.path));
+        // Same walk, same order as the structure walk: its parsed value (or None when it was
+        // malformed or plaintext, already reported).
+        let Some(Some(enc)) = parsed.next() else { return };
+        tree::aad_into(&mut aad, leaf.path);
         match cipher.decrypt(&enc, aad.as_bytes()) {
             Ok(plain) => hash_scalar(&mut h, &plain),
             Err(e) => {

@@ -3,32 +3,33 @@
 //! Walking every commit's tree would read the same trees hundreds of thousands of times, and
 //! looking objects up by id decompresses delta bases again and again. Instead:
 //!
-//! 1. **Commits and trees.** Every commit and tree object is streamed out of the packs once (see
-//!    [`super::odb`]). A commit keeps its tree, parents, author and dates; a tree keeps only its
-//!    subtrees (name, dense id) and its `.sops.yaml` blob, if any. Small histories also keep the
-//!    raw trees in memory (up to [`TREE_CACHE_BUDGET`]) so that step 3 needs no second pass.
+//! 1. **Commits and trees** are streamed out of the packs once (see [`super::odb`]). A commit
+//!    keeps its tree, parents, author and dates. A tree keeps its subtrees and its `.sops.yaml`,
+//!    and its file entries *as an edit of its delta base*: the pack stores most tree versions as
+//!    deltas of a similar tree (usually the previous version of the same directory), so the
+//!    entries that differ are few. Only trees that are not deltas keep their whole list.
 //! 2. **Graph.** Commits reachable from the refs are ordered topologically. Each tree's set of
 //!    `.sops.yaml` files (its *signature*) is computed bottom-up, once per tree; a commit's configs
 //!    are its root tree's signature. Directory contexts `(tree, path, configs)` are then pushed
-//!    top-down, each distinct context once: a subtree shared by 10,000 commits is visited once per
-//!    distinct path and config set, not 10,000 times.
-//! 3. **Blob names.** Trees are read again (streamed, or from memory), and each blob entry is
-//!    combined with its tree's contexts into `(blob, path, configs)` triples, deduplicated.
+//!    top-down, each distinct context once: a subtree shared by 10,000 commits is visited once
+//!    per distinct path and config set, not 10,000 times.
+//! 3. **Blob names.** The delta forest of step 1 is walked base first, rebuilding each tree's
+//!    entries from its base's. A tree whose contexts its base also had contributes only the
+//!    entries it added; the others were named when the base was. This yields the distinct
+//!    `(blob, path, configs)` triples without reading a tree a second time.
 //! 4. **Blobs.** Every blob in the packs is inflated once (streamed, in parallel) and the wanted
 //!    ones are scanned once per distinct `(path, configs)`.
 //! 5. **Provenance**, only for blobs with findings: which commits hold the blob at that path (the
-//!    directory chain resolves in memory, then one tree read per distinct directory version), the
-//!    earliest of them in topological order (the introducing commit), how many, which refs reach
-//!    one of them (bitsets pushed along the topological order, 64 findings at a time), and whether
-//!    `HEAD` holds it.
+//!    directory chain resolves in memory, and whether the directory's tree holds the file is
+//!    settled by one more walk of the delta forest), the earliest in topological order (the
+//!    introducing commit), how many, which refs reach one of them (bitsets pushed along the
+//!    topological order, 64 findings at a time), and whether `HEAD` holds it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
-use gix::hashtable::hash_table::HashTable;
-use gix::objs::tree::EntryKind;
 use gix::objs::Kind;
 use gix::{oid, ObjectId};
 use rayon::prelude::*;
@@ -36,20 +37,44 @@ use rayon::prelude::*;
 use super::blobs::{self, Variant, Wanted};
 use super::configs::{Configs, Signature};
 use super::odb::Odb;
-use super::util::{self, is_blob, join, one_line, parse_commit, rfc3339, CommitMeta, SOPS_CONFIG};
+use super::util::{self, join, one_line, parse_commit, rfc3339, CommitMeta, FxMap, FxSet, SOPS_CONFIG};
 use super::{GitError, GitOptions, Progress};
 use crate::finding::{Finding, Provenance};
 use crate::scan::{Engine, ScanReport};
 use crate::source::Problem;
 
-/// Raw trees kept in memory between steps 1 and 3 when they all fit; above, trees are streamed
-/// from the packs a second time instead.
-pub const TREE_CACHE_BUDGET: i64 = 256 << 20;
-
 const UNSET: u32 = u32::MAX;
 const IN_PROGRESS: u32 = u32::MAX - 1;
+/// The blob id of a gitlink (submodule) entry.
+const GITLINK: u32 = u32::MAX;
 
-/// What step 1 keeps of a tree.
+macro_rules! trace {
+    ($t0:expr, $what:expr) => {
+        if std::env::var_os("SOPSGUARD_TRACE").is_some() {
+            #[allow(clippy::print_stderr)]
+            {
+                let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+                let field = |k: &str| {
+                    status
+                        .lines()
+                        .find(|l| l.starts_with(k))
+                        .map(|l| l[k.len()..].trim().to_owned())
+                        .unwrap_or_default()
+                };
+                eprintln!(
+                    "[sopsguard trace] {:>8.3}s anon {} file {} hwm {} {}",
+                    $t0.elapsed().as_secs_f64(),
+                    field("RssAnon:"),
+                    field("RssFile:"),
+                    field("VmHWM:"),
+                    $what
+                );
+            }
+        }
+    };
+}
+
+/// What step 1 keeps of a tree's subdirectories.
 #[derive(Default)]
 struct TreeInfo {
     /// `(name id, dense tree id)` of every subtree.
@@ -60,7 +85,36 @@ struct TreeInfo {
     sops: Option<ObjectId>,
 }
 
-/// Interned directory names (shared by all threads; each thread caches what it has seen).
+/// One file entry: interned name and dense blob id ([`GITLINK`] for submodules).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Ent {
+    name: u32,
+    blob: u32,
+}
+
+/// A tree's file entries as an edit of its delta base (`base == UNSET`: the whole list).
+struct TreeRec {
+    base: u32,
+    added: Box<[Ent]>,
+    removed: Box<[Ent]>,
+}
+
+impl TreeRec {
+    fn apply(&self, base: &[Ent]) -> Vec<Ent> {
+        let mut out: Vec<Ent> = if self.removed.is_empty() {
+            base.to_vec()
+        } else if self.removed.len() <= 8 {
+            base.iter().copied().filter(|e| !self.removed.contains(e)).collect()
+        } else {
+            let gone: FxSet<(u32, u32)> = self.removed.iter().map(|e| (e.name, e.blob)).collect();
+            base.iter().copied().filter(|e| !gone.contains(&(e.name, e.blob))).collect()
+        };
+        out.extend_from_slice(&self.added);
+        out
+    }
+}
+
+/// Interned names (shared by all threads; each thread caches what it has seen).
 #[derive(Default)]
 struct Names {
     map: HashMap<Box<[u8]>, u32>,
@@ -79,29 +133,282 @@ impl Names {
     }
 }
 
-struct LocalNames<'a> {
-    cache: HashMap<Box<[u8]>, u32>,
-    shared: &'a Mutex<Names>,
+/// Dense blob ids: every blob in the database, then blobs trees name that the database lacks.
+struct BlobIds {
+    ids: Vec<ObjectId>,
+    index: gix::hashtable::HashMap<ObjectId, u32>,
+    extra: Mutex<(FxMap<ObjectId, u32>, Vec<ObjectId>)>,
 }
 
-impl LocalNames<'_> {
-    fn intern(&mut self, name: &[u8]) -> u32 {
+impl BlobIds {
+    fn get(&self, id: &oid) -> u32 {
+        if let Some(&b) = self.index.get(id) {
+            return b;
+        }
+        let mut extra = self.extra.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(&b) = extra.0.get(id) {
+            return b;
+        }
+        let b = (self.ids.len() + extra.1.len()) as u32;
+        extra.0.insert(id.to_owned(), b);
+        extra.1.push(id.to_owned());
+        b
+    }
+
+    fn finish(&mut self) {
+        let extra = std::mem::take(&mut *self.extra.lock().unwrap_or_else(|p| p.into_inner()));
+        for (i, id) in extra.1.into_iter().enumerate() {
+            self.index.insert(id, (self.ids.len() + i) as u32);
+        }
+        let mut all: Vec<(u32, ObjectId)> = self.index.iter().map(|(id, &b)| (b, *id)).collect();
+        all.sort_unstable();
+        self.ids = all.into_iter().map(|x| x.1).collect();
+    }
+}
+
+/// Per-thread name cache and conversions from tree entries.
+struct Local<'a> {
+    cache: FxMap<Box<[u8]>, u32>,
+    names: &'a Mutex<Names>,
+    blobs: &'a BlobIds,
+}
+
+impl Local<'_> {
+    fn name(&mut self, name: &[u8]) -> u32 {
         if let Some(&id) = self.cache.get(name) {
             return id;
         }
-        let id = self.shared.lock().unwrap_or_else(|p| p.into_inner()).intern(name);
+        let id = self.names.lock().unwrap_or_else(|p| p.into_inner()).intern(name);
         self.cache.insert(name.into(), id);
         id
+    }
+}
+
+/// Kinds of tree entries as step 1 sees them.
+const K_TREE: u8 = 0;
+const K_FILE: u8 = 1;
+const K_GITLINK: u8 = 2;
+
+/// One parsed tree entry: offsets into the tree's bytes (the id follows the name's NUL).
+#[derive(Clone, Copy)]
+struct Pe {
+    name: u32,
+    len: u32,
+    kind: u8,
+}
+
+impl Pe {
+    fn name<'d>(&self, data: &'d [u8]) -> &'d [u8] {
+        &data[self.name as usize..(self.name + self.len) as usize]
+    }
+    fn id<'d>(&self, data: &'d [u8], hash_len: usize) -> &'d oid {
+        let start = (self.name + self.len + 1) as usize;
+        oid::from_bytes_unchecked(&data[start..start + hash_len])
+    }
+}
+
+/// Parses a tree; `Err` carries the entries before the damage of a malformed tree.
+fn parse_tree(data: &[u8], hash_len: usize) -> Result<Vec<Pe>, Vec<Pe>> {
+    let mut out = Vec::with_capacity(data.len() / 32);
+    let mut i = 0usize;
+    while i < data.len() {
+        let Some(sp) = data[i..].iter().take(8).position(|&b| b == b' ') else { return Err(out) };
+        let mode = &data[i..i + sp];
+        let name = i + sp + 1;
+        let Some(nul) = memchr::memchr(0, data.get(name..).unwrap_or(&[])) else { return Err(out) };
+        let end = name + nul + 1 + hash_len;
+        if nul == 0 || end > data.len() || end > u32::MAX as usize {
+            return Err(out);
+        }
+        let kind = match mode {
+            b"40000" | b"040000" => K_TREE,
+            b"160000" => K_GITLINK,
+            _ => K_FILE,
+        };
+        out.push(Pe { name: name as u32, len: nul as u32, kind });
+        i = end;
+    }
+    Ok(out)
+}
+
+/// Git's tree order: names compared bytewise, a tree's name as if it ended in `/`.
+fn tree_order(a: &[u8], a_tree: bool, b: &[u8], b_tree: bool) -> std::cmp::Ordering {
+    let l = a.len().min(b.len());
+    match a[..l].cmp(&b[..l]) {
+        std::cmp::Ordering::Equal => {
+            let ca = a.get(l).copied().unwrap_or(if a_tree { b'/' } else { 0 });
+            let cb = b.get(l).copied().unwrap_or(if b_tree { b'/' } else { 0 });
+            ca.cmp(&cb)
+        }
+        o => o,
+    }
+}
+
+/// A tree kept for its delta children: its bytes, entries and resolved subtrees.
+struct Kept {
+    dense: u32,
+    data: Box<[u8]>,
+    ents: Vec<Pe>,
+    /// `(name id, dense id or UNSET)` of each subtree entry, in order.
+    subs: Vec<(u32, u32)>,
+}
+
+/// What step 1 keeps of one tree: subtrees, `.sops.yaml`, and file entries relative to `base`.
+/// Entries equal to the base's are not looked at beyond a comparison.
+fn analyze(
+    data: &[u8],
+    ents: &[Pe],
+    base: Option<&Kept>,
+    hash_len: usize,
+    tree_index: &gix::hashtable::HashMap<ObjectId, u32>,
+    local: &mut Local<'_>,
+) -> (TreeInfo, TreeRec, Vec<(u32, u32)>) {
+    let mut info = TreeInfo::default();
+    let mut subs: Vec<(u32, u32)> = Vec::new();
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    let new_sub = |e: &Pe, local: &mut Local<'_>, info: &mut TreeInfo, subs: &mut Vec<(u32, u32)>| {
+        let name = local.name(e.name(data));
+        let id = e.id(data, hash_len);
+        match tree_index.get(id) {
+            Some(&child) => subs.push((name, child)),
+            None => {
+                subs.push((name, UNSET));
+                info.missing.push((name, id.to_owned()));
+            }
+        }
+    };
+    let file = |e: &Pe, d: &[u8], local: &mut Local<'_>| -> Ent {
+        let name = local.name(e.name(d));
+        let blob = if e.kind == K_GITLINK { GITLINK } else { local.blobs.get(e.id(d, hash_len)) };
+        Ent { name, blob }
+    };
+    match base {
+        None => {
+            for e in ents {
+                if e.kind == K_TREE {
+                    new_sub(e, local, &mut info, &mut subs);
+                } else {
+                    added.push(file(e, data, local));
+                }
+            }
+        }
+        Some(b) => {
+            let (mut i, mut j, mut k) = (0usize, 0usize, 0usize);
+            while i < b.ents.len() || j < ents.len() {
+                let order = match (b.ents.get(i), ents.get(j)) {
+                    (Some(o), Some(n)) => {
+                        tree_order(o.name(&b.data), o.kind == K_TREE, n.name(data), n.kind == K_TREE)
+                    }
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    _ => std::cmp::Ordering::Greater,
+                };
+                match order {
+                    std::cmp::Ordering::Less => {
+                        let o = &b.ents[i];
+                        if o.kind == K_TREE {
+                            k += 1;
+                        } else {
+                            removed.push(file(o, &b.data, local));
+                        }
+                        i += 1;
+                    }
+                    std::cmp::Ordering::Greater => {
+                        let n = &ents[j];
+                        if n.kind == K_TREE {
+                            new_sub(n, local, &mut info, &mut subs);
+                        } else {
+                            added.push(file(n, data, local));
+                        }
+                        j += 1;
+                    }
+                    std::cmp::Ordering::Equal => {
+                        let (o, n) = (&b.ents[i], &ents[j]);
+                        let same = o.kind == n.kind && o.id(&b.data, hash_len) == n.id(data, hash_len);
+                        if n.kind == K_TREE {
+                            match (same, b.subs.get(k)) {
+                                (true, Some(&(name, child))) if child != UNSET => subs.push((name, child)),
+                                _ => new_sub(n, local, &mut info, &mut subs),
+                            }
+                            k += 1;
+                        } else if !same {
+                            removed.push(file(o, &b.data, local));
+                            added.push(file(n, data, local));
+                        }
+                        i += 1;
+                        j += 1;
+                    }
+                }
+            }
+        }
+    }
+    for e in ents {
+        if e.kind == K_FILE && e.name(data) == SOPS_CONFIG {
+            info.sops = Some(e.id(data, hash_len).to_owned());
+        }
+    }
+    info.subtrees = subs.iter().copied().filter(|s| s.1 != UNSET).collect();
+    let rec = TreeRec {
+        base: base.map_or(UNSET, |b| b.dense),
+        added: added.into_boxed_slice(),
+        removed: removed.into_boxed_slice(),
+    };
+    (info, rec, subs)
+}
+
+/// Trees kept while their delta children are still to come.
+struct Frontier {
+    slots: Vec<Mutex<Option<Arc<Kept>>>>,
+    pending: Vec<AtomicU32>,
+}
+
+impl Frontier {
+    fn new(odb: &Odb) -> Vec<Frontier> {
+        odb.packs
+            .iter()
+            .map(|p| {
+                let n = p.len() as usize;
+                let pending: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
+                for pos in 0..p.len() {
+                    if p.owns(pos) && p.kind(pos) == Some(Kind::Tree) {
+                        if let Some(b) = p.base(pos) {
+                            pending[b as usize].fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                let slots = (0..n).map(|_| Mutex::new(None)).collect();
+                Frontier { slots, pending }
+            })
+            .collect()
+    }
+
+    fn wants(&self, pos: u32) -> bool {
+        self.pending[pos as usize].load(Ordering::Relaxed) > 0
+    }
+
+    fn keep(&self, pos: u32, kept: Kept) {
+        *self.slots[pos as usize].lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(kept));
+    }
+
+    /// The base, released once its last child has taken it.
+    fn take(&self, base: u32) -> Option<Arc<Kept>> {
+        let slot = &self.slots[base as usize];
+        let kept = slot.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let prev = self.pending[base as usize]
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .unwrap_or(0);
+        if prev <= 1 {
+            slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        }
+        kept
     }
 }
 
 /// Per-thread results of step 1.
 struct Step1<'a> {
     commits: Vec<(ObjectId, CommitMeta)>,
-    trees: Vec<(u32, TreeInfo)>,
-    raw: Vec<(u32, Box<[u8]>)>,
+    trees: Vec<(u32, TreeInfo, TreeRec)>,
     malformed: Vec<String>,
-    names: LocalNames<'a>,
+    local: Local<'a>,
     tally: Tally<'a>,
 }
 
@@ -138,75 +445,30 @@ impl Drop for Tally<'_> {
     }
 }
 
-/// One `(directory, configs, blob, file name)` found in step 3.
-struct PairKey {
-    dir: u32,
-    cfg: u32,
-    id: ObjectId,
-    name: Box<[u8]>,
-}
-
-fn pair_hash(dir: u32, cfg: u32, id: &oid, name: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let b = id.as_bytes();
-    let mut prefix = [0u8; 8];
-    prefix.copy_from_slice(&b[..8]);
-    let mut h = u64::from_le_bytes(prefix) ^ ((u64::from(dir) << 32) | u64::from(cfg)).wrapping_mul(K);
-    for chunk in name.chunks(8) {
-        let mut w = [0u8; 8];
-        w[..chunk.len()].copy_from_slice(chunk);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-    }
-    h
-}
-
-/// Per-thread results of step 3.
+/// Per-thread results of step 3: `(directory, configs, blob, name)`.
 #[derive(Default)]
 struct Step3 {
-    pairs: HashTable<PairKey>,
-    gitlinks: Vec<(u32, Box<[u8]>)>,
-    malformed: Vec<String>,
+    pairs: FxSet<(u32, u32, u32, u32)>,
+    gitlinks: Vec<(u32, u32)>,
 }
 
 impl Step3 {
     fn merge(mut self, other: Step3) -> Step3 {
-        for k in other.pairs {
-            self.insert(k.dir, k.cfg, &k.id, &k.name);
+        if self.pairs.len() < other.pairs.len() {
+            return other.merge(self);
         }
+        self.pairs.extend(other.pairs);
         self.gitlinks.extend(other.gitlinks);
-        self.malformed.extend(other.malformed);
         self
     }
 
-    fn insert(&mut self, dir: u32, cfg: u32, id: &oid, name: &[u8]) {
-        let h = pair_hash(dir, cfg, id, name);
-        let found = self.pairs.find(h, |k| k.dir == dir && k.cfg == cfg && k.id == id && *k.name == *name);
-        if found.is_none() {
-            self.pairs.insert_unique(h, PairKey { dir, cfg, id: id.to_owned(), name: name.into() }, |k| {
-                pair_hash(k.dir, k.cfg, &k.id, &k.name)
-            });
-        }
-    }
-
-    /// Combines every blob entry of a tree with the tree's contexts.
-    fn expand(&mut self, id: &oid, data: &[u8], contexts: &[(u32, u32)], hash: gix::hash::Kind) {
-        for e in gix::objs::TreeRefIter::from_bytes(data, hash) {
-            let Ok(e) = e else {
-                self.malformed
-                    .push(format!("tree {id} is malformed; entries after the damage were not read"));
-                break;
-            };
-            match e.mode.kind() {
-                EntryKind::Tree => {}
-                EntryKind::Commit => {
-                    for &(dir, _) in contexts {
-                        self.gitlinks.push((dir, e.filename.to_vec().into_boxed_slice()));
-                    }
-                }
-                _ => {
-                    for &(dir, cfg) in contexts {
-                        self.insert(dir, cfg, e.oid, e.filename);
-                    }
+    fn add(&mut self, ents: &[Ent], contexts: &[(u32, u32)]) {
+        for e in ents {
+            for &(dir, cfg) in contexts {
+                if e.blob == GITLINK {
+                    self.gitlinks.push((dir, e.name));
+                } else {
+                    self.pairs.insert((dir, cfg, e.blob, e.name));
                 }
             }
         }
@@ -217,13 +479,18 @@ impl Step3 {
 struct Dirs {
     parent: Vec<u32>,
     name: Vec<u32>,
-    map: HashMap<(u32, u32), u32>,
+    map: FxMap<(u32, u32), u32>,
     paths: Vec<Option<String>>,
 }
 
 impl Dirs {
     fn new() -> Dirs {
-        Dirs { parent: vec![UNSET], name: vec![UNSET], map: HashMap::new(), paths: vec![Some(String::new())] }
+        Dirs {
+            parent: vec![UNSET],
+            name: vec![UNSET],
+            map: FxMap::default(),
+            paths: vec![Some(String::new())],
+        }
     }
 
     fn child(&mut self, parent: u32, name: u32) -> u32 {
@@ -246,41 +513,42 @@ impl Dirs {
     }
 }
 
+/// The delta forest of the trees: children by base, and the roots (whole lists).
+struct Forest {
+    roots: Vec<u32>,
+    children: Vec<Vec<u32>>,
+}
+
+impl Forest {
+    fn new(recs: &[Option<TreeRec>]) -> Forest {
+        let mut children: Vec<Vec<u32>> = vec![Vec::new(); recs.len()];
+        let mut roots = Vec::new();
+        for (t, rec) in recs.iter().enumerate() {
+            match rec {
+                Some(r) if r.base != UNSET && recs.get(r.base as usize).is_some_and(Option::is_some) => {
+                    children[r.base as usize].push(t as u32)
+                }
+                Some(_) => roots.push(t as u32),
+                None => {}
+            }
+        }
+        Forest { roots, children }
+    }
+}
+
 /// Everything the later steps need to know about the graph.
 struct Graph {
-    /// Every commit read, sorted by id.
     commits: Vec<(ObjectId, CommitMeta)>,
     commit_index: HashMap<ObjectId, u32>,
     /// Reachable commits in topological order (parents first).
     topo: Vec<u32>,
     /// Position of each commit in `topo` (`UNSET` if unreachable).
     rank: Vec<u32>,
-    /// Parents (dense) of each commit.
     parents: Vec<Vec<u32>>,
     /// Dense root tree of each commit (`UNSET` if missing).
     root: Vec<u32>,
     /// Config set of each reachable commit.
     cfg: Vec<u32>,
-}
-
-macro_rules! t {
-    ($t0:expr, $what:expr) => {
-        if std::env::var_os("SG_TRACE").is_some() {
-            #[allow(clippy::print_stderr)]
-            {
-                let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-                let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-                let cpu = f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
-                    + f.get(12).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0);
-                eprintln!(
-                    "[trace] {:>8.3}s cpu {:>8.2}s {}",
-                    $t0.elapsed().as_secs_f64(),
-                    cpu / 100.0,
-                    $what
-                );
-            }
-        }
-    };
 }
 
 pub(crate) fn scan(
@@ -295,7 +563,6 @@ pub(crate) fn scan(
     let hash = repo.object_hash();
     let mut report = ScanReport::default();
     let (odb, odb_problems) = Odb::open(&safe);
-    t!(t0, "odb open");
     for message in odb_problems {
         report.problems.push(Problem { path: "(object database)".into(), message });
     }
@@ -303,33 +570,37 @@ pub(crate) fn scan(
     let head = repo.head_id().ok().map(|id| id.detach());
     let shallow: HashSet<ObjectId> =
         repo.shallow_commits().ok().flatten().map(|c| c.iter().copied().collect()).unwrap_or_default();
+    trace!(t0, "object database and refs listed");
 
-    t!(t0, "refs");
     // Step 1: commits and trees.
     let mut tree_ids: Vec<ObjectId> = odb.ids_of_kind(Kind::Tree);
     tree_ids.sort_unstable();
     let mut tree_index: gix::hashtable::HashMap<ObjectId, u32> =
         tree_ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
-    let step1_objects = odb.count(&[Kind::Commit, Kind::Tree]);
-    let blob_objects = odb.count(&[Kind::Blob]);
+    let mut blob_list = odb.ids_of_kind(Kind::Blob);
+    blob_list.sort_unstable();
+    let mut blobs = BlobIds {
+        index: blob_list.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect(),
+        ids: blob_list,
+        extra: Mutex::new((FxMap::default(), Vec::new())),
+    };
     if let Some(p) = progress {
-        p.set_total(step1_objects + blob_objects);
+        p.set_total(odb.count(&[Kind::Commit, Kind::Tree, Kind::Blob]));
     }
     let names = Mutex::new(Names::default());
-    let budget = AtomicI64::new(TREE_CACHE_BUDGET);
-    let cache_ok = AtomicBool::new(true);
+    let frontier = Frontier::new(&odb);
+    let hash_len = hash.len_in_bytes();
     let (states, failures) = odb.stream(
         &[Kind::Commit, Kind::Tree],
         opts.threads,
         || Step1 {
             commits: Vec::new(),
             trees: Vec::new(),
-            raw: Vec::new(),
             malformed: Vec::new(),
-            names: LocalNames { cache: HashMap::new(), shared: &names },
+            local: Local { cache: FxMap::default(), names: &names, blobs: &blobs },
             tally: Tally::new(progress),
         },
-        |st, _loc, id, kind, data| {
+        |st, loc, id, kind, data| {
             st.tally.add(data.len());
             match kind {
                 Kind::Commit => match parse_commit(data, hash) {
@@ -338,45 +609,44 @@ pub(crate) fn scan(
                 },
                 Kind::Tree => {
                     let Some(&dense) = tree_index.get(id) else { return };
-                    let info = tree_info(id, data, hash, &tree_index, &mut st.names, &mut st.malformed);
-                    st.trees.push((dense, info));
-                    if cache_ok.load(Ordering::Relaxed) {
-                        if budget.fetch_sub(data.len() as i64, Ordering::Relaxed) >= data.len() as i64 {
-                            st.raw.push((dense, data.into()));
-                        } else {
-                            cache_ok.store(false, Ordering::Relaxed);
+                    let ents = parse_tree(data, hash_len).unwrap_or_else(|partial| {
+                        st.malformed
+                            .push(format!("tree {id} is malformed; entries after the damage were not read"));
+                        partial
+                    });
+                    let base =
+                        loc.and_then(|(pi, pos)| odb.packs[pi].base(pos).and_then(|b| frontier[pi].take(b)));
+                    let (info, rec, subs) =
+                        analyze(data, &ents, base.as_deref(), hash_len, &tree_index, &mut st.local);
+                    if let Some((pi, pos)) = loc {
+                        if frontier[pi].wants(pos) {
+                            frontier[pi].keep(pos, Kept { dense, data: data.into(), ents, subs });
                         }
                     }
+                    st.trees.push((dense, info, rec));
                 }
                 _ => {}
             }
         },
     );
+    drop(frontier);
     for f in failures {
         report.problems.push(Problem {
             path: "(object database)".into(),
             message: format!("{f}; the commits and trees it still held were looked up one by one"),
         });
     }
-    t!(t0, "step1 stream");
-    let cached = cache_ok.load(Ordering::Relaxed);
     let mut commits: Vec<(ObjectId, CommitMeta)> = Vec::new();
     let mut trees: Vec<Option<TreeInfo>> = Vec::new();
     trees.resize_with(tree_ids.len(), || None);
-    let mut raw: Vec<Option<Box<[u8]>>> = Vec::new();
-    if cached {
-        raw.resize_with(tree_ids.len(), || None);
-    }
+    let mut recs: Vec<Option<TreeRec>> = Vec::new();
+    recs.resize_with(tree_ids.len(), || None);
     let mut malformed = Vec::new();
     for st in states {
         commits.extend(st.commits);
-        for (d, info) in st.trees {
+        for (d, info, rec) in st.trees {
             trees[d as usize] = Some(info);
-        }
-        if cached {
-            for (d, bytes) in st.raw {
-                raw[d as usize] = Some(bytes);
-            }
+            recs[d as usize] = Some(rec);
         }
         malformed.extend(st.malformed);
     }
@@ -385,18 +655,34 @@ pub(crate) fn scan(
     commits.dedup_by(|a, b| a.0 == b.0);
     let mut commit_index: HashMap<ObjectId, u32> =
         commits.iter().enumerate().map(|(i, (id, _))| (*id, i as u32)).collect();
+    trace!(t0, format!("step 1: {} commits, {} trees", commits.len(), tree_ids.len()));
+    if std::env::var_os("SOPSGUARD_TRACE").is_some() {
+        let full = recs.iter().flatten().filter(|r| r.base == UNSET).count();
+        let full_ents: usize = recs.iter().flatten().filter(|r| r.base == UNSET).map(|r| r.added.len()).sum();
+        let delta_ents: usize =
+            recs.iter().flatten().filter(|r| r.base != UNSET).map(|r| r.added.len() + r.removed.len()).sum();
+        trace!(t0, format!("recs: {full} whole ({full_ents} entries), edits {delta_ents} entries"));
+    }
 
     // Classify the ref tips; objects the stream did not deliver are looked up.
     let mut commit_tips: Vec<(String, u32)> = Vec::new();
     let mut tree_tips: Vec<(String, u32)> = Vec::new();
     let mut blob_tips: Vec<(String, ObjectId)> = Vec::new();
     let mut loader = Loader { repo: &repo, hash, problems: Vec::new() };
+    let mut store = TreeStore {
+        ids: &mut tree_ids,
+        index: &mut tree_index,
+        infos: &mut trees,
+        recs: &mut recs,
+        names: &mut names,
+        blobs: &blobs,
+    };
     for (name, id) in &refs {
         if let Some(&c) = commit_index.get(id) {
             commit_tips.push((name.clone(), c));
             continue;
         }
-        if let Some(&t) = tree_index.get(id) {
+        if let Some(&t) = store.index.get(id) {
             tree_tips.push((name.clone(), t));
             continue;
         }
@@ -406,10 +692,7 @@ pub(crate) fn scan(
                     commit_tips.push((name.clone(), c));
                 }
             }
-            Ok(Some(h)) if h.kind() == Kind::Tree => {
-                let t = loader.tree_id(*id, &mut tree_ids, &mut tree_index, &mut trees, &mut raw, cached);
-                tree_tips.push((name.clone(), t));
-            }
+            Ok(Some(h)) if h.kind() == Kind::Tree => tree_tips.push((name.clone(), store.dense(*id))),
             Ok(Some(h)) if h.kind() == Kind::Blob => blob_tips.push((name.clone(), *id)),
             Ok(Some(h)) => report.problems.push(Problem {
                 path: name.clone(),
@@ -425,36 +708,37 @@ pub(crate) fn scan(
         }
     }
 
-    t!(t0, "step1 merged, tips");
     // Step 2: reachability, order, configs, contexts.
     let mut reachable = vec![false; commits.len()];
+    let mut parents: Vec<Vec<u32>> = vec![Vec::new(); commits.len()];
     let mut stack: Vec<u32> = commit_tips.iter().map(|t| t.1).collect();
     if opts.all_objects {
         stack.extend(0..commits.len() as u32);
     }
-    let mut parents: Vec<Vec<u32>> = Vec::new();
-    let mut shallow_hit = false;
     while let Some(c) = stack.pop() {
-        if reachable.get(c as usize).copied().unwrap_or(false) {
+        if reachable[c as usize] {
             continue;
         }
-        if reachable.len() <= c as usize {
-            reachable.resize(c as usize + 1, false);
-        }
         reachable[c as usize] = true;
-        let (cid, meta) = commits[c as usize].clone();
-        let mut ps = Vec::with_capacity(meta.parents.len());
-        for p in &meta.parents {
+        let cid = commits[c as usize].0;
+        let ps_ids = commits[c as usize].1.parents.clone();
+        let mut ps = Vec::with_capacity(ps_ids.len());
+        for p in &ps_ids {
             let found = match commit_index.get(p) {
                 Some(&pi) => Some(pi),
-                None => loader.commit(*p, &mut commits, &mut commit_index),
+                None => {
+                    let found = loader.commit(*p, &mut commits, &mut commit_index);
+                    reachable.resize(commits.len(), false);
+                    parents.resize(commits.len(), Vec::new());
+                    found
+                }
             };
             match found {
                 Some(pi) => {
                     ps.push(pi);
                     stack.push(pi);
                 }
-                None if shallow.contains(&cid) => shallow_hit = true,
+                None if shallow.contains(&cid) => {}
                 None => report.problems.push(Problem {
                     path: "(commit graph)".into(),
                     message: format!(
@@ -463,15 +747,10 @@ pub(crate) fn scan(
                 }),
             }
         }
-        if parents.len() <= c as usize {
-            parents.resize(c as usize + 1, Vec::new());
-        }
         parents[c as usize] = ps;
     }
     let n = commits.len();
-    reachable.resize(n, false);
-    parents.resize(n, Vec::new());
-    if shallow_hit || !shallow.is_empty() {
+    if !shallow.is_empty() {
         report.notes.push(format!(
             "shallow clone: history before {} boundary commit(s) is not available and was not scanned (fetch it with `git fetch --unshallow`)",
             shallow.len()
@@ -484,21 +763,22 @@ pub(crate) fn scan(
     }
     let mut root = vec![UNSET; n];
     for &c in &topo {
-        let t = commits[c as usize].1.tree;
-        root[c as usize] = loader.tree_id(t, &mut tree_ids, &mut tree_index, &mut trees, &mut raw, cached);
+        root[c as usize] = store.dense(commits[c as usize].1.tree);
     }
 
     // Every tree below a root must be known; missing ones are looked up (or reported).
     let mut roots: Vec<u32> = topo.iter().map(|&c| root[c as usize]).collect();
     roots.extend(tree_tips.iter().map(|t| t.1));
     if opts.all_objects {
-        roots.extend(0..tree_ids.len() as u32);
+        roots.extend(0..store.ids.len() as u32);
     }
     roots.sort_unstable();
     roots.dedup();
-    loader.complete(&roots, &mut tree_ids, &mut tree_index, &mut trees, &mut raw, cached, &mut names);
+    loader.complete(&roots, &mut store);
+    drop(store);
+    blobs.finish();
+    trace!(t0, format!("step 2: {} reachable commits", topo.len()));
 
-    t!(t0, "reach/topo/complete");
     // Signatures (the .sops.yaml files below each tree), bottom-up, once per tree.
     let mut sigs = Sigs::default();
     let mut configs = Configs::new(opts.sops_config_override.as_ref());
@@ -509,7 +789,7 @@ pub(crate) fn scan(
             Err(e) => Err(one_line(&e)),
         }
     };
-    let mut sig_cfg: HashMap<u32, u32> = HashMap::new();
+    let mut sig_cfg: FxMap<u32, u32> = FxMap::default();
     let mut cfg_of_tree = |t: u32, sigs: &mut Sigs, problems: &mut Vec<Problem>| -> u32 {
         let s = sigs.of(t, &trees, &names);
         *sig_cfg.entry(s).or_insert_with(|| configs.intern(&sigs.list[s as usize], &read, problems))
@@ -522,11 +802,10 @@ pub(crate) fn scan(
         }
     }
 
-    t!(t0, "sigs");
     // Contexts: (directory, configs) of each tree, each distinct one pushed down once.
     let mut dirs = Dirs::new();
     let mut contexts: Vec<Vec<(u32, u32)>> = vec![Vec::new(); tree_ids.len()];
-    let mut seen: HashSet<(u32, u32, u32)> = HashSet::new();
+    let mut seen: FxSet<(u32, u32, u32)> = FxSet::default();
     let mut work: Vec<(u32, u32, u32)> = Vec::new();
     for &c in &topo {
         if root[c as usize] != UNSET {
@@ -555,71 +834,54 @@ pub(crate) fn scan(
         push_contexts(&mut work, &mut seen, &mut contexts, &trees, &mut dirs);
     }
     drop(seen);
+    for c in &mut contexts {
+        c.sort_unstable();
+    }
     let graph = Graph { commits, commit_index, topo, rank, parents, root, cfg };
+    trace!(t0, format!("step 2: {} config sets, {} directories", configs.sets.len(), dirs.parent.len()));
 
-    t!(t0, "contexts");
-    // Step 3: blob names.
-    let step3 = if cached {
-        (0..tree_ids.len())
-            .into_par_iter()
-            .filter(|&t| !contexts[t].is_empty())
-            .fold(Step3::default, |mut st, t| {
-                if let Some(bytes) = &raw[t] {
-                    st.expand(&tree_ids[t], bytes, &contexts[t], hash);
+    // Step 3: blob names, from the delta forest.
+    let forest = Forest::new(&recs);
+    let step3 = forest
+        .roots
+        .par_iter()
+        .fold(Step3::default, |mut st, &r| {
+            // Depth first; each frame holds the entries of the parent (None for the root).
+            let mut stack: Vec<(u32, Option<Arc<Vec<Ent>>>)> = vec![(r, None)];
+            while let Some((t, parent)) = stack.pop() {
+                let Some(rec) = &recs[t as usize] else { continue };
+                let kids = &forest.children[t as usize];
+                let ctx = &contexts[t as usize];
+                let incremental = parent.is_some()
+                    && ctx.iter().all(|c| contexts[rec.base as usize].binary_search(c).is_ok());
+                let needs_list = !kids.is_empty() || (!ctx.is_empty() && !incremental);
+                let list = if !needs_list {
+                    None
+                } else {
+                    Some(Arc::new(match &parent {
+                        Some(p) => rec.apply(p),
+                        None => rec.added.to_vec(),
+                    }))
+                };
+                if !ctx.is_empty() {
+                    if incremental {
+                        st.add(&rec.added, ctx);
+                    } else if let Some(l) = &list {
+                        st.add(l, ctx);
+                    }
                 }
-                st
-            })
-            .reduce(Step3::default, Step3::merge)
-    } else {
-        if let Some(p) = progress {
-            p.set_total(step1_objects + odb.count(&[Kind::Tree]) + blob_objects);
-        }
-        let delivered: Vec<AtomicBool> = (0..tree_ids.len()).map(|_| AtomicBool::new(false)).collect();
-        let (states, failures) = odb.stream(
-            &[Kind::Tree],
-            opts.threads,
-            || (Step3::default(), Tally::new(progress)),
-            |(st, tally), _loc, id, _kind, data| {
-                tally.add(data.len());
-                let Some(&t) = tree_index.get(id) else { return };
-                delivered[t as usize].store(true, Ordering::Relaxed);
-                if !contexts[t as usize].is_empty() {
-                    st.expand(id, data, &contexts[t as usize], hash);
-                }
-            },
-        );
-        for f in failures {
-            report.problems.push(Problem {
-                path: "(object database)".into(),
-                message: format!("{f}; the trees it still held were looked up one by one"),
-            });
-        }
-        let mut st = states.into_iter().map(|s| s.0).fold(Step3::default(), Step3::merge);
-        for t in 0..tree_ids.len() {
-            if !contexts[t].is_empty() && !delivered[t].load(Ordering::Relaxed) {
-                match raw.get(t).and_then(Option::as_ref) {
-                    Some(bytes) => st.expand(&tree_ids[t], bytes, &contexts[t], hash),
-                    None => match repo.try_find_object(tree_ids[t]) {
-                        Ok(Some(o)) if o.kind == Kind::Tree => {
-                            st.expand(&tree_ids[t], &o.data, &contexts[t], hash)
-                        }
-                        _ => report.problems.push(Problem {
-                            path: dirs.path(contexts[t][0].0, &names),
-                            message: format!(
-                                "tree {} cannot be read; its files were not scanned",
-                                tree_ids[t]
-                            ),
-                        }),
-                    },
+                for &k in kids {
+                    stack.push((k, list.clone()));
                 }
             }
-        }
-        st
-    };
-    t!(t0, format!("step3 expand cached={cached} pairs={}", step3.pairs.len()));
-    malformed.extend(step3.malformed);
-    let mut gitlinks: Vec<String> =
-        step3.gitlinks.iter().map(|(d, name)| join(&dirs.path(*d, &names), name)).collect();
+            st
+        })
+        .reduce(Step3::default, Step3::merge);
+    let mut gitlinks: Vec<String> = step3
+        .gitlinks
+        .iter()
+        .map(|&(d, name)| join(&dirs.path(d, &names), &names.list[name as usize]))
+        .collect();
     gitlinks.sort();
     gitlinks.dedup();
     for path in gitlinks {
@@ -627,18 +889,20 @@ pub(crate) fn scan(
             "submodule `{path}` skipped: its content lives in another repository (scan it there)"
         ));
     }
-    let mut keys: Vec<PairKey> = step3.pairs.into_iter().collect();
-    keys.par_sort_unstable_by(|a, b| (a.id, a.dir, &a.name, a.cfg).cmp(&(b.id, b.dir, &b.name, b.cfg)));
+    let mut keys: Vec<(u32, u32, u32, u32)> = step3.pairs.into_iter().collect();
+    keys.par_sort_unstable();
     let mut pairs: Vec<(ObjectId, Variant)> = Vec::with_capacity(keys.len() + blob_tips.len());
-    for k in keys {
-        let path = join(&dirs.path(k.dir, &names), &k.name);
-        pairs.push((k.id, Variant { path, cfg: k.cfg, tag: 0 }));
+    for (dir, cfg, blob, name) in keys {
+        let path = join(&dirs.path(dir, &names), &names.list[name as usize]);
+        pairs.push((blobs.ids[blob as usize], Variant { path, cfg, tag: 0 }));
     }
+    trace!(t0, format!("step 3: {} (blob, path, configs)", pairs.len()));
+
     // Blobs that no tree names: pointed to by a ref, or (--all-objects) dangling.
     let empty_cfg = configs.intern(&[], &read, &mut report.problems);
     let mut loose_blobs: Vec<ObjectId> = blob_tips.iter().map(|b| b.1).collect();
     if opts.all_objects {
-        let named: HashSet<ObjectId> = pairs.iter().map(|p| p.0).collect();
+        let named: FxSet<ObjectId> = pairs.iter().map(|p| p.0).collect();
         loose_blobs.extend(odb.ids_of_kind(Kind::Blob).into_iter().filter(|id| !named.contains(id)));
     }
     for id in loose_blobs {
@@ -650,15 +914,14 @@ pub(crate) fn scan(
     for message in malformed {
         report.problems.push(Problem { path: "(object database)".into(), message });
     }
-    report.problems.extend(loader.problems.drain(..));
+    report.problems.append(&mut loader.problems);
 
-    t!(t0, format!("wanted {}", wanted.len()));
     // Step 4: blobs.
     let outcome = blobs::scan_wanted(engine, &safe, Some(&odb), &wanted, &configs, opts, progress);
     report.skipped.extend(outcome.skipped);
     report.problems.extend(outcome.problems);
+    trace!(t0, format!("step 4: {} blobs, {} scans", wanted.len(), outcome.scanned.len()));
 
-    t!(t0, "step4 blobs");
     // Step 5: provenance. Findings that differ only in the config set they were found under are
     // one finding; its commits are those of all these config sets.
     type Key = (String, ObjectId, String, usize, usize, String, String);
@@ -688,24 +951,22 @@ pub(crate) fn scan(
             queries.entry((key.0.clone(), key.1, cfgs.iter().copied().collect())).or_insert(n);
         }
     }
-    let query_list: Vec<(String, ObjectId, Vec<u32>)> = {
-        let mut v: Vec<_> = queries.iter().map(|(k, &i)| (i, k.clone())).collect();
-        v.sort_by_key(|x| x.0);
-        v.into_iter().map(|x| x.1).collect()
-    };
-    let annotations = annotate(
-        &query_list,
-        &graph,
-        &trees,
-        &tree_ids,
-        &raw,
-        &names,
-        &repo,
-        hash,
+    let mut query_list: Vec<(usize, (String, ObjectId, Vec<u32>))> =
+        queries.iter().map(|(k, &i)| (i, k.clone())).collect();
+    query_list.sort_by_key(|x| x.0);
+    let query_list: Vec<(String, ObjectId, Vec<u32>)> = query_list.into_iter().map(|x| x.1).collect();
+    let ctx = AnnotateCtx {
+        graph: &graph,
+        trees: &trees,
+        recs: &recs,
+        forest: &forest,
+        names: &names,
+        blobs: &blobs,
         head,
-        &commit_tips,
-        &tree_tips,
-    );
+        commit_tips: &commit_tips,
+        tree_tips: &tree_tips,
+    };
+    let annotations = annotate(&query_list, &ctx);
     for (key, (mut f, cfgs, object)) in merged {
         let blob = Some(key.1.to_string());
         f.provenance = Some(if object {
@@ -730,7 +991,7 @@ pub(crate) fn scan(
         });
         report.findings.push(f);
     }
-    t!(t0, "step5");
+    trace!(t0, "step 5: provenance");
     report.sort();
     Ok(report)
 }
@@ -770,51 +1031,28 @@ fn list_refs(repo: &gix::Repository, report: &mut ScanReport) -> Result<Vec<(Str
     Ok(out)
 }
 
-/// Parses what step 1 keeps of a tree.
-fn tree_info(
-    id: &oid,
-    data: &[u8],
-    hash: gix::hash::Kind,
-    tree_index: &gix::hashtable::HashMap<ObjectId, u32>,
-    names: &mut impl NameSink,
-    malformed: &mut Vec<String>,
-) -> TreeInfo {
-    let mut info = TreeInfo::default();
-    for e in gix::objs::TreeRefIter::from_bytes(data, hash) {
-        let Ok(e) = e else {
-            malformed.push(format!("tree {id} is malformed; entries after the damage were not read"));
-            break;
-        };
-        match e.mode.kind() {
-            EntryKind::Tree => {
-                let name = names.intern(e.filename);
-                match tree_index.get(e.oid) {
-                    Some(&child) => info.subtrees.push((name, child)),
-                    None => info.missing.push((name, e.oid.to_owned())),
-                }
-            }
-            EntryKind::Blob | EntryKind::BlobExecutable if e.filename == SOPS_CONFIG => {
-                info.sops = Some(e.oid.to_owned());
-            }
-            _ => {}
+/// The tree tables of step 1, for adding trees the stream did not deliver.
+struct TreeStore<'a> {
+    ids: &'a mut Vec<ObjectId>,
+    index: &'a mut gix::hashtable::HashMap<ObjectId, u32>,
+    infos: &'a mut Vec<Option<TreeInfo>>,
+    recs: &'a mut Vec<Option<TreeRec>>,
+    names: &'a mut Names,
+    blobs: &'a BlobIds,
+}
+
+impl TreeStore<'_> {
+    /// The dense id of a tree, allocating one for a tree the stream did not see.
+    fn dense(&mut self, id: ObjectId) -> u32 {
+        if let Some(&t) = self.index.get(&id) {
+            return t;
         }
-    }
-    info
-}
-
-trait NameSink {
-    fn intern(&mut self, name: &[u8]) -> u32;
-}
-
-impl NameSink for LocalNames<'_> {
-    fn intern(&mut self, name: &[u8]) -> u32 {
-        LocalNames::intern(self, name)
-    }
-}
-
-impl NameSink for Names {
-    fn intern(&mut self, name: &[u8]) -> u32 {
-        Names::intern(self, name)
+        let t = self.ids.len() as u32;
+        self.ids.push(id);
+        self.index.insert(id, t);
+        self.infos.push(None);
+        self.recs.push(None);
+        t
     }
 }
 
@@ -843,42 +1081,9 @@ impl Loader<'_> {
         Some(c)
     }
 
-    /// The dense id of a tree, allocating one for a tree the stream did not see.
-    fn tree_id(
-        &mut self,
-        id: ObjectId,
-        tree_ids: &mut Vec<ObjectId>,
-        index: &mut gix::hashtable::HashMap<ObjectId, u32>,
-        trees: &mut Vec<Option<TreeInfo>>,
-        raw: &mut Vec<Option<Box<[u8]>>>,
-        cached: bool,
-    ) -> u32 {
-        if let Some(&t) = index.get(&id) {
-            return t;
-        }
-        let t = tree_ids.len() as u32;
-        tree_ids.push(id);
-        index.insert(id, t);
-        trees.push(None);
-        if cached {
-            raw.push(None);
-        }
-        t
-    }
-
-    /// Makes sure every tree below `roots` has its info, looking up what is missing.
-    #[allow(clippy::too_many_arguments)]
-    fn complete(
-        &mut self,
-        roots: &[u32],
-        tree_ids: &mut Vec<ObjectId>,
-        index: &mut gix::hashtable::HashMap<ObjectId, u32>,
-        trees: &mut Vec<Option<TreeInfo>>,
-        raw: &mut Vec<Option<Box<[u8]>>>,
-        cached: bool,
-        names: &mut Names,
-    ) {
-        let mut visited = vec![false; tree_ids.len()];
+    /// Makes sure every tree below `roots` is known, looking up what is missing.
+    fn complete(&mut self, roots: &[u32], store: &mut TreeStore<'_>) {
+        let mut visited = vec![false; store.ids.len()];
         let mut stack: Vec<u32> = roots.to_vec();
         while let Some(t) = stack.pop() {
             if visited.len() <= t as usize {
@@ -888,56 +1093,54 @@ impl Loader<'_> {
                 continue;
             }
             visited[t as usize] = true;
-            if trees[t as usize].is_none() {
-                let id = tree_ids[t as usize];
-                match self.repo.try_find_object(id) {
+            if store.infos[t as usize].is_none() {
+                let id = store.ids[t as usize];
+                let (info, rec) = match self.repo.try_find_object(id) {
                     Ok(Some(o)) if o.kind == Kind::Tree => {
-                        let mut malformed = Vec::new();
-                        let info = tree_info(&id, &o.data, self.hash, index, names, &mut malformed);
-                        for message in malformed {
-                            self.problems.push(Problem { path: "(object database)".into(), message });
-                        }
-                        trees[t as usize] = Some(info);
-                        if cached {
-                            raw[t as usize] = Some(o.data.clone().into_boxed_slice());
-                        }
+                        let ents = parse_tree(&o.data, self.hash.len_in_bytes()).unwrap_or_else(|partial| {
+                            self.problems.push(Problem {
+                                path: "(object database)".into(),
+                                message: format!(
+                                    "tree {id} is malformed; entries after the damage were not read"
+                                ),
+                            });
+                            partial
+                        });
+                        let names = Mutex::new(std::mem::take(store.names));
+                        let mut local = Local { cache: FxMap::default(), names: &names, blobs: store.blobs };
+                        let (info, rec, _) =
+                            analyze(&o.data, &ents, None, self.hash.len_in_bytes(), store.index, &mut local);
+                        drop(local);
+                        *store.names = names.into_inner().unwrap_or_else(|p| p.into_inner());
+                        (info, rec)
                     }
-                    Ok(Some(o)) => {
+                    other => {
+                        let why = match other {
+                            Ok(Some(o)) => format!("object {id} is a {}, where a tree was expected", o.kind),
+                            Ok(None) => format!("tree {id} is missing from the object database"),
+                            Err(e) => format!("tree {id} cannot be read ({})", one_line(&e)),
+                        };
                         self.problems.push(Problem {
                             path: "(object database)".into(),
-                            message: format!("object {id} is a {}, where a tree was expected", o.kind),
+                            message: format!("{why}; the files below it were not scanned"),
                         });
-                        trees[t as usize] = Some(TreeInfo::default());
+                        let empty = TreeRec { base: UNSET, added: Box::new([]), removed: Box::new([]) };
+                        (TreeInfo::default(), empty)
                     }
-                    Ok(None) => {
-                        self.problems.push(Problem {
-                            path: "(object database)".into(),
-                            message: format!("tree {id} is missing from the object database; the files below it were not scanned"),
-                        });
-                        trees[t as usize] = Some(TreeInfo::default());
-                    }
-                    Err(e) => {
-                        self.problems.push(Problem {
-                            path: "(object database)".into(),
-                            message: format!(
-                                "tree {id} cannot be read ({}); the files below it were not scanned",
-                                one_line(&e)
-                            ),
-                        });
-                        trees[t as usize] = Some(TreeInfo::default());
-                    }
-                }
+                };
+                store.infos[t as usize] = Some(info);
+                store.recs[t as usize] = Some(rec);
             }
             // Subtrees the database did not list as trees get dense ids now.
             let missing =
-                trees[t as usize].as_mut().map(|i| std::mem::take(&mut i.missing)).unwrap_or_default();
+                store.infos[t as usize].as_mut().map(|i| std::mem::take(&mut i.missing)).unwrap_or_default();
             for (name, id) in missing {
-                let child = self.tree_id(id, tree_ids, index, trees, raw, cached);
-                if let Some(info) = trees[t as usize].as_mut() {
+                let child = store.dense(id);
+                if let Some(info) = store.infos[t as usize].as_mut() {
                     info.subtrees.push((name, child));
                 }
             }
-            if let Some(info) = &trees[t as usize] {
+            if let Some(info) = &store.infos[t as usize] {
                 stack.extend(info.subtrees.iter().map(|s| s.1));
             }
         }
@@ -978,13 +1181,13 @@ fn topo_order(commits: &[(ObjectId, CommitMeta)], reachable: &[bool], parents: &
 /// The `.sops.yaml` files below each tree, interned; id 0 is "none".
 struct Sigs {
     list: Vec<Signature>,
-    map: HashMap<Signature, u32>,
+    map: FxMap<Signature, u32>,
     of_tree: Vec<u32>,
 }
 
 impl Default for Sigs {
     fn default() -> Self {
-        Sigs { list: vec![Vec::new()], map: HashMap::from([(Vec::new(), 0)]), of_tree: Vec::new() }
+        Sigs { list: vec![Vec::new()], map: FxMap::from_iter([(Vec::new(), 0)]), of_tree: Vec::new() }
     }
 }
 
@@ -1054,7 +1257,7 @@ impl Sigs {
 /// Pushes `(tree, directory, configs)` contexts down to every subtree, each distinct one once.
 fn push_contexts(
     work: &mut Vec<(u32, u32, u32)>,
-    seen: &mut HashSet<(u32, u32, u32)>,
+    seen: &mut FxSet<(u32, u32, u32)>,
     contexts: &mut [Vec<(u32, u32)>],
     trees: &[Option<TreeInfo>],
     dirs: &mut Dirs,
@@ -1084,93 +1287,114 @@ struct Annotation {
     at_head: bool,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn annotate(
-    queries: &[(String, ObjectId, Vec<u32>)],
-    graph: &Graph,
-    trees: &[Option<TreeInfo>],
-    tree_ids: &[ObjectId],
-    raw: &[Option<Box<[u8]>>],
-    names: &Names,
-    repo: &gix::Repository,
-    hash: gix::hash::Kind,
+/// What [`annotate`] reads.
+struct AnnotateCtx<'a> {
+    graph: &'a Graph,
+    trees: &'a [Option<TreeInfo>],
+    recs: &'a [Option<TreeRec>],
+    forest: &'a Forest,
+    names: &'a Names,
+    blobs: &'a BlobIds,
     head: Option<ObjectId>,
-    commit_tips: &[(String, u32)],
-    tree_tips: &[(String, u32)],
-) -> Vec<Annotation> {
+    commit_tips: &'a [(String, u32)],
+    tree_tips: &'a [(String, u32)],
+}
+
+fn annotate(queries: &[(String, ObjectId, Vec<u32>)], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
     let mut out: Vec<Annotation> = (0..queries.len()).map(|_| Annotation::default()).collect();
     if queries.is_empty() {
         return out;
     }
-    let head_commit = head.and_then(|h| graph.commit_index.get(&h).copied());
+    let graph = cx.graph;
+    // Each query's file as an entry (name id, blob id); entries no tree has cannot be found.
+    let file_of = |q: &(String, ObjectId, Vec<u32>)| -> Option<Ent> {
+        let file = q.0.rsplit('/').next().unwrap_or(&q.0);
+        let name = *cx.names.map.get(file.as_bytes())?;
+        let blob = *cx.blobs.index.get(&q.1)?;
+        Some(Ent { name, blob })
+    };
+    let mut key_of: FxMap<(u32, u32), u32> = FxMap::default();
+    let query_keys: Vec<Option<u32>> = queries
+        .iter()
+        .map(|q| {
+            file_of(q).map(|e| {
+                let n = key_of.len() as u32;
+                *key_of.entry((e.name, e.blob)).or_insert(n)
+            })
+        })
+        .collect();
+    // Which of these entries each tree holds: one more walk of the delta forest, tracking only
+    // the query entries through each tree's edits.
+    let mut holds: Vec<Vec<u32>> = vec![Vec::new(); cx.recs.len()];
+    let keys_in = |ents: &[Ent]| -> Vec<u32> {
+        ents.iter().filter_map(|e| key_of.get(&(e.name, e.blob)).copied()).collect()
+    };
+    let mut stack: Vec<u32> = cx.forest.roots.clone();
+    while let Some(t) = stack.pop() {
+        let Some(rec) = &cx.recs[t as usize] else { continue };
+        let mut h = if rec.base == UNSET || cx.recs[rec.base as usize].is_none() {
+            Vec::new()
+        } else {
+            let gone = keys_in(&rec.removed);
+            holds[rec.base as usize].iter().copied().filter(|k| !gone.contains(k)).collect()
+        };
+        h.extend(keys_in(&rec.added));
+        h.sort_unstable();
+        h.dedup();
+        holds[t as usize] = h;
+        stack.extend(cx.forest.children[t as usize].iter().copied());
+    }
+    let head_commit = cx.head.and_then(|h| graph.commit_index.get(&h).copied());
     let mut contain: Vec<Vec<u32>> = vec![Vec::new(); queries.len()];
     let mut by_path: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, q) in queries.iter().enumerate() {
-        by_path.entry(q.0.as_str()).or_default().push(i);
+        if query_keys[i].is_some() {
+            by_path.entry(q.0.as_str()).or_default().push(i);
+        }
     }
-    // The blob named `file` in directory tree `d`, memoized per tree.
-    let file_in = |d: u32, file: &[u8], memo: &mut HashMap<u32, Option<ObjectId>>| -> Option<ObjectId> {
-        *memo.entry(d).or_insert_with(|| {
-            let owned;
-            let data: &[u8] = match raw.get(d as usize).and_then(Option::as_ref) {
-                Some(b) => b,
-                None => match repo.try_find_object(tree_ids[d as usize]) {
-                    Ok(Some(o)) => {
-                        owned = o.detach().data;
-                        &owned
-                    }
-                    _ => return None,
-                },
-            };
-            gix::objs::TreeRefIter::from_bytes(data, hash)
-                .filter_map(Result::ok)
-                .find(|e| e.filename == file && is_blob(e.mode.kind()))
-                .map(|e| e.oid.to_owned())
-        })
-    };
     for (path, qs) in &by_path {
-        let parts: Vec<&str> = path.split('/').collect();
-        let (file, dir_parts) = match parts.split_last() {
-            Some((f, d)) => (f.as_bytes(), d),
-            None => continue,
+        let dir_parts: Vec<&str> = match path.rsplit_once('/') {
+            Some((dir, _)) => dir.split('/').collect(),
+            None => Vec::new(),
         };
         let dir_names: Option<Vec<u32>> =
-            dir_parts.iter().map(|p| names.map.get(p.as_bytes()).copied()).collect();
+            dir_parts.iter().map(|p| cx.names.map.get(p.as_bytes()).copied()).collect();
         let Some(dir_names) = dir_names else { continue };
         let resolve = |mut t: u32| -> Option<u32> {
             for &name in &dir_names {
-                let info = trees.get(t as usize)?.as_ref()?;
+                let info = cx.trees.get(t as usize)?.as_ref()?;
                 t = info.subtrees.iter().find(|s| s.0 == name)?.1;
             }
             Some(t)
         };
-        let mut memo: HashMap<u32, Option<ObjectId>> = HashMap::new();
         for &c in &graph.topo {
             let r = graph.root[c as usize];
             if r == UNSET {
                 continue;
             }
             let Some(d) = resolve(r) else { continue };
-            let Some(b) = file_in(d, file, &mut memo) else { continue };
+            let held = &holds[d as usize];
+            if held.is_empty() {
+                continue;
+            }
             for &qi in qs {
-                let q = &queries[qi];
-                if q.1 != b {
+                let Some(k) = query_keys[qi] else { continue };
+                if held.binary_search(&k).is_err() {
                     continue;
                 }
                 if Some(c) == head_commit {
                     out[qi].at_head = true;
                 }
-                if q.2.contains(&graph.cfg[c as usize]) {
+                if queries[qi].2.contains(&graph.cfg[c as usize]) {
                     contain[qi].push(c);
                 }
             }
         }
-        for (name, t) in tree_tips {
-            if let Some(b) = resolve(*t).and_then(|d| file_in(d, file, &mut memo)) {
-                for &qi in qs {
-                    if queries[qi].1 == b {
-                        out[qi].refs.push(name.clone());
-                    }
+        for (name, t) in cx.tree_tips {
+            let Some(d) = resolve(*t) else { continue };
+            for &qi in qs {
+                if query_keys[qi].is_some_and(|k| holds[d as usize].binary_search(&k).is_ok()) {
+                    out[qi].refs.push(name.clone());
                 }
             }
         }
@@ -1195,7 +1419,7 @@ fn annotate(
             }
             bits[c as usize] = acc;
         }
-        for (name, tip) in commit_tips {
+        for (name, tip) in cx.commit_tips {
             let mut m = bits[*tip as usize];
             while m != 0 {
                 let bit = m.trailing_zeros() as usize;

@@ -20,6 +20,9 @@ use rayon::prelude::*;
 
 use super::util::one_line;
 
+/// Packs larger than this are streamed in slices (see [`Odb::stream`]).
+const SLICE_BYTES: u64 = 96 << 20;
+
 /// Every pack and loose object of a repository (and its alternates).
 pub struct Odb {
     pub hash: gix::hash::Kind,
@@ -30,13 +33,24 @@ pub struct Odb {
 
 /// One pack with the kind of every object.
 pub struct Pack {
-    pub bundle: pack::Bundle,
+    /// The index (kept mapped). The pack data is mapped only while it is streamed, so that the
+    /// pages a stream touched stop counting against this process once it is done.
+    pub index: pack::index::File,
+    data_path: std::path::PathBuf,
     /// Index positions in pack-offset order.
     order: Vec<u32>,
     /// Kind per index position; `None` when the header chain cannot be resolved.
     kinds: Vec<Option<Kind>>,
     /// Whether this copy is the one delivered (false when an earlier pack has the object too).
     own: Vec<bool>,
+    /// The delta base (index position) of each object; `u32::MAX` for whole objects.
+    bases: Vec<u32>,
+    /// The rank in pack order of the root of each object's delta chain.
+    root_rank: Vec<u32>,
+    /// The rank of each object in pack order.
+    rank: Vec<u32>,
+    /// Where the last entry ends (the trailing checksum starts).
+    pack_end: u64,
 }
 
 /// One loose object.
@@ -48,40 +62,53 @@ pub struct Loose {
 
 impl Pack {
     fn open(idx_path: &std::path::Path, hash: gix::hash::Kind) -> Result<Pack, String> {
-        let bundle = pack::Bundle::at(idx_path, hash).map_err(|e| one_line(&e))?;
-        let n = bundle.index.num_objects();
+        let index = pack::index::File::at(idx_path, hash).map_err(|e| one_line(&e))?;
+        let data_path = idx_path.with_extension("pack");
+        let data = pack::data::File::at(&data_path, hash).map_err(|e| one_line(&e))?;
+        let n = index.num_objects();
         let mut order: Vec<u32> = (0..n).collect();
-        let offsets_by_pos: Vec<u64> = (0..n).map(|i| bundle.index.pack_offset_at_index(i)).collect();
+        let offsets_by_pos: Vec<u64> = (0..n).map(|i| index.pack_offset_at_index(i)).collect();
         order.sort_unstable_by_key(|&i| offsets_by_pos[i as usize]);
         let sorted_offsets: Vec<u64> = order.iter().map(|&i| offsets_by_pos[i as usize]).collect();
         let mut kinds: Vec<Option<Kind>> = vec![None; n as usize];
+        let mut bases: Vec<u32> = vec![u32::MAX; n as usize];
         // Deltas name their base by offset (always earlier in the pack) or by id (anywhere), so a
         // second sweep settles ref-deltas whose base comes later.
         let mut pending = Vec::new();
         for (rank, &pos) in order.iter().enumerate() {
             let offset = sorted_offsets[rank];
-            let Ok(entry) = bundle.pack.entry(offset) else { continue };
+            let Ok(entry) = data.entry(offset) else { continue };
             use pack::data::entry::Header;
-            kinds[pos as usize] = match entry.header {
-                Header::Commit => Some(Kind::Commit),
-                Header::Tree => Some(Kind::Tree),
-                Header::Blob => Some(Kind::Blob),
-                Header::Tag => Some(Kind::Tag),
+            let base = match entry.header {
+                Header::Commit => {
+                    kinds[pos as usize] = Some(Kind::Commit);
+                    continue;
+                }
+                Header::Tree => {
+                    kinds[pos as usize] = Some(Kind::Tree);
+                    continue;
+                }
+                Header::Blob => {
+                    kinds[pos as usize] = Some(Kind::Blob);
+                    continue;
+                }
+                Header::Tag => {
+                    kinds[pos as usize] = Some(Kind::Tag);
+                    continue;
+                }
                 Header::OfsDelta { base_distance } => offset
                     .checked_sub(base_distance)
                     .and_then(|base| sorted_offsets.binary_search(&base).ok())
-                    .and_then(|r| kinds[order[r] as usize]),
-                Header::RefDelta { base_id } => match bundle.index.lookup(&base_id) {
-                    Some(base_pos) => {
-                        let k = kinds[base_pos as usize];
-                        if k.is_none() {
-                            pending.push((pos, base_pos));
-                        }
-                        k
-                    }
-                    None => None,
-                },
+                    .map(|r| order[r]),
+                Header::RefDelta { base_id } => index.lookup(&base_id),
             };
+            if let Some(base) = base {
+                bases[pos as usize] = base;
+                match kinds[base as usize] {
+                    Some(k) => kinds[pos as usize] = Some(k),
+                    None => pending.push((pos, base)),
+                }
+            }
         }
         while !pending.is_empty() {
             let before = pending.len();
@@ -97,16 +124,59 @@ impl Pack {
             }
         }
         let own = vec![true; n as usize];
-        Ok(Pack { bundle, order, kinds, own })
+        let mut rank = vec![0u32; n as usize];
+        for (r, &pos) in order.iter().enumerate() {
+            rank[pos as usize] = r as u32;
+        }
+        let mut root_rank = vec![u32::MAX; n as usize];
+        let mut chain = Vec::new();
+        for start in 0..n {
+            let mut pos = start;
+            // Follow the chain to a known root (or a whole object); cycles end the walk.
+            while root_rank[pos as usize] == u32::MAX
+                && bases[pos as usize] != u32::MAX
+                && chain.len() <= n as usize
+            {
+                chain.push(pos);
+                pos = bases[pos as usize];
+            }
+            let r = if root_rank[pos as usize] != u32::MAX {
+                root_rank[pos as usize]
+            } else {
+                rank[pos as usize]
+            };
+            root_rank[pos as usize] = r;
+            for p in chain.drain(..) {
+                root_rank[p as usize] = r;
+            }
+        }
+        let pack_end = data.pack_end() as u64;
+        Ok(Pack { index, data_path, order, kinds, own, bases, root_rank, rank, pack_end })
     }
 
     /// The id at an index position.
     pub fn id(&self, pos: u32) -> &oid {
-        self.bundle.index.oid_at_index(pos)
+        self.index.oid_at_index(pos)
     }
 
-    fn kind(&self, pos: u32) -> Option<Kind> {
+    /// The kind of the object at an index position, if its header chain resolves.
+    pub fn kind(&self, pos: u32) -> Option<Kind> {
         self.kinds[pos as usize]
+    }
+
+    /// The delta base of the object at an index position (same kind, same pack).
+    pub fn base(&self, pos: u32) -> Option<u32> {
+        Some(self.bases[pos as usize]).filter(|&b| b != u32::MAX)
+    }
+
+    /// Whether this pack's copy of the object is the one [`Odb::stream`] delivers.
+    pub fn owns(&self, pos: u32) -> bool {
+        self.own[pos as usize]
+    }
+
+    /// The number of objects in the pack.
+    pub fn len(&self) -> u32 {
+        self.index.num_objects()
     }
 }
 
@@ -159,15 +229,15 @@ impl Odb {
             for k in 1..packs.len() {
                 let (earlier, rest) = packs.split_at_mut(k);
                 let p = &mut rest[0];
-                for pos in 0..p.bundle.index.num_objects() {
-                    let id = p.bundle.index.oid_at_index(pos);
-                    if earlier.iter().any(|e| e.bundle.index.lookup(id).is_some()) {
+                for pos in 0..p.index.num_objects() {
+                    let id = p.index.oid_at_index(pos);
+                    if earlier.iter().any(|e| e.index.lookup(id).is_some()) {
                         p.own[pos as usize] = false;
                     }
                 }
             }
         }
-        loose.retain(|l| !packs.iter().any(|p| p.bundle.index.lookup(l.id).is_some()));
+        loose.retain(|l| !packs.iter().any(|p| p.index.lookup(l.id).is_some()));
         loose.sort_by(|a, b| a.id.cmp(&b.id));
         loose.dedup_by(|a, b| a.id == b.id);
         (Odb { hash, packs, loose, loose_stores }, problems)
@@ -177,7 +247,7 @@ impl Odb {
     pub fn ids_of_kind(&self, kind: Kind) -> Vec<ObjectId> {
         let mut out = Vec::new();
         for p in &self.packs {
-            for pos in 0..p.bundle.index.num_objects() {
+            for pos in 0..p.index.num_objects() {
                 if p.own[pos as usize] && p.kind(pos) == Some(kind) {
                     out.push(p.id(pos).to_owned());
                 }
@@ -193,7 +263,7 @@ impl Odb {
             .packs
             .iter()
             .map(|p| {
-                (0..p.bundle.index.num_objects())
+                (0..p.index.num_objects())
                     .filter(|&pos| p.own[pos as usize] && p.kind(pos).is_some_and(|k| kinds.contains(&k)))
                     .count() as u64
             })
@@ -215,7 +285,7 @@ impl Odb {
         let mut failures = Vec::new();
         for (pack_idx, p) in self.packs.iter().enumerate() {
             if let Err(e) = self.stream_pack(pack_idx, p, kinds, threads, &init, &f, &out) {
-                failures.push(format!("pack `{}`: {e}", p.bundle.pack.path().display()));
+                failures.push(format!("pack `{}`: {e}", p.data_path.display()));
             }
         }
         let loose: Vec<&Loose> = self.loose.iter().filter(|l| kinds.contains(&l.kind)).collect();
@@ -255,59 +325,160 @@ impl Odb {
         I: Fn() -> L + Sync,
         F: Fn(&mut L, Option<(usize, u32)>, &oid, Kind, &[u8]) + Sync,
     {
-        // The forest builder reads headers sequentially from the pack's first entry, so that entry
-        // is always part of the forest (it is inflated but not delivered).
-        let first = p.order.first().copied();
-        let selected = p
-            .order
-            .iter()
-            .copied()
-            .filter(|&pos| Some(pos) == first || p.kind(pos).is_some_and(|k| kinds.contains(&k)));
         if !p.order.iter().any(|&pos| p.own[pos as usize] && p.kind(pos).is_some_and(|k| kinds.contains(&k)))
         {
             return Ok(());
         }
-        let interrupt = AtomicBool::new(false);
-        let index = &p.bundle.index;
-        let tree = pack::cache::delta::Tree::from_offsets_in_pack(
-            p.bundle.pack.path(),
-            selected,
-            &|pos: &u32| index.pack_offset_at_index(*pos),
-            &|id| Ok(index.lookup(id).map(|i| index.pack_offset_at_index(i))),
-            &mut gix::progress::Discard,
-            &interrupt,
-            self.hash,
-        )
-        .map_err(|e| one_line(&e))?;
-        let mut worker = Worker { state: None, init, out };
-        let mut size_progress = gix::progress::Discard;
-        tree.traverse(
-            |slice, data: &pack::data::File| data.entry_slice(slice),
-            &p.bundle.pack,
-            p.bundle.pack.pack_end() as u64,
-            move |pos: &mut u32, _progress, ctx| {
-                let pos = *pos;
-                if p.own[pos as usize] {
-                    if let Some(kind) = ctx.entry.header.as_kind().filter(|k| kinds.contains(k)) {
-                        let init = worker.init;
-                        let state = worker.state.get_or_insert_with(init);
-                        f(state, Some((pack_idx, pos)), p.id(pos), kind, ctx.decompressed);
+        // Large packs are streamed in slices of whole delta trees, each grouped around a part of
+        // the pack, and the pack is mapped only while a slice is streamed: the pages a slice
+        // touched leave this process's memory with it.
+        let pack_len = std::fs::metadata(&p.data_path).map(|m| m.len()).unwrap_or(0);
+        let slices = pack_len.div_ceil(SLICE_BYTES).max(1) as usize;
+        let n = p.order.len().max(1);
+        let slice_of = |pos: u32| p.root_rank[pos as usize] as usize * slices / n;
+        // The forest builder reads headers sequentially from the pack's first entry, so that entry
+        // is always part of the forest (inflated, but delivered only by its own slice).
+        let first = p.order.first().copied();
+        for slice in 0..slices {
+            let wanted = |pos: u32| p.kind(pos).is_some_and(|k| kinds.contains(&k)) && slice_of(pos) == slice;
+            if !p.order.iter().any(|&pos| p.own[pos as usize] && wanted(pos)) {
+                continue;
+            }
+            let selected = p.order.iter().copied().filter(|&pos| Some(pos) == first || wanted(pos));
+            let interrupt = AtomicBool::new(false);
+            let index = &p.index;
+            let tree = pack::cache::delta::Tree::from_offsets_in_pack(
+                &p.data_path,
+                selected,
+                &|pos: &u32| index.pack_offset_at_index(*pos),
+                &|id| Ok(index.lookup(id).map(|i| index.pack_offset_at_index(i))),
+                &mut gix::progress::Discard,
+                &interrupt,
+                self.hash,
+            )
+            .map_err(|e| one_line(&e))?;
+            let ranks: Vec<u32> = p
+                .order
+                .iter()
+                .copied()
+                .filter(|&pos| Some(pos) == first || wanted(pos))
+                .map(|pos| p.rank[pos as usize])
+                .collect();
+            let data = SliceData::read(p, &ranks).map_err(|e| format!("cannot read: {e}"))?;
+            drop(ranks);
+            let mut worker = Worker { state: None, init, out };
+            let mut size_progress = gix::progress::Discard;
+            tree.traverse(
+                |range, data: &SliceData| data.entry(range.start),
+                &data,
+                p.pack_end,
+                move |pos: &mut u32, _progress, ctx| {
+                    let pos = *pos;
+                    if p.own[pos as usize] && wanted(pos) {
+                        if let Some(kind) = ctx.entry.header.as_kind() {
+                            let init = worker.init;
+                            let state = worker.state.get_or_insert_with(init);
+                            f(state, Some((pack_idx, pos)), p.id(pos), kind, ctx.decompressed);
+                        }
                     }
-                }
-                Ok(())
-            },
-            pack::cache::delta::traverse::Options {
-                object_progress: Box::new(gix::progress::Discard),
-                size_progress: &mut size_progress,
-                thread_limit: (threads > 0).then_some(threads),
-                should_interrupt: &interrupt,
-                object_hash: self.hash,
-                alloc_limit_bytes: None,
-            },
-        )
-        .map_err(|e| one_line(&e))?;
+                    Ok(())
+                },
+                pack::cache::delta::traverse::Options {
+                    object_progress: Box::new(gix::progress::Discard),
+                    size_progress: &mut size_progress,
+                    thread_limit: (threads > 0).then_some(threads),
+                    should_interrupt: &interrupt,
+                    object_hash: self.hash,
+                    alloc_limit_bytes: None,
+                },
+            )
+            .map_err(|e| one_line(&e))?;
+        }
         Ok(())
     }
+}
+
+/// The entries of one slice of a pack, read into memory (rather than mapped: a mapping would
+/// keep every page a slice touched, and its neighbours, resident until the pack is closed).
+struct SliceData {
+    /// Pack offset of each entry, ascending.
+    starts: Vec<u64>,
+    /// Where each entry is in `buf`, and its length.
+    spans: Vec<(usize, usize)>,
+    buf: Vec<u8>,
+}
+
+impl SliceData {
+    /// Reads the entries at these ranks (ascending pack order), coalescing nearby reads.
+    fn read(p: &Pack, ranks: &[u32]) -> std::io::Result<SliceData> {
+        let file = std::fs::File::open(&p.data_path)?;
+        let extent = |r: u32| -> (u64, u64) {
+            let start = p.index.pack_offset_at_index(p.order[r as usize]);
+            let end = match p.order.get(r as usize + 1) {
+                Some(&next) => p.index.pack_offset_at_index(next),
+                None => p.pack_end,
+            };
+            (start, end.max(start))
+        };
+        // Segments of the file to read: entries closer than 4 KiB share one read.
+        let mut segments: Vec<(u64, u64)> = Vec::new();
+        let mut starts = Vec::with_capacity(ranks.len());
+        let mut spans = Vec::with_capacity(ranks.len());
+        let mut total = 0usize;
+        for &r in ranks {
+            let (start, end) = extent(r);
+            match segments.last_mut() {
+                Some(last) if start >= last.1 && start - last.1 <= 4096 => {
+                    total += (end - last.1) as usize;
+                    last.1 = end;
+                }
+                _ => {
+                    segments.push((start, end));
+                    total += (end - start) as usize;
+                }
+            }
+            starts.push(start);
+            spans.push((0usize, (end - start) as usize));
+        }
+        let mut buf = vec![0u8; total];
+        let mut at = 0usize;
+        let mut seg_at = Vec::with_capacity(segments.len());
+        for &(start, end) in &segments {
+            let len = (end - start) as usize;
+            read_at(&file, &mut buf[at..at + len], start)?;
+            seg_at.push((start, at));
+            at += len;
+        }
+        let mut si = 0;
+        for (i, &start) in starts.iter().enumerate() {
+            while si + 1 < segments.len() && segments[si].1 <= start {
+                si += 1;
+            }
+            let (seg_start, seg_buf) = seg_at[si];
+            spans[i].0 = seg_buf + (start - seg_start) as usize;
+        }
+        Ok(SliceData { starts, spans, buf })
+    }
+
+    fn entry(&self, offset: u64) -> Option<&[u8]> {
+        let i = self.starts.binary_search(&offset).ok()?;
+        let (at, len) = self.spans[i];
+        self.buf.get(at..at + len)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = file;
+    f.seek(SeekFrom::Start(offset))?;
+    f.read_exact(buf)
 }
 
 /// Per-thread state of a pack traversal. The traversal clones its callback once per thread; each
