@@ -500,3 +500,52 @@ mod tests {
         assert!(parse(b"---\n").unwrap().branches[0].is_empty());
     }
 }
+
+#[cfg(test)]
+mod sops_golden {
+    //! Comment placement against sops' own golden data (`stores/yaml/store_test.go`).
+    use super::*;
+
+    fn render(items: &[Item]) -> String {
+        items
+            .iter()
+            .map(|i| match i {
+                Item::Comment { text, .. } => format!("#{text}"),
+                Item::Pair { key, value, .. } => format!("{key}={}", render_node(value)),
+                Item::Elem(n) => render_node(n),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn render_node(n: &Node) -> String {
+        match &n.value {
+            Value::Scalar(Scalar::Null) => "null".into(),
+            Value::Scalar(s) => String::from_utf8_lossy(&s.to_bytes()).into_owned(),
+            Value::Map(m) => format!("{{{}}}", render(m)),
+            Value::List(l) => format!("[{}]", render(l)),
+        }
+    }
+
+    fn doc0(src: &str) -> String {
+        render(&parse(src.as_bytes()).unwrap().branches[0])
+    }
+
+    #[test]
+    fn comment_placement_matches_sops() {
+        assert_eq!(doc0("# test\na:\n    b: null\n    # foo\n"), "# test,a={b=null,# foo}");
+        assert_eq!(doc0("a:\n    # foo\n    b: null\n"), "a={# foo,b=null}");
+        assert_eq!(
+            doc0("## Config\n##\npne:\n  podLabels:\n    ## Add\n    ##\n\n    jobLabel: ne\n  extraArgs:\n    - --x\n    - --y\n"),
+            "## Config,##,pne={podLabels={## Add,##,jobLabel=ne},extraArgs=[--x,--y]}"
+        );
+        assert_eq!(
+            doc0("a:\n    - a\n    # I no longer get duplicated\n    - {}\n"),
+            "a=[a,# I no longer get duplicated,{}]"
+        );
+        assert_eq!(
+            doc0("a:\n    b:\n        c: d\n    # comment\n\ne:\n    - f\n"),
+            "a={b={c=d},# comment},e=[f]"
+        );
+    }
+}
