@@ -339,7 +339,7 @@ pub(crate) fn is_uint_overflow(text: &str) -> bool {
 }
 
 fn split_base(s: &str) -> (u32, &str) {
-    let lower = |p: &str| s.len() > 2 && s[..2].eq_ignore_ascii_case(p);
+    let lower = |p: &str| s.len() > 2 && s.as_bytes()[..2].eq_ignore_ascii_case(p.as_bytes());
     if lower("0x") {
         (16, &s[2..])
     } else if lower("0o") {
@@ -458,6 +458,9 @@ mod tests {
         }
         assert!(matches!(resolve_plain("~"), Scalar::Null));
         assert!(is_uint_overflow("18446744073709551615"));
+        // found by fuzzing: a multi-byte character right after a leading digit
+        assert!(matches!(resolve_plain("0é"), Scalar::Str(_)));
+        assert!(!is_uint_overflow("0é1"));
         assert!(!is_uint_overflow("5"));
     }
 
