@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for $1 seconds (default 600), one at a time, and logs a summary line each.
+# Runs fuzz targets for $1 seconds each (default 600), one at a time, and logs a summary line each.
+# Targets: the remaining arguments, or all of them.
 set -u
 cd "$(dirname "$0")"
 secs=${1:-600}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=(enc_value metadata store_yaml store_json store_dotenv store_ini store_binary sops_config)
 V=../../shared/vectors
 F=../tests/fixtures/sops
-for t in enc_value metadata store_yaml store_json store_dotenv store_ini store_binary sops_config; do
+for t in "${targets[@]}"; do
   mkdir -p corpus/$t
   seeds=()
   case $t in

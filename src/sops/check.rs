@@ -67,7 +67,7 @@ fn recipients_of(md: &Metadata) -> Vec<Recipient> {
 /// and YAML stores too, so files encrypted with `--input-type` under another name (`secret`,
 /// `hidden-yaml.json`) are still recognised.
 pub(crate) fn load_any(kind: StoreKind, data: &[u8]) -> (StoreKind, Result<Loaded, store::StoreError>) {
-    let first = store::load(kind, data);
+    let first = store::load(kind, data).map(drop_foreign_metadata);
     if matches!(&first, Ok(l) if l.metadata.is_some()) {
         return (kind, first);
     }
@@ -75,13 +75,45 @@ pub(crate) fn load_any(kind: StoreKind, data: &[u8]) -> (StoreKind, Result<Loade
         if alt == kind || (alt == StoreKind::Json && kind == StoreKind::Binary) {
             continue;
         }
-        if let Ok(l) = store::load(alt, data) {
+        if let Ok(l) = store::load(alt, data).map(drop_foreign_metadata) {
             if l.metadata.is_some() {
                 return (alt, Ok(l));
             }
         }
     }
     (kind, first)
+}
+
+/// A top-level `sops` entry that holds none of sops' metadata fields (say `sops: {enabled: true}`
+/// in some application's config) is not sops metadata: such a file is checked as a plain file.
+fn drop_foreign_metadata(mut l: Loaded) -> Loaded {
+    const FIELDS: [&str; 12] = [
+        "lastmodified",
+        "mac",
+        "version",
+        "age",
+        "pgp",
+        "kms",
+        "gcp_kms",
+        "azure_kv",
+        "hc_vault",
+        "hckms",
+        "key_groups",
+        "encrypted_regex",
+    ];
+    let foreign = match &l.metadata {
+        Some(m) if m.problem.is_none() || !matches!(m.node.value, Value::Map(_)) => match &m.node.value {
+            Value::Map(items) => {
+                !items.iter().any(|i| matches!(i, Item::Pair { key, .. } if FIELDS.contains(&key.as_str())))
+            }
+            _ => true,
+        },
+        _ => false,
+    };
+    if foreign {
+        l.metadata = None;
+    }
+    l
 }
 
 /// Whether a file's name says it holds sops output: `*.sops.*`, `*.enc.*`, `sops.env` (the

@@ -670,6 +670,10 @@ fn named_but_plain() {
     assert!(run(&empty, &none, false, ".sops.yaml", b"creation_rules: []\n").hits.is_empty());
     assert!(run(&empty, &none, false, "x/secret.sops.yaml", b"a: \"\"\n").hits.is_empty());
     assert!(run(&empty, &none, false, "notes.sops", b"text").hits.is_empty());
+    // an application's own `sops:` section is not sops metadata
+    assert!(run(&empty, &none, false, "values.yaml", b"sops:\n  enabled: true\nimage: x\n").hits.is_empty());
+    assert!(run(&empty, &none, false, "app.env", b"sops_enabled=true\n").hits.is_empty());
+    assert!(run(&empty, &none, false, "values.yaml", b"sops: true\n").hits.is_empty());
     // ciphertext of other tools, and non-text bytes, are not plaintext secrets
     assert!(run(&empty, &none, false, "backup.enc.tar", b"age-encryption.org/v1\n-> X25519 abc\n")
         .hits

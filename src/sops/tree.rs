@@ -228,6 +228,7 @@ fn walk_value<'t>(
 }
 
 /// The AAD of a leaf at `path`: `join(path, ":") + ":"`.
+#[cfg(any(test, feature = "testkit"))]
 pub(crate) fn aad(path: &[&str]) -> String {
     let mut s = String::new();
     aad_into(&mut s, path);
