@@ -64,8 +64,7 @@ pub(crate) fn scan(engine: &Engine, start: &Path, opts: &GitOptions) -> Result<S
             if r.start <= i {
                 if i < r.end {
                     // Configs are needed even in unchanged directories.
-                    for j in i..r.end {
-                        let e = &entries[j];
+                    for e in &entries[i..r.end] {
                         let path = e.path(&index);
                         if path.ends_with(b".sops.yaml") && e.stage_raw() == 0 {
                             let p = path.to_str_lossy();
