@@ -126,6 +126,13 @@ pub(crate) fn is_sops_named(path: &str) -> bool {
     if name == "sops.env" {
         return true;
     }
+    // Templates that render to a sops file (`secret.sops.yaml.j2`) are inputs of a generator, not
+    // sops output: they are plaintext by design.
+    const TEMPLATE_EXT: &[&str] =
+        &[".j2", ".jinja", ".jinja2", ".tmpl", ".tpl", ".template", ".gotmpl", ".example", ".sample"];
+    if TEMPLATE_EXT.iter().any(|t| name.to_ascii_lowercase().ends_with(t)) {
+        return false;
+    }
     // `<stem>.sops.<ext>` / `<stem>.enc.<ext>`: a non-empty stem before the marker.
     [".sops.", ".enc."].iter().any(|m| name.find(m).is_some_and(|i| i > 0 && name.len() > i + m.len()))
 }

@@ -683,6 +683,11 @@ fn named_but_plain() {
         .hits
         .is_empty());
     assert!(run(&empty, &none, false, "img.enc.png", b"\x89PNG\x00\x00").hits.is_empty());
+    // templates that render to sops files are plaintext by design
+    assert!(run(&empty, &none, false, "tpl/secret.sops.yaml.j2", b"password: \"{{ pw }}\"\n")
+        .hits
+        .is_empty());
+    assert!(run(&empty, &none, false, "tpl/cluster.sops.yaml.tmpl", b"a: b\n").hits.is_empty());
 }
 
 #[test]
