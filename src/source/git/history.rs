@@ -61,9 +61,14 @@ macro_rules! trace {
                         .map(|l| l[k.len()..].trim().to_owned())
                         .unwrap_or_default()
                 };
+                let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+                let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+                let cpu = f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+                    + f.get(12).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0);
                 eprintln!(
-                    "[sopsguard trace] {:>8.3}s anon {} file {} hwm {} {}",
+                    "[sopsguard trace] {:>8.3}s cpu {:>7.2}s anon {} file {} hwm {} {}",
                     $t0.elapsed().as_secs_f64(),
+                    cpu / 100.0,
                     field("RssAnon:"),
                     field("RssFile:"),
                     field("VmHWM:"),
@@ -78,7 +83,7 @@ macro_rules! trace {
 #[derive(Default)]
 struct TreeInfo {
     /// `(name id, dense tree id)` of every subtree.
-    subtrees: Vec<(u32, u32)>,
+    subtrees: Box<[(u32, u32)]>,
     /// Subtrees whose ids are not known to be trees in the database: `(name id, id)`.
     missing: Vec<(u32, ObjectId)>,
     /// The blob of a `.sops.yaml` directly in this tree.
@@ -201,6 +206,11 @@ impl Pe {
     fn name<'d>(&self, data: &'d [u8]) -> &'d [u8] {
         &data[self.name as usize..(self.name + self.len) as usize]
     }
+    /// The whole entry from the name on (name, NUL, id); entries of the same kind compare equal
+    /// when these bytes and the kind match.
+    fn raw<'d>(&self, data: &'d [u8], hash_len: usize) -> &'d [u8] {
+        &data[self.name as usize..(self.name + self.len) as usize + 1 + hash_len]
+    }
     fn id<'d>(&self, data: &'d [u8], hash_len: usize) -> &'d oid {
         let start = (self.name + self.len + 1) as usize;
         oid::from_bytes_unchecked(&data[start..start + hash_len])
@@ -253,106 +263,235 @@ struct Kept {
     subs: Vec<(u32, u32)>,
 }
 
+/// What step 1 makes of one tree.
+struct Analysis {
+    info: TreeInfo,
+    rec: TreeRec,
+    /// The tree's entries and resolved subtrees, to keep for its delta children.
+    ents: Vec<Pe>,
+    subs: Vec<(u32, u32)>,
+    malformed: bool,
+}
+
+/// Subtrees and file edits gathered while comparing a tree with its base.
+struct Acc {
+    missing: Vec<(u32, ObjectId)>,
+    subs: Vec<(u32, u32)>,
+    added: Vec<Ent>,
+    removed: Vec<Ent>,
+}
+
+impl Acc {
+    fn new_sub(
+        &mut self,
+        d: &[u8],
+        e: &Pe,
+        hash_len: usize,
+        tree_index: &gix::hashtable::HashMap<ObjectId, u32>,
+        local: &mut Local<'_>,
+    ) {
+        let name = local.name(e.name(d));
+        let id = e.id(d, hash_len);
+        match tree_index.get(id) {
+            Some(&child) => self.subs.push((name, child)),
+            None => {
+                self.subs.push((name, UNSET));
+                self.missing.push((name, id.to_owned()));
+            }
+        }
+    }
+
+    fn file(d: &[u8], e: &Pe, hash_len: usize, local: &mut Local<'_>) -> Ent {
+        let name = local.name(e.name(d));
+        let blob = if e.kind == K_GITLINK { GITLINK } else { local.blobs.get(e.id(d, hash_len)) };
+        Ent { name, blob }
+    }
+
+    /// Compares base entries `old` (with the resolved subtrees of their tree entries, in order)
+    /// with new entries `new`, both in tree order.
+    #[allow(clippy::too_many_arguments)]
+    fn merge(
+        &mut self,
+        od: &[u8],
+        old: &[Pe],
+        old_subs: &[(u32, u32)],
+        nd: &[u8],
+        new: &[Pe],
+        hash_len: usize,
+        tree_index: &gix::hashtable::HashMap<ObjectId, u32>,
+        local: &mut Local<'_>,
+    ) {
+        use std::cmp::Ordering;
+        let (mut i, mut j, mut k) = (0usize, 0usize, 0usize);
+        while i < old.len() || j < new.len() {
+            let order = match (old.get(i), new.get(j)) {
+                (Some(o), Some(n)) => {
+                    let (oe, ne) = (o.raw(od, hash_len), n.raw(nd, hash_len));
+                    if oe == ne {
+                        Ordering::Equal
+                    } else {
+                        tree_order(o.name(od), o.kind == K_TREE, n.name(nd), n.kind == K_TREE)
+                    }
+                }
+                (Some(_), None) => Ordering::Less,
+                _ => Ordering::Greater,
+            };
+            match order {
+                Ordering::Less => {
+                    let o = &old[i];
+                    if o.kind == K_TREE {
+                        k += 1;
+                    } else {
+                        self.removed.push(Acc::file(od, o, hash_len, local));
+                    }
+                    i += 1;
+                }
+                Ordering::Greater => {
+                    let n = &new[j];
+                    if n.kind == K_TREE {
+                        self.new_sub(nd, n, hash_len, tree_index, local);
+                    } else {
+                        self.added.push(Acc::file(nd, n, hash_len, local));
+                    }
+                    j += 1;
+                }
+                Ordering::Equal => {
+                    let (o, n) = (&old[i], &new[j]);
+                    let same = o.kind == n.kind && o.id(od, hash_len) == n.id(nd, hash_len);
+                    if n.kind == K_TREE {
+                        match (same, old_subs.get(k)) {
+                            (true, Some(&(name, child))) if child != UNSET => self.subs.push((name, child)),
+                            _ => self.new_sub(nd, n, hash_len, tree_index, local),
+                        }
+                    } else if !same {
+                        self.removed.push(Acc::file(od, o, hash_len, local));
+                        self.added.push(Acc::file(nd, n, hash_len, local));
+                    }
+                    if o.kind == K_TREE {
+                        k += 1;
+                    }
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The length of the longest common prefix, compared in blocks (one `memcmp` per block).
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    for block in [4096, 512, 64] {
+        while i + block <= n && a[i..i + block] == b[i..i + block] {
+            i += block;
+        }
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+/// The length of the longest common suffix, at most `max`.
+fn common_suffix(a: &[u8], b: &[u8], max: usize) -> usize {
+    let (la, lb) = (a.len(), b.len());
+    let mut i = 0;
+    for block in [4096, 512, 64] {
+        while i + block <= max && a[la - i - block..la - i] == b[lb - i - block..lb - i] {
+            i += block;
+        }
+    }
+    while i < max && a[la - i - 1] == b[lb - i - 1] {
+        i += 1;
+    }
+    i
+}
+
 /// What step 1 keeps of one tree: subtrees, `.sops.yaml`, and file entries relative to `base`.
-/// Entries equal to the base's are not looked at beyond a comparison.
+/// Bytes the tree shares with its base at the start and at the end are not parsed again: the
+/// entries there are the base's, shifted.
 fn analyze(
     data: &[u8],
-    ents: &[Pe],
     base: Option<&Kept>,
     hash_len: usize,
     tree_index: &gix::hashtable::HashMap<ObjectId, u32>,
     local: &mut Local<'_>,
-) -> (TreeInfo, TreeRec, Vec<(u32, u32)>) {
-    let mut info = TreeInfo::default();
-    let mut subs: Vec<(u32, u32)> = Vec::new();
-    let (mut added, mut removed) = (Vec::new(), Vec::new());
-    let new_sub = |e: &Pe, local: &mut Local<'_>, info: &mut TreeInfo, subs: &mut Vec<(u32, u32)>| {
-        let name = local.name(e.name(data));
-        let id = e.id(data, hash_len);
-        match tree_index.get(id) {
-            Some(&child) => subs.push((name, child)),
-            None => {
-                subs.push((name, UNSET));
-                info.missing.push((name, id.to_owned()));
+) -> Analysis {
+    let mut acc = Acc { missing: Vec::new(), subs: Vec::new(), added: Vec::new(), removed: Vec::new() };
+    let mut malformed = false;
+    let mut ents: Option<Vec<Pe>> = None;
+    if let Some(b) = base {
+        let (bd, cd) = (&b.data[..], data);
+        let pre = common_prefix(bd, cd);
+        let suf = common_suffix(bd, cd, bd.len().min(cd.len()) - pre);
+        let end = |e: &Pe| (e.name + e.len + 1) as usize + hash_len;
+        let i0 = b.ents.partition_point(|e| end(e) <= pre);
+        let cut = bd.len() - suf;
+        let i1 = if cut == 0 { 0 } else { (b.ents.partition_point(|e| end(e) < cut) + 1).min(b.ents.len()) }
+            .max(i0);
+        let start_of = |i: usize| if i == 0 { 0 } else { end(&b.ents[i - 1]) };
+        let (c_start, tail) = (start_of(i0), bd.len() - start_of(i1));
+        if cd.len() >= tail && cd.len() - tail >= c_start {
+            let c_end = cd.len() - tail;
+            if let Ok(mid) = parse_tree(&cd[c_start..c_end], hash_len) {
+                let shift = |e: &Pe, by: usize| Pe { name: e.name + by as u32, ..*e };
+                let mid: Vec<Pe> = mid.iter().map(|e| shift(e, c_start)).collect();
+                let k0 = b.ents[..i0].iter().filter(|e| e.kind == K_TREE).count();
+                let k1 = k0 + b.ents[i0..i1].iter().filter(|e| e.kind == K_TREE).count();
+                acc.subs.extend_from_slice(&b.subs[..k0]);
+                acc.merge(bd, &b.ents[i0..i1], &b.subs[k0..k1], cd, &mid, hash_len, tree_index, local);
+                acc.subs.extend_from_slice(&b.subs[k1..]);
+                let mut all = Vec::with_capacity(i0 + mid.len() + b.ents.len() - i1);
+                all.extend_from_slice(&b.ents[..i0]);
+                all.extend_from_slice(&mid);
+                let delta = cd.len() as i64 - bd.len() as i64;
+                all.extend(
+                    b.ents[i1..].iter().map(|e| Pe { name: (i64::from(e.name) + delta) as u32, ..*e }),
+                );
+                ents = Some(all);
             }
         }
-    };
-    let file = |e: &Pe, d: &[u8], local: &mut Local<'_>| -> Ent {
-        let name = local.name(e.name(d));
-        let blob = if e.kind == K_GITLINK { GITLINK } else { local.blobs.get(e.id(d, hash_len)) };
-        Ent { name, blob }
-    };
-    match base {
-        None => {
-            for e in ents {
-                if e.kind == K_TREE {
-                    new_sub(e, local, &mut info, &mut subs);
-                } else {
-                    added.push(file(e, data, local));
-                }
-            }
-        }
-        Some(b) => {
-            let (mut i, mut j, mut k) = (0usize, 0usize, 0usize);
-            while i < b.ents.len() || j < ents.len() {
-                let order = match (b.ents.get(i), ents.get(j)) {
-                    (Some(o), Some(n)) => {
-                        tree_order(o.name(&b.data), o.kind == K_TREE, n.name(data), n.kind == K_TREE)
-                    }
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    _ => std::cmp::Ordering::Greater,
-                };
-                match order {
-                    std::cmp::Ordering::Less => {
-                        let o = &b.ents[i];
-                        if o.kind == K_TREE {
-                            k += 1;
-                        } else {
-                            removed.push(file(o, &b.data, local));
-                        }
-                        i += 1;
-                    }
-                    std::cmp::Ordering::Greater => {
-                        let n = &ents[j];
-                        if n.kind == K_TREE {
-                            new_sub(n, local, &mut info, &mut subs);
-                        } else {
-                            added.push(file(n, data, local));
-                        }
-                        j += 1;
-                    }
-                    std::cmp::Ordering::Equal => {
-                        let (o, n) = (&b.ents[i], &ents[j]);
-                        let same = o.kind == n.kind && o.id(&b.data, hash_len) == n.id(data, hash_len);
-                        if n.kind == K_TREE {
-                            match (same, b.subs.get(k)) {
-                                (true, Some(&(name, child))) if child != UNSET => subs.push((name, child)),
-                                _ => new_sub(n, local, &mut info, &mut subs),
-                            }
-                            k += 1;
-                        } else if !same {
-                            removed.push(file(o, &b.data, local));
-                            added.push(file(n, data, local));
-                        }
-                        i += 1;
-                        j += 1;
-                    }
-                }
-            }
+        if ents.is_none() {
+            // The shared ends did not fall on entry boundaries: compare every entry.
+            acc = Acc { missing: Vec::new(), subs: Vec::new(), added: Vec::new(), removed: Vec::new() };
+            let parsed = parse_tree(data, hash_len).unwrap_or_else(|partial| {
+                malformed = true;
+                partial
+            });
+            acc.merge(bd, &b.ents, &b.subs, data, &parsed, hash_len, tree_index, local);
+            ents = Some(parsed);
         }
     }
-    for e in ents {
-        if e.kind == K_FILE && e.name(data) == SOPS_CONFIG {
-            info.sops = Some(e.id(data, hash_len).to_owned());
+    let ents = ents.unwrap_or_else(|| {
+        let parsed = parse_tree(data, hash_len).unwrap_or_else(|partial| {
+            malformed = true;
+            partial
+        });
+        for e in &parsed {
+            if e.kind == K_TREE {
+                acc.new_sub(data, e, hash_len, tree_index, local);
+            } else {
+                acc.added.push(Acc::file(data, e, hash_len, local));
+            }
         }
-    }
-    info.subtrees = subs.iter().copied().filter(|s| s.1 != UNSET).collect();
+        parsed
+    });
+    let sops = ents
+        .iter()
+        .find(|e| e.kind == K_FILE && e.len as usize == SOPS_CONFIG.len() && e.name(data) == SOPS_CONFIG)
+        .map(|e| e.id(data, hash_len).to_owned());
+    let info = TreeInfo {
+        subtrees: acc.subs.iter().copied().filter(|s| s.1 != UNSET).collect::<Vec<_>>().into_boxed_slice(),
+        missing: acc.missing,
+        sops,
+    };
     let rec = TreeRec {
         base: base.map_or(UNSET, |b| b.dense),
-        added: added.into_boxed_slice(),
-        removed: removed.into_boxed_slice(),
+        added: acc.added.into_boxed_slice(),
+        removed: acc.removed.into_boxed_slice(),
     };
-    (info, rec, subs)
+    Analysis { info, rec, ents, subs: acc.subs, malformed }
 }
 
 /// Trees kept while their delta children are still to come.
@@ -609,20 +748,20 @@ pub(crate) fn scan(
                 },
                 Kind::Tree => {
                     let Some(&dense) = tree_index.get(id) else { return };
-                    let ents = parse_tree(data, hash_len).unwrap_or_else(|partial| {
-                        st.malformed
-                            .push(format!("tree {id} is malformed; entries after the damage were not read"));
-                        partial
-                    });
                     let base =
                         loc.and_then(|(pi, pos)| odb.packs[pi].base(pos).and_then(|b| frontier[pi].take(b)));
-                    let (info, rec, subs) =
-                        analyze(data, &ents, base.as_deref(), hash_len, &tree_index, &mut st.local);
+                    let a = analyze(data, base.as_deref(), hash_len, &tree_index, &mut st.local);
+                    if a.malformed {
+                        st.malformed
+                            .push(format!("tree {id} is malformed; entries after the damage were not read"));
+                    }
                     if let Some((pi, pos)) = loc {
-                        if frontier[pi].wants(pos) {
-                            frontier[pi].keep(pos, Kept { dense, data: data.into(), ents, subs });
+                        if frontier[pi].wants(pos) && !a.malformed {
+                            frontier[pi]
+                                .keep(pos, Kept { dense, data: data.into(), ents: a.ents, subs: a.subs });
                         }
                     }
+                    let (info, rec) = (a.info, a.rec);
                     st.trees.push((dense, info, rec));
                 }
                 _ => {}
@@ -1097,22 +1236,21 @@ impl Loader<'_> {
                 let id = store.ids[t as usize];
                 let (info, rec) = match self.repo.try_find_object(id) {
                     Ok(Some(o)) if o.kind == Kind::Tree => {
-                        let ents = parse_tree(&o.data, self.hash.len_in_bytes()).unwrap_or_else(|partial| {
+                        let names = Mutex::new(std::mem::take(store.names));
+                        let mut local = Local { cache: FxMap::default(), names: &names, blobs: store.blobs };
+                        let a = analyze(&o.data, None, self.hash.len_in_bytes(), store.index, &mut local);
+                        if a.malformed {
                             self.problems.push(Problem {
                                 path: "(object database)".into(),
                                 message: format!(
                                     "tree {id} is malformed; entries after the damage were not read"
                                 ),
                             });
-                            partial
-                        });
-                        let names = Mutex::new(std::mem::take(store.names));
-                        let mut local = Local { cache: FxMap::default(), names: &names, blobs: store.blobs };
-                        let (info, rec, _) =
-                            analyze(&o.data, &ents, None, self.hash.len_in_bytes(), store.index, &mut local);
+                        }
+                        let r = (a.info, a.rec);
                         drop(local);
                         *store.names = names.into_inner().unwrap_or_else(|p| p.into_inner());
-                        (info, rec)
+                        r
                     }
                     other => {
                         let why = match other {
@@ -1137,7 +1275,9 @@ impl Loader<'_> {
             for (name, id) in missing {
                 let child = store.dense(id);
                 if let Some(info) = store.infos[t as usize].as_mut() {
-                    info.subtrees.push((name, child));
+                    let mut v = std::mem::take(&mut info.subtrees).into_vec();
+                    v.push((name, child));
+                    info.subtrees = v.into_boxed_slice();
                 }
             }
             if let Some(info) = &store.infos[t as usize] {
@@ -1204,7 +1344,7 @@ impl Sigs {
         self.of_tree[t as usize] = IN_PROGRESS;
         while let Some(&mut (cur, ref mut next)) = stack.last_mut() {
             let info = trees[cur as usize].as_ref();
-            let subtrees = info.map(|i| i.subtrees.as_slice()).unwrap_or(&[]);
+            let subtrees: &[(u32, u32)] = info.map(|i| &i.subtrees[..]).unwrap_or(&[]);
             if *next < subtrees.len() {
                 let child = subtrees[*next].1;
                 *next += 1;

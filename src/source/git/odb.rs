@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use super::util::one_line;
 
 /// Packs larger than this are streamed in slices (see [`Odb::stream`]).
-const SLICE_BYTES: u64 = 96 << 20;
+const SLICE_BYTES: u64 = 64 << 20;
 
 /// Every pack and loose object of a repository (and its alternates).
 pub struct Odb {
@@ -332,10 +332,35 @@ impl Odb {
         // Large packs are streamed in slices of whole delta trees, each grouped around a part of
         // the pack, and the pack is mapped only while a slice is streamed: the pages a slice
         // touched leave this process's memory with it.
-        let pack_len = std::fs::metadata(&p.data_path).map(|m| m.len()).unwrap_or(0);
-        let slices = pack_len.div_ceil(SLICE_BYTES).max(1) as usize;
-        let n = p.order.len().max(1);
-        let slice_of = |pos: u32| p.root_rank[pos as usize] as usize * slices / n;
+        // Slices are cut between delta families, in pack order, once they hold SLICE_BYTES of
+        // compressed entries.
+        let n = p.order.len();
+        let extent = |rank: usize| -> u64 {
+            let start = p.index.pack_offset_at_index(p.order[rank]);
+            let end = p.order.get(rank + 1).map_or(p.pack_end, |&next| p.index.pack_offset_at_index(next));
+            end.saturating_sub(start)
+        };
+        let mut family_bytes = vec![0u64; n];
+        for (rank, &pos) in p.order.iter().enumerate() {
+            if p.kind(pos).is_some_and(|k| kinds.contains(&k)) {
+                family_bytes[p.root_rank[pos as usize] as usize] += extent(rank);
+            }
+        }
+        let mut slice_of_root = vec![0u32; n];
+        let (mut slices, mut acc) = (1usize, 0u64);
+        for (rank, &bytes) in family_bytes.iter().enumerate() {
+            if bytes == 0 {
+                continue;
+            }
+            if acc > 0 && acc + bytes > SLICE_BYTES {
+                slices += 1;
+                acc = 0;
+            }
+            acc += bytes;
+            slice_of_root[rank] = (slices - 1) as u32;
+        }
+        drop(family_bytes);
+        let slice_of = |pos: u32| slice_of_root[p.root_rank[pos as usize] as usize] as usize;
         // The forest builder reads headers sequentially from the pack's first entry, so that entry
         // is always part of the forest (inflated, but delivered only by its own slice).
         let first = p.order.first().copied();
@@ -344,12 +369,15 @@ impl Odb {
             if !p.order.iter().any(|&pos| p.own[pos as usize] && wanted(pos)) {
                 continue;
             }
-            let selected = p.order.iter().copied().filter(|&pos| Some(pos) == first || wanted(pos));
+            // Collected first: the forest preallocates for as many items as the iterator may yield.
+            let selected: Vec<u32> =
+                p.order.iter().copied().filter(|&pos| Some(pos) == first || wanted(pos)).collect();
+            let ranks: Vec<u32> = selected.iter().map(|&pos| p.rank[pos as usize]).collect();
             let interrupt = AtomicBool::new(false);
             let index = &p.index;
             let tree = pack::cache::delta::Tree::from_offsets_in_pack(
                 &p.data_path,
-                selected,
+                selected.into_iter(),
                 &|pos: &u32| index.pack_offset_at_index(*pos),
                 &|id| Ok(index.lookup(id).map(|i| index.pack_offset_at_index(i))),
                 &mut gix::progress::Discard,
@@ -357,13 +385,6 @@ impl Odb {
                 self.hash,
             )
             .map_err(|e| one_line(&e))?;
-            let ranks: Vec<u32> = p
-                .order
-                .iter()
-                .copied()
-                .filter(|&pos| Some(pos) == first || wanted(pos))
-                .map(|pos| p.rank[pos as usize])
-                .collect();
             let data = SliceData::read(p, &ranks).map_err(|e| format!("cannot read: {e}"))?;
             drop(ranks);
             let mut worker = Worker { state: None, init, out };
@@ -393,6 +414,15 @@ impl Odb {
                 },
             )
             .map_err(|e| one_line(&e))?;
+            if std::env::var_os("SG_DEBUG").is_some() {
+                let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+                let l: Vec<&str> =
+                    status.lines().filter(|l| l.starts_with("RssAnon") || l.starts_with("VmHWM")).collect();
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("[slice {slice}/{slices}] buf {} {l:?}", data.buf.len());
+                }
+            }
         }
         Ok(())
     }
