@@ -790,7 +790,7 @@ pub(crate) fn scan(
         malformed.extend(st.malformed);
     }
     let mut names = names.into_inner().unwrap_or_else(|p| p.into_inner());
-    commits.sort_by(|a, b| a.0.cmp(&b.0));
+    commits.sort_by_key(|a| a.0);
     commits.dedup_by(|a, b| a.0 == b.0);
     let mut commit_index: HashMap<ObjectId, u32> =
         commits.iter().enumerate().map(|(i, (id, _))| (*id, i as u32)).collect();
@@ -914,7 +914,6 @@ pub(crate) fn scan(
     roots.sort_unstable();
     roots.dedup();
     loader.complete(&roots, &mut store);
-    drop(store);
     blobs.finish();
     trace!(t0, format!("step 2: {} reachable commits", topo.len()));
 
@@ -1090,10 +1089,10 @@ pub(crate) fn scan(
             queries.entry((key.0.clone(), key.1, cfgs.iter().copied().collect())).or_insert(n);
         }
     }
-    let mut query_list: Vec<(usize, (String, ObjectId, Vec<u32>))> =
-        queries.iter().map(|(k, &i)| (i, k.clone())).collect();
+    type Query = (String, ObjectId, Vec<u32>);
+    let mut query_list: Vec<(usize, Query)> = queries.iter().map(|(k, &i)| (i, k.clone())).collect();
     query_list.sort_by_key(|x| x.0);
-    let query_list: Vec<(String, ObjectId, Vec<u32>)> = query_list.into_iter().map(|x| x.1).collect();
+    let query_list: Vec<Query> = query_list.into_iter().map(|x| x.1).collect();
     let ctx = AnnotateCtx {
         graph: &graph,
         trees: &trees,

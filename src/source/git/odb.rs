@@ -100,7 +100,7 @@ impl Pack {
                     .checked_sub(base_distance)
                     .and_then(|base| sorted_offsets.binary_search(&base).ok())
                     .map(|r| order[r]),
-                Header::RefDelta { base_id } => index.lookup(&base_id),
+                Header::RefDelta { base_id } => index.lookup(base_id),
             };
             if let Some(base) = base {
                 bases[pos as usize] = base;
@@ -178,6 +178,11 @@ impl Pack {
     pub fn len(&self) -> u32 {
         self.index.num_objects()
     }
+
+    /// Whether the pack holds no object.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Odb {
@@ -238,7 +243,7 @@ impl Odb {
             }
         }
         loose.retain(|l| !packs.iter().any(|p| p.index.lookup(l.id).is_some()));
-        loose.sort_by(|a, b| a.id.cmp(&b.id));
+        loose.sort_by_key(|a| a.id);
         loose.dedup_by(|a, b| a.id == b.id);
         (Odb { hash, packs, loose, loose_stores }, problems)
     }
