@@ -5,6 +5,7 @@ mod baseline;
 mod cli;
 mod config;
 mod examples;
+mod git;
 mod hook;
 mod hostile;
 mod incident;

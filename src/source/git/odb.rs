@@ -419,15 +419,6 @@ impl Odb {
                 },
             )
             .map_err(|e| one_line(&e))?;
-            if std::env::var_os("SG_DEBUG").is_some() {
-                let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-                let l: Vec<&str> =
-                    status.lines().filter(|l| l.starts_with("RssAnon") || l.starts_with("VmHWM")).collect();
-                #[allow(clippy::print_stderr)]
-                {
-                    eprintln!("[slice {slice}/{slices}] buf {} {l:?}", data.buf.len());
-                }
-            }
         }
         Ok(())
     }

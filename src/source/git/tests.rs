@@ -484,3 +484,36 @@ fn progress_is_reported() {
     assert!(p.total.load(Ordering::Relaxed) >= 3);
     assert!(p.objects.load(Ordering::Relaxed) >= 3);
 }
+
+#[test]
+fn a_plaintext_file_becomes_an_error_when_a_creation_rule_covers_it() {
+    let r = Repo::new();
+    r.write("README.md", "docs\n");
+    let c0 = r.commit("init");
+    r.write("secrets/db.yaml", "password: hunter2\n");
+    let c1 = r.commit("plaintext before any rule");
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    r.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - path_regex: ^secrets/.*\\.yaml$\n    age: {recipient}\n"),
+    );
+    let c2 = r.commit("add a creation rule");
+    r.write("README.md", "docs, more\n");
+    r.commit("unrelated");
+
+    let history = scan_history(&engine(), r.path(), &opts(0), None).expect("history");
+    let found = with_rule(&history, "sops/not-encrypted");
+    assert_eq!(found.len(), 1, "{history:#?}");
+    assert_eq!(found[0].path, "secrets/db.yaml");
+    let p = prov(found[0]);
+    assert_eq!(p.commit.as_deref(), Some(c2.as_str()), "an error from the commit that added the rule on");
+    assert_eq!(p.commits, Some(2));
+    assert_eq!(p.at_head, Some(true));
+
+    let before = scan_range(&engine(), r.path(), &format!("{c0}..{c1}"), &opts(0), None).expect("range");
+    assert!(with_rule(&before, "sops/not-encrypted").is_empty(), "{before:#?}");
+    let after = scan_range(&engine(), r.path(), &format!("{c1}..{c2}"), &opts(0), None).expect("range");
+    let found = with_rule(&after, "sops/not-encrypted");
+    assert_eq!(found.len(), 1, "{after:#?}");
+    assert_eq!(prov(found[0]).commit.as_deref(), Some(c2.as_str()));
+}

@@ -1,0 +1,181 @@
+//! `sopsguard scan --staged | --range | --since | --history | --all-objects` on repositories built
+//! with the real `git`.
+
+use std::process::Command;
+
+use crate::util::{age_identity, Dir, Run};
+
+fn repo() -> Dir {
+    let d = Dir::new();
+    d.git(&["init", "-q", "-b", "main"]);
+    d.git(&["config", "commit.gpgsign", "false"]);
+    d
+}
+
+fn commit(d: &Dir, msg: &str) -> String {
+    d.git(&["add", "-A"]);
+    d.git(&["commit", "-q", "--allow-empty", "-m", msg]);
+    d.git(&["rev-parse", "HEAD"]).trim().to_owned()
+}
+
+/// `(rule, path, provenance commit)` of every finding.
+fn found(run: &Run) -> Vec<(String, String, String)> {
+    run.json()["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or("").to_owned(),
+                f["path"].as_str().unwrap_or("").to_owned(),
+                f["provenance"]["commit"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn history_finds_a_removed_secret_with_its_introducing_commit() {
+    let d = repo();
+    d.write("README.md", "hello\n");
+    commit(&d, "init");
+    d.write("deploy/key.txt", format!("{}\n", age_identity()));
+    let introduced = commit(&d, "add a key");
+    d.write("README.md", "more\n");
+    commit(&d, "unrelated");
+    std::fs::remove_file(d.path().join("deploy/key.txt")).expect("rm");
+    commit(&d, "remove the key");
+
+    let run = d.run(&["scan", "--history", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(found(&run), vec![("age/identity".into(), "deploy/key.txt".into(), introduced.clone())]);
+    let f = &run.json()["findings"][0]["provenance"];
+    assert_eq!(f["source"], "commit");
+    assert_eq!(f["author"], "Test Author <author@example.com>");
+    assert_eq!(f["commits"], 2);
+    assert_eq!(f["refs"], serde_json::json!(["refs/heads/main"]));
+    assert_eq!(f["at_head"], false);
+
+    // The working tree no longer has it; the same threads or not, history output is identical.
+    let wt = d.run(&["scan", "--format", "json", "."]);
+    assert!(found(&wt).iter().all(|f| f.0 != "age/identity"), "{}", wt.stdout);
+    let one = d.run(&["scan", "--history", "--format", "json", "--threads", "1"]);
+    let two = d.run(&["scan", "--history", "--format", "json", "--threads", "2"]);
+    assert_eq!(one.json()["findings"], two.json()["findings"]);
+}
+
+#[test]
+fn staged_scans_what_will_be_committed() {
+    let d = repo();
+    d.write("app/values.yaml", "replicas: 1\n");
+    commit(&d, "init");
+    d.write("app/values.yaml", format!("replicas: 1\nkey: {}\n", age_identity()));
+    d.git(&["add", "app/values.yaml"]);
+    // Removed from the working tree but still staged, and a secret only in the working tree.
+    d.write("app/values.yaml", "replicas: 1\n");
+    d.write("local-notes.txt", format!("{}\n", age_identity()));
+
+    let run = d.run(&["scan", "--staged", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let hits = found(&run);
+    assert_eq!(hits.len(), 1, "{}", run.stdout);
+    assert_eq!((hits[0].0.as_str(), hits[0].1.as_str()), ("age/identity", "app/values.yaml"));
+    assert_eq!(run.json()["findings"][0]["provenance"]["source"], "index");
+
+    // Unstaged: nothing left to report.
+    d.git(&["reset", "-q"]);
+    let run = d.run(&["scan", "--staged", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn range_and_since_see_a_secret_that_only_a_merge_resolution_has() {
+    let d = repo();
+    d.write("app/config.txt", "value: base\n");
+    let base = commit(&d, "base");
+    d.git(&["checkout", "-q", "-b", "feature"]);
+    d.write("app/config.txt", "value: feature\n");
+    commit(&d, "feature");
+    d.git(&["checkout", "-q", "main"]);
+    d.write("app/config.txt", "value: main\n");
+    commit(&d, "main");
+    let merge = Command::new("git")
+        .args(["merge", "-q", "feature"])
+        .current_dir(d.path())
+        .env("GIT_AUTHOR_NAME", "Test Author")
+        .env("GIT_AUTHOR_EMAIL", "author@example.com")
+        .env("GIT_COMMITTER_NAME", "Test Author")
+        .env("GIT_COMMITTER_EMAIL", "author@example.com")
+        .output()
+        .expect("git merge");
+    assert!(!merge.status.success(), "the merge must conflict");
+    d.write("app/config.txt", format!("value: both\nkey: {}\n", age_identity()));
+    let resolved = commit(&d, "merge feature");
+
+    let expected = vec![("age/identity".to_owned(), "app/config.txt".to_owned(), resolved)];
+    let range = d.run(&["scan", "--range", &format!("{base}..HEAD"), "--format", "json"]);
+    assert_eq!(range.code, 1, "{}{}", range.stdout, range.stderr);
+    assert_eq!(found(&range), expected);
+    let since = d.run(&["scan", "--since", &base, "--format", "json"]);
+    assert_eq!(found(&since), expected);
+    let history = d.run(&["scan", "--history", "--format", "json"]);
+    assert_eq!(found(&history), expected);
+    let before = d.run(&["scan", "--range", &format!("{base}..HEAD^1"), "--format", "json"]);
+    assert_eq!(before.code, 0, "{}{}", before.stdout, before.stderr);
+}
+
+#[test]
+fn all_objects_adds_what_no_ref_reaches() {
+    let d = repo();
+    d.write("a.txt", "a\n");
+    commit(&d, "init");
+    d.write("dangling.txt", format!("{}\n", age_identity()));
+    let id = d.git(&["hash-object", "-w", "dangling.txt"]).trim().to_owned();
+    std::fs::remove_file(d.path().join("dangling.txt")).expect("rm");
+    let reachable = d.run(&["scan", "--history", "--format", "json"]);
+    assert_eq!(reachable.code, 0, "{}{}", reachable.stdout, reachable.stderr);
+    let all = d.run(&["scan", "--history", "--all-objects", "--format", "json"]);
+    assert_eq!(all.code, 1, "{}{}", all.stdout, all.stderr);
+    assert_eq!(found(&all), vec![("age/identity".into(), id, String::new())]);
+}
+
+#[test]
+fn a_missing_object_is_a_problem_the_scan_goes_on_and_exits_2() {
+    let d = repo();
+    d.write("a.txt", "harmless\n");
+    d.write("b.txt", "also harmless\n");
+    commit(&d, "init");
+    let id = d.git(&["rev-parse", "HEAD:a.txt"]).trim().to_owned();
+    std::fs::remove_file(d.path().join(".git/objects").join(&id[..2]).join(&id[2..])).expect("rm object");
+    let run = d.run(&["scan", "--history", "--format", "json"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let json = run.json();
+    assert_eq!(json["summary"]["files"], 1, "the rest is still scanned: {}", run.stdout);
+    let problems = json["problems"].to_string();
+    assert!(problems.contains("a.txt") && problems.contains("missing"), "{problems}");
+}
+
+#[test]
+fn a_git_mode_outside_a_repository_is_a_clear_error() {
+    let d = Dir::new();
+    if d.path().ancestors().skip(1).any(|a| a.join(".git").exists()) {
+        return; // the temporary directory is inside a repository on this machine
+    }
+    for mode in [&["--history"][..], &["--staged"], &["--range", "a..b"]] {
+        let mut args = vec!["scan"];
+        args.extend_from_slice(mode);
+        let run = d.run(&args);
+        assert_eq!(run.code, 2, "{mode:?}: {}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("not inside a git repository"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn an_unknown_revision_is_a_clear_error() {
+    let d = repo();
+    d.write("a.txt", "a\n");
+    commit(&d, "init");
+    let run = d.run(&["scan", "--range", "nosuchbranch..HEAD"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("nosuchbranch"), "{}", run.stderr);
+}
