@@ -5,7 +5,8 @@
 //! read once and scanned once per variant. Large sets are streamed out of the packs (see
 //! [`super::odb`]); small ones are looked up by id.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use gix::objs::Kind;
 use gix::ObjectId;
@@ -166,6 +167,111 @@ impl Drop for Tally<'_> {
     }
 }
 
+/// Bytes of blobs handed from the pack traversal to the scanners and not yet scanned.
+const IN_FLIGHT_BYTES: u64 = 64 << 20;
+
+/// A byte budget: takers wait while others hold too much (one taker may always proceed).
+struct Budget {
+    used: Mutex<u64>,
+    freed: Condvar,
+}
+
+impl Budget {
+    fn take(&self, n: u64) {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        while *used > 0 && *used + n > IN_FLIGHT_BYTES {
+            used = self.freed.wait(used).unwrap_or_else(|p| p.into_inner());
+        }
+        *used += n;
+    }
+
+    fn give(&self, n: u64) {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        *used = used.saturating_sub(n);
+        self.freed.notify_all();
+    }
+}
+
+/// Streams the blobs out of the packs and scans the wanted ones on separate threads: scanning
+/// inside the traversal would put every scan of a delta chain on that chain's critical path
+/// (its children are only decoded after the callback returns), leaving cores idle.
+fn stream_and_scan(
+    engine: &Engine,
+    odb: &Odb,
+    wanted: &Wanted,
+    configs: &Configs,
+    opts: &GitOptions,
+    progress: Option<&dyn Progress>,
+    claimed: &[AtomicBool],
+) -> Outcome {
+    let scanners = if opts.threads > 0 {
+        opts.threads
+    } else {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    };
+    let budget = Budget { used: Mutex::new(0), freed: Condvar::new() };
+    let (tx, rx) = std::sync::mpsc::channel::<(u32, Vec<u8>)>();
+    let rx = Mutex::new(rx);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..scanners)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Outcome::default();
+                    loop {
+                        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok((gi, data)) = next else { break };
+                        scan_group(engine, configs, opts, gi, &wanted.groups[gi as usize], &data, &mut out);
+                        budget.give(data.len() as u64);
+                    }
+                    out
+                })
+            })
+            .collect();
+        let (states, failures) = odb.stream(
+            &[Kind::Blob],
+            opts.threads,
+            || (Outcome::default(), Tally::new(progress), tx.clone()),
+            |(out, tally, tx), _loc, id, _kind, data| {
+                tally.add(data.len() as u64);
+                let Some(&gi) = wanted.index.get(id) else { return };
+                if claimed[gi as usize].swap(true, Ordering::Relaxed) {
+                    return;
+                }
+                let g = &wanted.groups[gi as usize];
+                if data.len() as u64 > opts.max_file_size {
+                    skip_group(g, data.len() as u64, opts, out);
+                    return;
+                }
+                budget.take(data.len() as u64);
+                if let Err(back) = tx.send((gi, data.to_vec())) {
+                    // No scanner left (they only stop when the channel closes): scan here.
+                    let (gi, data) = back.0;
+                    budget.give(data.len() as u64);
+                    scan_group(engine, configs, opts, gi, g, &data, out);
+                }
+            },
+        );
+        drop(tx);
+        let mut outcome = Outcome::default();
+        for (o, _, _) in states {
+            outcome = outcome.merge(o);
+        }
+        for w in workers {
+            match w.join() {
+                Ok(o) => outcome = outcome.merge(o),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        for f in failures {
+            outcome.problems.push(Problem {
+                path: "(object database)".into(),
+                message: format!("{f}; the objects it still held were looked up one by one"),
+            });
+        }
+        outcome
+    })
+}
+
 /// Reads every wanted blob once and scans it. With `odb`, the packs are streamed (every blob in
 /// them is inflated once, and the wanted ones scanned); without, blobs are looked up by id.
 /// Blobs that cannot be found become problems.
@@ -181,30 +287,7 @@ pub(crate) fn scan_wanted(
     let mut outcome = Outcome::default();
     let claimed: Vec<AtomicBool> = (0..wanted.len()).map(|_| AtomicBool::new(false)).collect();
     if let Some(odb) = odb {
-        let streamed_bytes = AtomicU64::new(0);
-        let (states, failures) = odb.stream(
-            &[Kind::Blob],
-            opts.threads,
-            || (Outcome::default(), Tally::new(progress)),
-            |(out, tally), _loc, id, _kind, data| {
-                tally.add(data.len() as u64);
-                let Some(&gi) = wanted.index.get(id) else { return };
-                if claimed[gi as usize].swap(true, Ordering::Relaxed) {
-                    return;
-                }
-                streamed_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-                scan_group(engine, configs, opts, gi, &wanted.groups[gi as usize], data, out);
-            },
-        );
-        for (o, _) in states {
-            outcome = outcome.merge(o);
-        }
-        for f in failures {
-            outcome.problems.push(Problem {
-                path: "(object database)".into(),
-                message: format!("{f}; the objects it still held were looked up one by one"),
-            });
-        }
+        outcome = outcome.merge(stream_and_scan(engine, odb, wanted, configs, opts, progress, &claimed));
     }
     // Whatever the packs did not deliver (or everything, without `odb`) is looked up by id.
     let rest: Vec<u32> =

@@ -652,6 +652,66 @@ impl Dirs {
     }
 }
 
+/// The config set (one `.sops.yaml`, or none) governing a directory under a signature.
+#[derive(Default)]
+struct Governing {
+    by_dir: FxMap<(u32, u32), u32>,
+    by_path: HashMap<(String, u32), u32>,
+}
+
+impl Governing {
+    #[allow(clippy::too_many_arguments)]
+    fn of(
+        &mut self,
+        dir: u32,
+        sig: u32,
+        dirs: &mut Dirs,
+        names: &Names,
+        sigs: &Sigs,
+        configs: &mut Configs,
+        read: &dyn Fn(ObjectId) -> Result<Vec<u8>, String>,
+        problems: &mut Vec<Problem>,
+    ) -> u32 {
+        if let Some(&c) = self.by_dir.get(&(dir, sig)) {
+            return c;
+        }
+        let path = dirs.path(dir, names);
+        let c = self.of_path(&path, sig, sigs, configs, read, problems);
+        self.by_dir.insert((dir, sig), c);
+        c
+    }
+
+    fn of_path(
+        &mut self,
+        dir: &str,
+        sig: u32,
+        sigs: &Sigs,
+        configs: &mut Configs,
+        read: &dyn Fn(ObjectId) -> Result<Vec<u8>, String>,
+        problems: &mut Vec<Problem>,
+    ) -> u32 {
+        if let Some(&c) = self.by_path.get(&(dir.to_owned(), sig)) {
+            return c;
+        }
+        let list = &sigs.list[sig as usize];
+        let mut probe = dir;
+        let nearest = loop {
+            let candidate =
+                if probe.is_empty() { ".sops.yaml".to_owned() } else { format!("{probe}/.sops.yaml") };
+            if let Ok(i) = list.binary_search_by(|(p, _)| p.as_str().cmp(&candidate)) {
+                break Some(list[i].clone());
+            }
+            if probe.is_empty() {
+                break None;
+            }
+            probe = probe.rsplit_once('/').map_or("", |(parent, _)| parent);
+        };
+        let c = configs.intern(&nearest.into_iter().collect::<Vec<_>>(), read, problems);
+        self.by_path.insert((dir.to_owned(), sig), c);
+        c
+    }
+}
+
 /// The delta forest of the trees: children by base, and the roots (whole lists).
 struct Forest {
     roots: Vec<u32>,
@@ -686,7 +746,7 @@ struct Graph {
     parents: Vec<Vec<u32>>,
     /// Dense root tree of each commit (`UNSET` if missing).
     root: Vec<u32>,
-    /// Config set of each reachable commit.
+    /// Signature (`.sops.yaml` set) of each reachable commit.
     cfg: Vec<u32>,
 }
 
@@ -927,16 +987,14 @@ pub(crate) fn scan(
             Err(e) => Err(one_line(&e)),
         }
     };
-    let mut sig_cfg: FxMap<u32, u32> = FxMap::default();
-    let mut cfg_of_tree = |t: u32, sigs: &mut Sigs, problems: &mut Vec<Problem>| -> u32 {
-        let s = sigs.of(t, &trees, &names);
-        *sig_cfg.entry(s).or_insert_with(|| configs.intern(&sigs.list[s as usize], &read, problems))
-    };
+    // A commit's `.sops.yaml` set is its root tree's signature; contexts carry signatures until
+    // they are narrowed to the one config that governs each directory (below).
+    let cfg_of_tree = |t: u32, sigs: &mut Sigs| -> u32 { sigs.of(t, &trees, &names) };
     let mut cfg = vec![UNSET; n];
     for &c in &topo {
         let t = root[c as usize];
         if t != UNSET {
-            cfg[c as usize] = cfg_of_tree(t, &mut sigs, &mut report.problems);
+            cfg[c as usize] = cfg_of_tree(t, &mut sigs);
         }
     }
 
@@ -951,7 +1009,7 @@ pub(crate) fn scan(
         }
     }
     for &(_, t) in &tree_tips {
-        let cf = cfg_of_tree(t, &mut sigs, &mut report.problems);
+        let cf = cfg_of_tree(t, &mut sigs);
         work.push((t, 0, cf));
     }
     push_contexts(&mut work, &mut seen, &mut contexts, &trees, &mut dirs);
@@ -965,15 +1023,24 @@ pub(crate) fn scan(
         }
         for t in 0..tree_ids.len() as u32 {
             if contexts[t as usize].is_empty() && !has_parent[t as usize] && trees[t as usize].is_some() {
-                let cf = cfg_of_tree(t, &mut sigs, &mut report.problems);
+                let cf = cfg_of_tree(t, &mut sigs);
                 work.push((t, 0, cf));
             }
         }
         push_contexts(&mut work, &mut seen, &mut contexts, &trees, &mut dirs);
     }
     drop(seen);
+    // The engine judges a file by the one `.sops.yaml` that governs it (the nearest in its
+    // directory or above), so two signatures that agree on it give the same result: a blob is
+    // scanned once per distinct governing config, not once per `.sops.yaml` edit anywhere.
+    let mut governing = Governing::default();
     for c in &mut contexts {
+        for (d, sig) in c.iter_mut() {
+            *sig =
+                governing.of(*d, *sig, &mut dirs, &names, &sigs, &mut configs, &read, &mut report.problems);
+        }
         c.sort_unstable();
+        c.dedup();
     }
     let graph = Graph { commits, commit_index, topo, rank, parents, root, cfg };
     trace!(t0, format!("step 2: {} config sets, {} directories", configs.sets.len(), dirs.parent.len()));
@@ -1082,6 +1149,7 @@ pub(crate) fn scan(
             merged.entry(key).or_insert_with(|| (f, BTreeSet::new(), v.tag == 1)).1.insert(v.cfg);
         }
     }
+    trace!(t0, format!("5a merged {}", merged.len()));
     let mut queries: BTreeMap<(String, ObjectId, Vec<u32>), usize> = BTreeMap::new();
     for (key, (_, cfgs, object)) in &merged {
         if !object {
@@ -1093,7 +1161,20 @@ pub(crate) fn scan(
     let mut query_list: Vec<(usize, Query)> = queries.iter().map(|(k, &i)| (i, k.clone())).collect();
     query_list.sort_by_key(|x| x.0);
     let query_list: Vec<Query> = query_list.into_iter().map(|x| x.1).collect();
+    // For each queried path, the config governing it under each signature.
+    let mut governed: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for q in &query_list {
+        if !governed.contains_key(&q.0) {
+            let dir = q.0.rsplit_once('/').map_or("", |(d, _)| d);
+            let by_sig = (0..sigs.list.len() as u32)
+                .map(|sig| governing.of_path(dir, sig, &sigs, &mut configs, &read, &mut report.problems))
+                .collect();
+            governed.insert(q.0.clone(), by_sig);
+        }
+    }
+    trace!(t0, format!("5b governed {} queries", query_list.len()));
     let ctx = AnnotateCtx {
+        governed: &governed,
         graph: &graph,
         trees: &trees,
         recs: &recs,
@@ -1105,6 +1186,8 @@ pub(crate) fn scan(
         tree_tips: &tree_tips,
     };
     let annotations = annotate(&query_list, &ctx);
+    let ref_names = ref_order(&commit_tips, &tree_tips);
+    trace!(t0, "5c annotated");
     for (key, (mut f, cfgs, object)) in merged {
         let blob = Some(key.1.to_string());
         f.provenance = Some(if object {
@@ -1123,7 +1206,7 @@ pub(crate) fn scan(
                 author: intro.map(|c| c.1.author.clone()),
                 date: intro.map(|c| rfc3339(c.1.author_time)),
                 commits: Some(a.count),
-                refs: a.refs.clone(),
+                refs: name_refs(&a.refs, &ref_names),
                 at_head: Some(a.at_head),
             }
         });
@@ -1422,12 +1505,115 @@ fn push_contexts(
 struct Annotation {
     intro: Option<u32>,
     count: usize,
-    refs: Vec<String>,
+    /// Positions in [`ref_order`] of the refs that contain it.
+    refs: Vec<u32>,
     at_head: bool,
+}
+
+/// Queried directories by name ids.
+#[derive(Default)]
+struct Trie {
+    nodes: Vec<TrieNode>,
+}
+
+#[derive(Default)]
+struct TrieNode {
+    children: Vec<(u32, u32)>,
+    queries: Vec<u32>,
+}
+
+impl Trie {
+    fn add(&mut self, dir: &[u32], query: u32) {
+        if self.nodes.is_empty() {
+            self.nodes.push(TrieNode::default());
+        }
+        let mut n = 0usize;
+        for &name in dir {
+            n = match self.nodes[n].children.iter().find(|c| c.0 == name) {
+                Some(&(_, child)) => child as usize,
+                None => {
+                    self.nodes.push(TrieNode::default());
+                    let child = self.nodes.len() - 1;
+                    self.nodes[n].children.push((name, child as u32));
+                    child
+                }
+            };
+        }
+        self.nodes[n].queries.push(query);
+    }
+
+    /// The queries whose file tree `t` (standing at `node`) holds, sorted.
+    fn hits(
+        &self,
+        node: u32,
+        t: u32,
+        trees: &[Option<TreeInfo>],
+        holds: &[std::rc::Rc<[u32]>],
+        keys: &[Option<u32>],
+        memo: &mut FxMap<(u32, u32), std::rc::Rc<[u32]>>,
+    ) -> std::rc::Rc<[u32]> {
+        if node != 0 {
+            if let Some(h) = memo.get(&(node, t)) {
+                return h.clone();
+            }
+        }
+        let Some(n) = self.nodes.get(node as usize) else { return std::rc::Rc::from(Vec::new()) };
+        let mut out: Vec<u32> = n
+            .queries
+            .iter()
+            .copied()
+            .filter(|&q| keys[q as usize].is_some_and(|k| holds[t as usize].binary_search(&k).is_ok()))
+            .collect();
+        if let Some(info) = trees.get(t as usize).and_then(Option::as_ref) {
+            for &(name, child) in &n.children {
+                if let Some(&(_, sub)) = info.subtrees.iter().find(|s| s.0 == name) {
+                    out.extend(self.hits(child, sub, trees, holds, keys, memo).iter().copied());
+                }
+            }
+        }
+        out.sort_unstable();
+        let out: std::rc::Rc<[u32]> = std::rc::Rc::from(out);
+        if node != 0 {
+            memo.insert((node, t), out.clone());
+        }
+        out
+    }
+}
+
+/// At most this many refs are named in a finding; the rest are counted.
+const MAX_REFS: usize = 16;
+
+/// The order refs are named in: HEAD, branches, remote branches, tags, then anything else
+/// (pull-request refs of a mirror, notes, stash), each alphabetical.
+fn ref_order<'a>(commit_tips: &'a [(String, u32)], tree_tips: &'a [(String, u32)]) -> Vec<&'a str> {
+    let class = |n: &str| match n {
+        "HEAD" => 0,
+        _ if n.starts_with("refs/heads/") => 1,
+        _ if n.starts_with("refs/remotes/") => 2,
+        _ if n.starts_with("refs/tags/") => 3,
+        _ => 4,
+    };
+    let mut names: Vec<&str> = commit_tips.iter().chain(tree_tips).map(|t| t.0.as_str()).collect();
+    names.sort_by(|a, b| (class(a), a).cmp(&(class(b), b)));
+    names.dedup();
+    names
+}
+
+/// The names of the refs at these positions (sorted, deduplicated), at most [`MAX_REFS`] of them
+/// and then `… and N more`.
+fn name_refs(positions: &[u32], order: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> =
+        positions.iter().take(MAX_REFS).map(|&i| order[i as usize].to_owned()).collect();
+    if positions.len() > MAX_REFS {
+        out.push(format!("… and {} more", positions.len() - MAX_REFS));
+    }
+    out
 }
 
 /// What [`annotate`] reads.
 struct AnnotateCtx<'a> {
+    /// Per queried path, the governing config under each signature.
+    governed: &'a BTreeMap<String, Vec<u32>>,
     graph: &'a Graph,
     trees: &'a [Option<TreeInfo>],
     recs: &'a [Option<TreeRec>],
@@ -1445,6 +1631,9 @@ fn annotate(queries: &[(String, ObjectId, Vec<u32>)], cx: &AnnotateCtx<'_>) -> V
         return out;
     }
     let graph = cx.graph;
+    let order = ref_order(cx.commit_tips, cx.tree_tips);
+    let by_name: HashMap<&str, u32> = order.iter().enumerate().map(|(i, n)| (*n, i as u32)).collect();
+    let position = |name: &str| by_name.get(name).copied().unwrap_or(0);
     // Each query's file as an entry (name id, blob id); entries no tree has cannot be found.
     let file_of = |q: &(String, ObjectId, Vec<u32>)| -> Option<Ent> {
         let file = q.0.rsplit('/').next().unwrap_or(&q.0);
@@ -1464,78 +1653,79 @@ fn annotate(queries: &[(String, ObjectId, Vec<u32>)], cx: &AnnotateCtx<'_>) -> V
         .collect();
     // Which of these entries each tree holds: one more walk of the delta forest, tracking only
     // the query entries through each tree's edits.
-    let mut holds: Vec<Vec<u32>> = vec![Vec::new(); cx.recs.len()];
+    // A tree whose edits touch none of the query entries shares its base's list.
+    let empty: std::rc::Rc<[u32]> = std::rc::Rc::from(Vec::new());
+    let mut holds: Vec<std::rc::Rc<[u32]>> = vec![empty.clone(); cx.recs.len()];
     let keys_in = |ents: &[Ent]| -> Vec<u32> {
         ents.iter().filter_map(|e| key_of.get(&(e.name, e.blob)).copied()).collect()
     };
     let mut stack: Vec<u32> = cx.forest.roots.clone();
     while let Some(t) = stack.pop() {
         let Some(rec) = &cx.recs[t as usize] else { continue };
-        let mut h = if rec.base == UNSET || cx.recs[rec.base as usize].is_none() {
-            Vec::new()
-        } else {
-            let gone = keys_in(&rec.removed);
-            holds[rec.base as usize].iter().copied().filter(|k| !gone.contains(k)).collect()
+        let base = (rec.base != UNSET && cx.recs[rec.base as usize].is_some())
+            .then(|| holds[rec.base as usize].clone());
+        let (gone, new) = (keys_in(&rec.removed), keys_in(&rec.added));
+        holds[t as usize] = match base {
+            Some(b) if gone.is_empty() && new.is_empty() => b,
+            _ => {
+                let mut h: Vec<u32> = base
+                    .map(|b| b.iter().copied().filter(|k| !gone.contains(k)).collect())
+                    .unwrap_or_default();
+                h.extend(new);
+                h.sort_unstable();
+                h.dedup();
+                if h.is_empty() {
+                    empty.clone()
+                } else {
+                    std::rc::Rc::from(h)
+                }
+            }
         };
-        h.extend(keys_in(&rec.added));
-        h.sort_unstable();
-        h.dedup();
-        holds[t as usize] = h;
         stack.extend(cx.forest.children[t as usize].iter().copied());
     }
     let head_commit = cx.head.and_then(|h| graph.commit_index.get(&h).copied());
     let mut contain: Vec<Vec<u32>> = vec![Vec::new(); queries.len()];
-    let mut by_path: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, q) in queries.iter().enumerate() {
-        if query_keys[i].is_some() {
-            by_path.entry(q.0.as_str()).or_default().push(i);
+    // The queried directories as a trie of name ids, with the queries of each directory's files.
+    let mut trie = Trie::default();
+    for (qi, q) in queries.iter().enumerate() {
+        if query_keys[qi].is_none() {
+            continue;
+        }
+        let dir = q.0.rsplit_once('/').map_or("", |(d, _)| d);
+        let ids: Option<Vec<u32>> = if dir.is_empty() {
+            Some(Vec::new())
+        } else {
+            dir.split('/').map(|p| cx.names.map.get(p.as_bytes()).copied()).collect()
+        };
+        if let Some(ids) = ids {
+            trie.add(&ids, qi as u32);
         }
     }
-    for (path, qs) in &by_path {
-        let dir_parts: Vec<&str> = match path.rsplit_once('/') {
-            Some((dir, _)) => dir.split('/').collect(),
-            None => Vec::new(),
-        };
-        let dir_names: Option<Vec<u32>> =
-            dir_parts.iter().map(|p| cx.names.map.get(p.as_bytes()).copied()).collect();
-        let Some(dir_names) = dir_names else { continue };
-        let resolve = |mut t: u32| -> Option<u32> {
-            for &name in &dir_names {
-                let info = cx.trees.get(t as usize)?.as_ref()?;
-                t = info.subtrees.iter().find(|s| s.0 == name)?.1;
+    // Which queries a tree holds below a trie node; memoized below the root, where trees are
+    // shared by many commits.
+    let mut memo: FxMap<(u32, u32), std::rc::Rc<[u32]>> = FxMap::default();
+    let mut found =
+        |t: u32| -> Vec<u32> { trie.hits(0, t, cx.trees, &holds, &query_keys, &mut memo).to_vec() };
+    for &c in &graph.topo {
+        let r = graph.root[c as usize];
+        if r == UNSET {
+            continue;
+        }
+        for qi in found(r) {
+            let qi = qi as usize;
+            if Some(c) == head_commit {
+                out[qi].at_head = true;
             }
-            Some(t)
-        };
-        for &c in &graph.topo {
-            let r = graph.root[c as usize];
-            if r == UNSET {
-                continue;
-            }
-            let Some(d) = resolve(r) else { continue };
-            let held = &holds[d as usize];
-            if held.is_empty() {
-                continue;
-            }
-            for &qi in qs {
-                let Some(k) = query_keys[qi] else { continue };
-                if held.binary_search(&k).is_err() {
-                    continue;
-                }
-                if Some(c) == head_commit {
-                    out[qi].at_head = true;
-                }
-                if queries[qi].2.contains(&graph.cfg[c as usize]) {
-                    contain[qi].push(c);
-                }
+            let governing =
+                cx.governed.get(&queries[qi].0).and_then(|g| g.get(graph.cfg[c as usize] as usize));
+            if governing.is_some_and(|g| queries[qi].2.contains(g)) {
+                contain[qi].push(c);
             }
         }
-        for (name, t) in cx.tree_tips {
-            let Some(d) = resolve(*t) else { continue };
-            for &qi in qs {
-                if query_keys[qi].is_some_and(|k| holds[d as usize].binary_search(&k).is_ok()) {
-                    out[qi].refs.push(name.clone());
-                }
-            }
+    }
+    for (name, t) in cx.tree_tips {
+        for qi in found(*t) {
+            out[qi as usize].refs.push(position(name));
         }
     }
     for (qi, cs) in contain.iter().enumerate() {
@@ -1563,7 +1753,7 @@ fn annotate(queries: &[(String, ObjectId, Vec<u32>)], cx: &AnnotateCtx<'_>) -> V
             while m != 0 {
                 let bit = m.trailing_zeros() as usize;
                 m &= m - 1;
-                out[batch_no * 64 + bit].refs.push(name.clone());
+                out[batch_no * 64 + bit].refs.push(position(name));
             }
         }
     }

@@ -517,3 +517,18 @@ fn a_plaintext_file_becomes_an_error_when_a_creation_rule_covers_it() {
     assert_eq!(found.len(), 1, "{after:#?}");
     assert_eq!(prov(found[0]).commit.as_deref(), Some(c2.as_str()));
 }
+
+#[test]
+fn files_are_scanned_once_per_governing_config_not_per_config_edit() {
+    let r = Repo::new();
+    r.write("a/x.txt", "x\n");
+    r.write("b/y.yaml", "y: 1\n");
+    r.write("b/.sops.yaml", "creation_rules:\n  - path_regex: nothing$\n    age: age1a\n");
+    r.commit("c1");
+    r.write("b/.sops.yaml", "creation_rules:\n  - path_regex: still-nothing$\n    age: age1a\n");
+    r.commit("c2");
+    let history = scan_history(&engine(), r.path(), &opts(0), None).expect("history");
+    // a/x.txt once (no config governs it in either commit); b/y.yaml and b/.sops.yaml once per
+    // version of b/.sops.yaml.
+    assert_eq!(history.stats.files, 5, "{history:#?}");
+}
