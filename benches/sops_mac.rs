@@ -114,3 +114,25 @@ fn verify_1000_files_parallel(bencher: Bencher) {
         c.files.par_iter().filter(|(p, d)| check_file(p, d, &ctx).mac == MacStatus::Verified).count()
     });
 }
+
+/// The same corpus, one store at a time (200 files each), to see where time goes.
+#[divan::bench(args = ["yaml", "json", "env", "ini", "bin"], sample_count = 5)]
+fn verify_by_store(bencher: Bencher, ext: &str) {
+    let c = &*CORPUS;
+    let files: Vec<&(String, Vec<u8>)> = c.files.iter().filter(|(p, _)| p.ends_with(ext)).collect();
+    bencher.counter(ItemsCount::new(files.len())).bench(|| {
+        let ctx = SopsContext { configs: &c.configs, identities: &c.identities, strict: false };
+        files.iter().filter(|(p, d)| check_file(p, d, &ctx).mac == MacStatus::Verified).count()
+    });
+}
+
+/// Structure checks only (no identity): parsing, metadata, ENC syntax.
+#[divan::bench(sample_count = 5)]
+fn check_1000_files_without_identity(bencher: Bencher) {
+    let c = &*CORPUS;
+    let none = Identities::none();
+    bencher.counter(ItemsCount::new(c.files.len())).bench(|| {
+        let ctx = SopsContext { configs: &c.configs, identities: &none, strict: false };
+        c.files.iter().filter(|(p, d)| check_file(p, d, &ctx).mac == MacStatus::Unverified).count()
+    });
+}

@@ -161,9 +161,12 @@ impl Engine {
         self.matcher.scan(&self.registry, data, &mut hits);
         detect::names::check(path, &mut hits);
         let binary = is_binary(data);
-        let text = if binary { None } else { std::str::from_utf8(data).ok() };
+        // UTF-8 validation only where it is needed (a manifest to parse, findings to show).
+        let mut text: Option<Option<&str>> = None;
+        let mut text_of =
+            |data| *text.get_or_insert_with(|| if binary { None } else { std::str::from_utf8(data).ok() });
         if detect::k8s::is_candidate(path, data) {
-            match text {
+            match text_of(data) {
                 Some(t) => {
                     if let Err(e) = detect::k8s::check(path, t, &mut hits) {
                         let (line, col) = line_col(data, e.span.start);
@@ -202,14 +205,15 @@ impl Engine {
                 );
             }
         }
-        if path.rsplit('/').next() == Some(".sops.yaml") {
+        if crate::source::file_name(path) == ".sops.yaml" {
             for (config_path, config_hits) in configs.problems() {
                 if config_path == path {
                     hits.extend(config_hits);
                 }
             }
         }
-        let (findings, suppressed) = self.finalize(path, data, text.is_some(), hits);
+        let is_text = !hits.is_empty() && text_of(data).is_some();
+        let (findings, suppressed) = self.finalize(path, data, is_text, hits);
         FileResult { findings, problems, mac: sops.mac, suppressed }
     }
 

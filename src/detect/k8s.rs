@@ -2,9 +2,10 @@
 //!
 //! Every YAML document is checked (multi-document files, `kind: List` items, JSON manifests, which
 //! are YAML flow syntax), whatever the order of `kind` and `data`. A value is reported when it is
-//! non-empty, not a SOPS `ENC[…]` value and not a mere reference to a secret held elsewhere (a Flux
-//! post-build substitution `${VAR}` or a Helm/Go template `{{ … }}`). Files with sops metadata are
-//! left to the SOPS engine.
+//! non-empty, not a SOPS `ENC[…]` value, not a mere reference to a secret held elsewhere (a Flux
+//! post-build substitution `${VAR}`, a Helm/Go template `{{ … }}`, or a whole secret-manager
+//! reference such as 1Password's `op://vault/item/field`) and not public material (certificates,
+//! public keys). Files with sops metadata are left to the SOPS engine.
 
 use std::ops::Range;
 
@@ -18,13 +19,108 @@ pub const SECRET_RULE: &str = "k8s/plaintext-secret";
 /// Rule for Kustomize literals.
 pub const LITERAL_RULE: &str = "k8s/kustomize-literal";
 
-/// Cheap test: could this file hold something this detector reports?
+/// Cheap test: could this file hold something this detector reports? Parsing YAML is by far the
+/// most expensive step of a scan (tens of MB/s against GB/s for everything else), so this test
+/// must turn away the manifests that only *mention* Secrets (`existingSecret`, `secretKeyRef`, a
+/// HelmRelease's `valuesFrom: [{kind: Secret}]`, a Flux Kustomization's `substituteFrom`) while
+/// never turning away a file that [`check`] would report on. It is exact for every file the
+/// parser accepts (see [`document_may_hit`]); it only turns away some files the parser would
+/// reject, whose syntax errors then go unreported, as for any other non-candidate file.
 pub fn is_candidate(path: &str, data: &[u8]) -> bool {
-    let lower = path.to_ascii_lowercase();
-    let ext_ok = lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json");
-    ext_ok
-        && (memchr::memmem::find(data, b"Secret").is_some()
-            || memchr::memmem::find(data, b"secretGenerator").is_some())
+    let name = crate::source::file_name(path).as_bytes();
+    let ext_ok = [&b".yaml"[..], b".yml", b".json"]
+        .iter()
+        .any(|ext| name.len() >= ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext));
+    ext_ok && mentions_secret(data) && documents(data).any(document_may_hit)
+}
+
+/// Whether the bytes contain `Secret` as a whole word (so not `existingSecret`, `SealedSecret`,
+/// `SecretStore`) or `secretGenerator`. A scalar whose value is exactly `Secret` is always
+/// written with `Secret` between non-word bytes (quotes, spaces, flow indicators, line ends); the
+/// only way around it is an escape sequence in a double-quoted scalar, which was never detected.
+fn mentions_secret(data: &[u8]) -> bool {
+    let word = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/');
+    memchr::memmem::find_iter(data, b"Secret").any(|at| {
+        let before = at.checked_sub(1).map(|i| data[i]);
+        let after = data.get(at + 6).copied();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    }) || memchr::memmem::find(data, b"secretGenerator").is_some()
+}
+
+/// The documents of a YAML stream, as byte slices. A line starting with `---` or `...` followed
+/// by white space (or the end) always ends a document, even inside a block scalar. A marker line
+/// with content after it (`--- {kind: Secret}`) starts a document that begins on that line.
+fn documents(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut starts = vec![0usize];
+    for marker in [&b"\n---"[..], b"\n..."] {
+        for at in memchr::memmem::find_iter(data, marker) {
+            if data.get(at + 4).is_none_or(|b| b.is_ascii_whitespace()) {
+                starts.push(at + 1);
+            }
+        }
+    }
+    starts.sort_unstable();
+    let ends: Vec<usize> = starts.iter().skip(1).copied().chain([data.len()]).collect();
+    starts.into_iter().zip(ends).map(move |(s, e)| &data[s..e])
+}
+
+/// Whether one document could produce a finding: it mentions a Secret or a secret generator and
+/// its root `kind` is not known to be something else. [`check`] only looks at the root mapping
+/// (and at `items` of a `kind: …List`): its first `kind` entry decides. The root `kind` is known
+/// from a line `kind: Word` at column 0 when every column-0 line before it is a comment, a blank
+/// line or another plain key: then the parser (which rejects under-indented continuation lines of
+/// quoted scalars and flow collections) sees the same root mapping with the same first `kind`.
+/// Anything else (flow or JSON documents, quoted or complex keys, anchors, tags, a root sequence,
+/// `kind:` with its value elsewhere, a document indented as a whole) counts as unknown.
+fn document_may_hit(doc: &[u8]) -> bool {
+    if !mentions_secret(doc) {
+        return false;
+    }
+    match root_kind(doc) {
+        Some(kind) => kind == b"Secret" || kind.ends_with(b"List") || kind == b"Kustomization",
+        None => true,
+    }
+}
+
+/// The document's root `kind` when it is plain to see (see [`document_may_hit`]).
+fn root_kind(doc: &[u8]) -> Option<&[u8]> {
+    let key_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/');
+    let mut lines = doc.split(|&b| b == b'\n');
+    // The first line may be a marker; content after it makes the document unknown.
+    let mut first = true;
+    for line in lines.by_ref() {
+        let is_marker = first && (line.starts_with(b"---") || line.starts_with(b"..."));
+        first = false;
+        if is_marker {
+            let rest = line[3..].trim_ascii();
+            if !rest.is_empty() && !rest.starts_with(b"#") {
+                return None;
+            }
+            continue;
+        }
+        match line.first() {
+            None | Some(b' ' | b'\t' | b'\r' | b'#' | b'%') => continue,
+            Some(b) if b.is_ascii_alphanumeric() || *b == b'_' => {}
+            Some(_) => return None,
+        }
+        let Some(rest) = line.strip_prefix(b"kind") else { continue };
+        if rest.first().is_some_and(|&b| key_byte(b)) {
+            continue; // `kinds:`, `kind_x:`: another key
+        }
+        // The `kind` key: `kind:`, blank, a word, optional blank and comment, nothing else.
+        let rest = rest.strip_prefix(b":")?;
+        let value = rest.trim_ascii_start();
+        if value.len() == rest.len() {
+            return None;
+        }
+        let end = value.iter().position(|b| !b.is_ascii_alphanumeric()).unwrap_or(value.len());
+        let (word, tail) = value.split_at(end);
+        let tail_trimmed = tail.trim_ascii_start();
+        let tail_ok =
+            tail_trimmed.is_empty() || (tail_trimmed.starts_with(b"#") && tail_trimmed.len() < tail.len());
+        return (!word.is_empty() && word[0].is_ascii_alphabetic() && tail_ok).then_some(word);
+    }
+    None
 }
 
 /// Checks one text file. A YAML syntax error is returned (with its byte span) so the caller can
@@ -35,7 +131,7 @@ pub fn check(path: &str, text: &str, hits: &mut Vec<Hit>) -> Result<(), yaml::Ya
         Err(_) if text.contains("{{") => return Ok(()),
         Err(e) => return Err(e),
     };
-    let file_name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    let file_name = crate::source::file_name(path).to_ascii_lowercase();
     let is_kustomization_file =
         matches!(file_name.as_str(), "kustomization.yaml" | "kustomization.yml" | "kustomization");
     for doc in &stream.documents {
@@ -136,18 +232,104 @@ fn check_kustomization(text: &str, obj: &Node, hits: &mut Vec<Hit>) {
     }
 }
 
-/// Whether a value is a real plaintext secret value.
+/// Whether a value is a real plaintext secret value: not empty, not a SOPS `ENC[…]` value, not a
+/// reference to a value held elsewhere, and not public material (certificates, public keys), as
+/// written or, in `data`, once base64-decoded.
 fn is_plaintext(value: &str, base64_field: bool) -> bool {
     let v = value.trim();
-    if v.is_empty() || v.starts_with("ENC[") || is_reference(v) {
+    if v.is_empty() || v.starts_with("ENC[") || is_reference(v) || is_secret_manager_reference(v) {
+        return false;
+    }
+    if is_public_pem(v.as_bytes()) {
         return false;
     }
     if base64_field {
-        if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(v.as_bytes()) {
-            if decoded.iter().all(|b| b.is_ascii_whitespace()) {
+        let compact: Vec<u8> = v.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(&compact) {
+            if decoded.iter().all(|b| b.is_ascii_whitespace()) || is_public_pem(&decoded) {
                 return false;
             }
         }
+    }
+    true
+}
+
+/// A whole value that names a secret held in a secret manager, which a tool swaps in at deploy
+/// time: a 1Password secret reference (`op://vault/item/field`, for `op inject`), a vals reference
+/// (`ref+vault://…`, `ref+sops://…`, used by helmfile), an argocd-vault-plugin placeholder
+/// (`<path:secret/data/app#password>`, `<password>`) or a bank-vaults reference
+/// (`vault:secret/data/app#password`). Only the whole value counts, so a reference never hides a
+/// secret written next to it.
+fn is_secret_manager_reference(v: &str) -> bool {
+    let no_space = !v.bytes().any(|b| b.is_ascii_whitespace());
+    let word = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    };
+    if let Some(rest) = v.strip_prefix("op://") {
+        // vault/item/[section/]field
+        let parts: Vec<&str> = rest.split('/').collect();
+        return no_space && (3..=4).contains(&parts.len()) && parts.iter().all(|p| !p.is_empty());
+    }
+    if let Some(rest) = v.strip_prefix("ref+") {
+        return no_space
+            && rest.split_once("://").is_some_and(|(scheme, path)| word(scheme) && !path.is_empty());
+    }
+    if let Some(rest) = v.strip_prefix("vault:") {
+        return no_space
+            && rest.split_once('#').is_some_and(|(path, key)| !path.is_empty() && !key.is_empty());
+    }
+    if let Some(inside) = v.strip_prefix('<').and_then(|r| r.strip_suffix('>')) {
+        if inside.contains('\n') || inside.contains(['<', '>']) {
+            return false;
+        }
+        // `<path:secret/data/app#key>`, optionally with modifiers (`| base64encode`).
+        if let Some(path) = inside.strip_prefix("path:") {
+            return path.split_once('#').is_some_and(|(p, k)| !p.is_empty() && !k.trim().is_empty());
+        }
+        // `<key>` or `<key | modifier>`.
+        let key = inside.split('|').next().unwrap_or("").trim();
+        return word(key);
+    }
+    false
+}
+
+/// Whether bytes are only PEM blocks of public material (certificates, certificate requests,
+/// CRLs, public keys) with nothing but base64 inside them. A `tls.crt` or `ca.crt` is not secret;
+/// a value that also holds a private key, or anything else, is not public.
+fn is_public_pem(b: &[u8]) -> bool {
+    const PUBLIC: &[&[u8]] = &[
+        b"CERTIFICATE",
+        b"TRUSTED CERTIFICATE",
+        b"X509 CRL",
+        b"CERTIFICATE REQUEST",
+        b"NEW CERTIFICATE REQUEST",
+        b"PUBLIC KEY",
+        b"RSA PUBLIC KEY",
+    ];
+    let mut rest = b.trim_ascii();
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let Some(after) = rest.strip_prefix(b"-----BEGIN ") else { return false };
+        let Some(label_end) = memchr::memmem::find(after, b"-----") else { return false };
+        let label = &after[..label_end];
+        if !PUBLIC.contains(&label) {
+            return false;
+        }
+        let mut end_marker = b"-----END ".to_vec();
+        end_marker.extend_from_slice(label);
+        end_marker.extend_from_slice(b"-----");
+        let body_start = label_end + 5;
+        let Some(body_len) = memchr::memmem::find(&after[body_start..], &end_marker) else { return false };
+        let body = &after[body_start..body_start + body_len];
+        if !body
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=') || c.is_ascii_whitespace())
+        {
+            return false;
+        }
+        rest = after[body_start + body_len + end_marker.len()..].trim_ascii_start();
     }
     true
 }
@@ -213,6 +395,153 @@ mod tests {
         assert!(is_reference("{{ .Values.x }}"));
         assert!(!is_reference("hunter2"));
         assert!(!is_reference("${}"));
+    }
+
+    /// The candidate test may turn a file away only if `check` would find nothing in it.
+    fn assert_candidate_is_sound(path: &str, text: &str) -> bool {
+        let candidate = is_candidate(path, text.as_bytes());
+        if !candidate {
+            let mut hits = Vec::new();
+            let _ = check(path, text, &mut hits);
+            assert!(hits.is_empty(), "{path}: turned away but has findings:\n{text}");
+        }
+        candidate
+    }
+
+    #[test]
+    fn candidates_need_a_secret_that_can_be_the_root_kind() {
+        let secret = "apiVersion: v1\nkind: Secret\nstringData:\n  password: hunter22\n";
+        let helm = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nspec:\n  valuesFrom:\n    - kind: Secret\n      name: v\n  values:\n    existingSecret: x\n";
+        let flux_ks = "---\n# comment\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: a\nspec:\n  postBuild:\n    substituteFrom:\n      - kind: Secret\n        name: cluster-secrets\n";
+        // Turned away: only mentions.
+        for (path, text) in [
+            ("a.yaml", helm),
+            (
+                "a.yaml",
+                "kind: Deployment\nspec:\n  env:\n    - valueFrom:\n        secretKeyRef: {name: x}\n",
+            ),
+            ("a.yaml", "kind: SealedSecret\nspec:\n  encryptedData:\n    a: AgB\n"),
+            ("a.yaml", "kind: ExternalSecret\nspec:\n  secretStoreRef: {kind: ClusterSecretStore}\n"),
+            ("a.yml", "existingSecret: foo\n"),
+            ("a.yaml", "kind: ConfigMap # a comment about a Secret\ndata: {a: b}\n"),
+        ] {
+            assert!(!assert_candidate_is_sound(path, text), "{text}");
+        }
+        // Only manifests by name.
+        assert!(!is_candidate("a.txt", secret.as_bytes()));
+        // Kept: a Secret (or a List, a Kustomization, an unknown root kind) in any document.
+        for (path, text) in [
+            ("a.yaml", secret.to_owned()),
+            ("a.YML", secret.to_owned()),
+            ("a.yaml", format!("{helm}---\n{secret}")),
+            ("a.yaml", format!("{flux_ks}...\n---\n{secret}")),
+            ("a.yaml", format!("{secret}---\n{helm}")),
+            ("a.yaml", "kind: List\nitems:\n  - kind: Secret\n    stringData: {a: hunter22}\n".to_owned()),
+            ("a.yaml", "kind: SecretList\nitems:\n  - kind: Secret\n    data: {a: YQ==}\n".to_owned()),
+            ("a.json", "{\"kind\": \"Secret\", \"data\": {\"a\": \"aHVudGVy\"}}".to_owned()),
+            ("a.yaml", "\"kind\": HelmRelease\nkind: Secret\nstringData:\n  a: b\n".to_owned()),
+            ("a.yaml", "kind: \"HelmRelease\"\nstringData:\n  a: b\nx: Secret\n".to_owned()),
+            ("a.yaml", "kind: &k Secret\nstringData:\n  a: b\n".to_owned()),
+            ("a.yaml", "kind:\n  Secret\nstringData:\n  a: b\n".to_owned()),
+            ("a.yaml", "kind : Secret\nstringData:\n  a: b\n".to_owned()),
+            ("a.yaml", "  kind: Secret\n  stringData:\n    a: b\n".to_owned()),
+            ("a.yaml", "--- {kind: Secret, stringData: {a: b}}\n".to_owned()),
+            ("a.yaml", "kind: Secret#x\nstringData:\n  a: b\n".to_owned()),
+            ("a.yaml", "kind: Secret # the real kind\nstringData:\n  a: b\n".to_owned()),
+            ("kustomization.yaml", "secretGenerator:\n  - name: a\n    literals: [A=hunter22]\n".to_owned()),
+            (
+                "a.yaml",
+                "kind: Kustomization\nsecretGenerator:\n  - name: a\n    literals: [A=hunter22]\n".to_owned(),
+            ),
+        ] {
+            assert!(assert_candidate_is_sound(path, &text), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_first_root_kind_decides_as_in_the_parser() {
+        // Duplicate keys: the parser's `get` takes the first, and so does the candidate test.
+        let text = "kind: HelmRelease\nkind: Secret\nstringData:\n  a: hunter22\n";
+        assert!(run("a.yaml", text).is_empty());
+        assert!(!is_candidate("a.yaml", text.as_bytes()));
+        // A block scalar cannot hide a root key at column 0.
+        let text = "a: |\nkind: HelmRelease\nkind: Secret\nstringData:\n  a: hunter22\n";
+        assert!(!assert_candidate_is_sound("a.yaml", text));
+        // Under-indented quoted or flow continuation lines are errors for the parser.
+        for text in [
+            "a: \"x\nkind: HelmRelease\n\"\nkind: Secret\nstringData:\n  a: b\n",
+            "a: [x,\nkind: HelmRelease\n]\nkind: Secret\nstringData:\n  a: b\n",
+        ] {
+            assert!(yaml::parse(text).is_err());
+        }
+    }
+
+    #[test]
+    fn secret_manager_references_are_not_plaintext() {
+        for v in [
+            "op://kubernetes/1password/OP_CONNECT_TOKEN",
+            "op://vault/item/section/field",
+            "ref+vault://secret/app#/password",
+            "ref+sops://secrets.yaml#/db/password",
+            "<path:secret/data/app#password>",
+            "<path:secret/data/app#password | base64encode>",
+            "<password>",
+            "<db-password | base64encode>",
+            "vault:secret/data/accounts/aws#AWS_SECRET_ACCESS_KEY",
+        ] {
+            assert!(is_secret_manager_reference(v), "{v}");
+            assert!(!is_plaintext(v, false), "{v}");
+        }
+        for v in [
+            "op://",
+            "op://just-one",
+            "op://a/b/c hunter22",
+            "hunter22 op://a/b/c",
+            "ref+://x",
+            "vault:nokey",
+            "<not a placeholder>",
+            "<a><b>",
+            "s3cr3t-value",
+        ] {
+            assert!(!is_secret_manager_reference(v), "{v}");
+            assert!(is_plaintext(v, false), "{v}");
+        }
+    }
+
+    #[test]
+    fn certificates_and_public_keys_are_not_plaintext() {
+        use base64::Engine as _;
+        // Synthetic blocks; the BEGIN lines are assembled so that this file holds no key block.
+        let pem =
+            |label: &str, body: &str| format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n");
+        let cert = &pem("CERTIFICATE", "MIIBpTyGJMuHbEL31IeL2HPcHyGcFRl1SPnXNYvMIHa/2o76umfXfKm/r5kJP1Vr\nT+1FJors/6ILi8IHn5kxsC7tVO/HbkQfyy/KV5zjR3j1twdTKWTddB+XhkAS1voQ");
+        let key = &pem(
+            &["RSA", "PRIVATE KEY"].join(" "),
+            "MIIEG6yyzyN9zHYIa4UOrGNATMuDJawTgsu8PO+799nKSNrh9UCauSDmLhuVtcqc",
+        );
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        assert!(!is_plaintext(cert, false));
+        assert!(!is_plaintext(&format!("{cert}\n{cert}"), false));
+        assert!(!is_plaintext(&b64(cert), true));
+        assert!(!is_plaintext(&b64(&format!("{cert}{cert}")), true));
+        let pubkey = &pem("PUBLIC KEY", "MIIBIjANYezdZ/tDDj8hYs5suKcNd8Zra9A9sKPxZ9W3qLy7zKUVQDT7S8sTQCBN");
+        assert!(!is_plaintext(&b64(pubkey), true));
+        // A private key, a certificate bundled with a key, or text around a certificate is secret.
+        assert!(is_plaintext(&b64(key), true));
+        assert!(is_plaintext(&b64(&format!("{cert}{key}")), true));
+        assert!(is_plaintext(&format!("password: x\n{cert}"), false));
+        assert!(is_plaintext("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----", false));
+        assert!(is_plaintext("-----BEGIN CERTIFICATE-----\nMIIB\n", false));
+        // The whole check on a Secret: only the key is reported.
+        let text = format!(
+            "apiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata:\n  name: t\ndata:\n  ca.crt: {}\n  tls.crt: {}\n  tls.key: {}\n",
+            b64(cert),
+            b64(cert),
+            b64(key)
+        );
+        let hits = run("tls.yaml", &text);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(&text[hits[0].span.clone()], "tls.key");
     }
 
     #[test]

@@ -7,12 +7,20 @@ pub const RULE: &str = "file/decrypted-copy";
 
 /// Whether a path's file name says it holds decrypted sops output or an age key.
 pub fn is_decrypted_copy(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
-    if name.ends_with(".agekey") || name.ends_with(".decrypted") || name.contains(".decrypted.") {
+    // Called for every file: byte comparisons, no allocation.
+    let name = crate::source::file_name(path).as_bytes();
+    let ends_with = |suffix: &[u8]| {
+        name.len() >= suffix.len() && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    if ends_with(b".agekey") || ends_with(b".decrypted") {
         return true;
     }
-    const DEC_EXT: &[&str] = &["yaml", "yml", "json", "env", "ini", "txt", "toml"];
-    DEC_EXT.iter().any(|ext| name.ends_with(&format!(".dec.{ext}")))
+    if name.windows(11).any(|w| w.eq_ignore_ascii_case(b".decrypted.")) {
+        return true;
+    }
+    const DEC_EXT: &[&[u8]] =
+        &[b".dec.yaml", b".dec.yml", b".dec.json", b".dec.env", b".dec.ini", b".dec.txt", b".dec.toml"];
+    DEC_EXT.iter().any(|ext| ends_with(ext))
 }
 
 /// Reports a decrypted copy.
@@ -31,10 +39,17 @@ mod tests {
 
     #[test]
     fn names() {
-        for p in ["a/b.dec.yaml", "x.decrypted.json", "k/cluster.agekey", "secret.DEC.YML", "a.decrypted"] {
+        for p in [
+            "a/b.dec.yaml",
+            "x.decrypted.json",
+            "k/cluster.agekey",
+            "secret.DEC.YML",
+            "a.decrypted",
+            "x.DECRYPTED.Y",
+        ] {
             assert!(is_decrypted_copy(p), "{p}");
         }
-        for p in ["a/b.sops.yaml", "decoder.yaml", "dec.yaml", "agekey.md"] {
+        for p in ["a/b.sops.yaml", "decoder.yaml", "dec.yaml", "agekey.md", "a.dec.yaml/b"] {
             assert!(!is_decrypted_copy(p), "{p}");
         }
     }

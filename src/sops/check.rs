@@ -67,7 +67,7 @@ fn recipients_of(md: &Metadata) -> Vec<Recipient> {
 /// and YAML stores too, so files encrypted with `--input-type` under another name (`secret`,
 /// `hidden-yaml.json`) are still recognised.
 pub(crate) fn load_any(kind: StoreKind, data: &[u8]) -> (StoreKind, Result<Loaded, store::StoreError>) {
-    let first = store::load(kind, data);
+    let first = store::load(kind, data).map(drop_foreign_metadata);
     if matches!(&first, Ok(l) if l.metadata.is_some()) {
         return (kind, first);
     }
@@ -75,13 +75,45 @@ pub(crate) fn load_any(kind: StoreKind, data: &[u8]) -> (StoreKind, Result<Loade
         if alt == kind || (alt == StoreKind::Json && kind == StoreKind::Binary) {
             continue;
         }
-        if let Ok(l) = store::load(alt, data) {
+        if let Ok(l) = store::load(alt, data).map(drop_foreign_metadata) {
             if l.metadata.is_some() {
                 return (alt, Ok(l));
             }
         }
     }
     (kind, first)
+}
+
+/// A top-level `sops` entry that holds none of sops' metadata fields (say `sops: {enabled: true}`
+/// in some application's config) is not sops metadata: such a file is checked as a plain file.
+fn drop_foreign_metadata(mut l: Loaded) -> Loaded {
+    const FIELDS: [&str; 12] = [
+        "lastmodified",
+        "mac",
+        "version",
+        "age",
+        "pgp",
+        "kms",
+        "gcp_kms",
+        "azure_kv",
+        "hc_vault",
+        "hckms",
+        "key_groups",
+        "encrypted_regex",
+    ];
+    let foreign = match &l.metadata {
+        Some(m) if m.problem.is_none() || !matches!(m.node.value, Value::Map(_)) => match &m.node.value {
+            Value::Map(items) => {
+                !items.iter().any(|i| matches!(i, Item::Pair { key, .. } if FIELDS.contains(&key.as_str())))
+            }
+            _ => true,
+        },
+        _ => false,
+    };
+    if foreign {
+        l.metadata = None;
+    }
+    l
 }
 
 /// Whether a file's name says it holds sops output: `*.sops.*`, `*.enc.*`, `sops.env` (the
@@ -93,6 +125,13 @@ pub(crate) fn is_sops_named(path: &str) -> bool {
     }
     if name == "sops.env" {
         return true;
+    }
+    // Templates that render to a sops file (`secret.sops.yaml.j2`) are inputs of a generator, not
+    // sops output: they are plaintext by design.
+    const TEMPLATE_EXT: &[&str] =
+        &[".j2", ".jinja", ".jinja2", ".tmpl", ".tpl", ".template", ".gotmpl", ".example", ".sample"];
+    if TEMPLATE_EXT.iter().any(|t| name.to_ascii_lowercase().ends_with(t)) {
+        return false;
     }
     // `<stem>.sops.<ext>` / `<stem>.enc.<ext>`: a non-empty stem before the marker.
     [".sops.", ".enc."].iter().any(|m| name.find(m).is_some_and(|i| i > 0 && name.len() > i + m.len()))
@@ -186,8 +225,7 @@ fn candidates(tree: &Tree, rule: &EncryptionRule, k8s_filter: bool) -> Vec<Candi
         if k8s_filter && k8s_kind(branch) == Some(false) {
             continue;
         }
-        let one = Tree { branches: vec![branch.clone()] };
-        tree::walk(&one, rule, &mut |leaf| {
+        tree::walk_branch(branch, rule, &mut |leaf| {
             if !leaf.encrypt || leaf.comment.is_some() {
                 return;
             }
@@ -206,6 +244,20 @@ fn candidates(tree: &Tree, rule: &EncryptionRule, k8s_filter: bool) -> Vec<Candi
     out
 }
 
+/// Whether raw bytes (binary store) are ciphertext of another tool or not text at all: then they
+/// are not a plaintext secret.
+fn is_opaque_binary(data: &[u8]) -> bool {
+    const MARKERS: [&[u8]; 5] = [
+        b"-----BEGIN PGP MESSAGE-----",
+        b"-----BEGIN AGE ENCRYPTED FILE-----",
+        b"age-encryption.org/v1",
+        b"Salted__",
+        b"$ANSIBLE_VAULT;",
+    ];
+    let head = data.trim_ascii_start();
+    MARKERS.iter().any(|m| head.starts_with(m)) || data.contains(&0) || std::str::from_utf8(data).is_err()
+}
+
 fn check_plain_file(
     path: &str,
     kind: StoreKind,
@@ -216,6 +268,9 @@ fn check_plain_file(
     ctx: &SopsContext<'_>,
 ) -> Vec<Hit> {
     let mut hits = Vec::new();
+    if kind == StoreKind::Binary && is_opaque_binary(data) {
+        return hits;
+    }
     let rule_for = |r: Option<&CreationRule>| -> EncryptionRule {
         // Since 3.11 the binary store ignores encryption rules.
         if kind == StoreKind::Binary {
@@ -330,9 +385,10 @@ fn check_sops_file(
         );
     }
 
-    // Structure of the values under the file's own rule.
+    // Structure of the values under the file's own rule. The parsed ENC values are kept, in walk
+    // order, for the verification walk.
     let mut structural = false;
-    let mut encrypted_leaves = 0usize;
+    let mut parsed: Vec<Option<cipher::EncValue>> = Vec::new();
     tree::walk(&tree, &md.rule, &mut |leaf| {
         if !leaf.encrypt || leaf.comment.is_some() {
             return;
@@ -343,17 +399,27 @@ fn check_sops_file(
         match s {
             Scalar::Str(b) if b.is_empty() => {}
             Scalar::Str(b) if cipher::looks_encrypted(b) => {
-                encrypted_leaves += 1;
-                if let Err(e) = cipher::parse_enc(&String::from_utf8_lossy(b)) {
-                    structural = true;
-                    hits.push(
-                        Hit::new("sops/malformed", span, format!("the encrypted value at `{p}` {e}"))
-                            .with_identity(format!("malformed-value:{p}"))
-                            .with_property("key_path", p),
-                    );
+                let text = match std::str::from_utf8(b) {
+                    Ok(t) => std::borrow::Cow::Borrowed(t),
+                    Err(_) => String::from_utf8_lossy(b),
+                };
+                match cipher::parse_enc(&text) {
+                    Ok(v) => parsed.push(Some(v)),
+                    Err(e) => {
+                        parsed.push(None);
+                        structural = true;
+                        hits.push(
+                            Hit::new("sops/malformed", span, format!("the encrypted value at `{p}` {e}"))
+                                .with_identity(format!("malformed-value:{p}"))
+                                .with_property("key_path", p),
+                        );
+                    }
                 }
             }
             _ => {
+                if matches!(s, Scalar::Str(_)) {
+                    parsed.push(None);
+                }
                 structural = true;
                 hits.push(
                     Hit::new(
@@ -370,7 +436,6 @@ fn check_sops_file(
             }
         }
     });
-    let _ = encrypted_leaves;
 
     // Against the creation rule that matches the file now.
     match selection {
@@ -402,7 +467,7 @@ fn check_sops_file(
     } else if ctx.identities.is_empty() {
         MacStatus::Unverified
     } else {
-        verify(&tree, &md, data, &key_span, structural, ctx, &mut hits)
+        verify(&tree, &md, data, &key_span, structural, parsed, ctx, &mut hits)
     };
     SopsOutcome { hits, mac }
 }
@@ -576,15 +641,18 @@ fn hash_scalar(h: &mut Sha512, s: &Scalar) {
 }
 
 /// Recovers the data key, decrypts every value and recomputes the MAC.
+#[allow(clippy::too_many_arguments)]
 fn verify(
     tree: &Tree,
     md: &Metadata,
     data: &[u8],
     key_span: &Span,
     structural: bool,
+    parsed: Vec<Option<cipher::EncValue>>,
     ctx: &SopsContext<'_>,
     hits: &mut Vec<Hit>,
 ) -> MacStatus {
+    let mut parsed = parsed.into_iter();
     let key = match recover_data_key(&md.groups, md.shamir_threshold, ctx.identities) {
         KeyOutcome::Key(k) => k,
         KeyOutcome::NotOpened { opened, needed } => {
@@ -645,10 +713,10 @@ fn verify(
         if b.is_empty() {
             return;
         }
-        let Ok(text) = std::str::from_utf8(b) else { return };
-        let Ok(enc) = cipher::parse_enc(text) else { return }; // malformed or plaintext: reported
-        aad.clear();
-        aad.push_str(&tree::aad(leaf.path));
+        // Same walk, same order as the structure walk: its parsed value (or None when it was
+        // malformed or plaintext, already reported).
+        let Some(Some(enc)) = parsed.next() else { return };
+        tree::aad_into(&mut aad, leaf.path);
         match cipher.decrypt(&enc, aad.as_bytes()) {
             Ok(plain) => hash_scalar(&mut h, &plain),
             Err(e) => {

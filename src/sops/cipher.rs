@@ -100,19 +100,22 @@ fn b64(field: &'static str, s: &str) -> Result<Vec<u8>, EncParseError> {
 fn split_fields(s: &str) -> Option<(&str, &str, &str, &str)> {
     let line = s.split('\n').next().unwrap_or("");
     let body = line.strip_prefix("ENC[AES256_GCM,data:")?;
-    // Fast path: each separator occurs once, so the greedy match is the obvious one.
-    let once = |sep: &str| body.matches(sep).count() == 1;
-    if once(",iv:") && once(",tag:") && once(",type:") {
-        let (data, rest) = body.split_once(",iv:")?;
-        let (iv, rest) = rest.split_once(",tag:")?;
-        let (tag, rest) = rest.split_once(",type:")?;
-        let close = rest.rfind(']')?;
-        let ty = &rest[..close];
-        if [data, iv, tag, ty].iter().all(|f| !f.is_empty()) {
-            return Some((data, iv, tag, ty));
+    // Fast path: base64 has no commas, so a well-formed value has exactly three, and the greedy
+    // match is then the obvious split.
+    if memchr::memchr_iter(b',', body.as_bytes()).count() == 3 {
+        let mut parts = body.splitn(4, ',');
+        let (data, iv, tag, rest) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if let (Some(iv), Some(tag), Some(rest)) =
+            (iv.strip_prefix("iv:"), tag.strip_prefix("tag:"), rest.strip_prefix("type:"))
+        {
+            let ty = &rest[..rest.rfind(']')?];
+            if [data, iv, tag, ty].iter().all(|f| !f.is_empty()) {
+                return Some((data, iv, tag, ty));
+            }
+            return None;
         }
-        // fall through to the regex, which decides the odd cases exactly
     }
+    // Anything unusual: the regex decides exactly.
     let caps = ENC_RE.captures(s)?;
     Some((caps.get(1)?.as_str(), caps.get(2)?.as_str(), caps.get(3)?.as_str(), caps.get(4)?.as_str()))
 }
@@ -163,15 +166,22 @@ impl ValueCipher {
     /// Decrypts to raw plaintext bytes (zeroized on drop).
     pub(crate) fn open(&self, v: &EncValue, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
         // Go's Open takes the last 16 bytes of data||tag as the tag.
-        let mut all = Zeroizing::new(Vec::with_capacity(v.data.len() + v.tag.len()));
-        all.extend_from_slice(&v.data);
-        all.extend_from_slice(&v.tag);
-        if all.len() < 16 {
-            return Err(DecryptError::Auth);
-        }
-        let split = all.len() - 16;
-        let mut buf = Zeroizing::new(all[..split].to_vec());
-        let tag = aes_gcm::Tag::<U16>::try_from(&all[split..]).map_err(|_| DecryptError::Auth)?;
+        let (mut buf, tag) = if v.tag.len() == 16 {
+            (
+                Zeroizing::new(v.data.clone()),
+                aes_gcm::Tag::<U16>::try_from(&v.tag[..]).map_err(|_| DecryptError::Auth)?,
+            )
+        } else {
+            let mut all = Zeroizing::new(Vec::with_capacity(v.data.len() + v.tag.len()));
+            all.extend_from_slice(&v.data);
+            all.extend_from_slice(&v.tag);
+            if all.len() < 16 {
+                return Err(DecryptError::Auth);
+            }
+            let split = all.len() - 16;
+            let tag = aes_gcm::Tag::<U16>::try_from(&all[split..]).map_err(|_| DecryptError::Auth)?;
+            (Zeroizing::new(all[..split].to_vec()), tag)
+        };
         let r = match v.iv.len() {
             32 => {
                 let n = aes_gcm::Nonce::<U32>::try_from(&v.iv[..]).map_err(|_| DecryptError::Auth)?;
@@ -198,10 +208,10 @@ impl ValueCipher {
     /// Decrypts and parses to the typed value (`aes/cipher.go:Decrypt`). Comments come back as
     /// `Scalar::Str`.
     pub(crate) fn decrypt(&self, v: &EncValue, aad: &[u8]) -> Result<Zeroizing<Scalar>, DecryptError> {
-        let plain = self.open(v, aad)?;
+        let mut plain = self.open(v, aad)?;
         let text = || std::str::from_utf8(&plain).ok();
         let s = match v.ty {
-            EncType::Str | EncType::Bytes | EncType::Comment => Scalar::Str(plain.to_vec()),
+            EncType::Str | EncType::Bytes | EncType::Comment => Scalar::Str(std::mem::take(&mut *plain)),
             EncType::Int => {
                 Scalar::Int(text().and_then(value::parse_go_int).ok_or(DecryptError::Type("int"))?)
             }

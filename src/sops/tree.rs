@@ -158,12 +158,17 @@ pub(crate) struct Leaf<'a> {
 
 /// Walks every branch in order, exactly like `walkBranch`/`walkSlice`, deciding for each leaf
 /// whether `rule` encrypts it.
-pub(crate) fn walk<'t>(tree: &'t Tree, rule: &EncryptionRule, visit: &mut dyn FnMut(&Leaf<'_>)) {
+pub(crate) fn walk(tree: &Tree, rule: &EncryptionRule, visit: &mut dyn FnMut(&Leaf<'_>)) {
     for branch in &tree.branches {
-        let mut path: Vec<&'t str> = Vec::new();
-        let mut stack: Vec<Vec<&'t str>> = Vec::new();
-        walk_items(branch, false, &mut path, &mut stack, rule, visit);
+        walk_branch(branch, rule, visit);
     }
+}
+
+/// [`walk`] over one branch (one document).
+pub(crate) fn walk_branch(branch: &[Item], rule: &EncryptionRule, visit: &mut dyn FnMut(&Leaf<'_>)) {
+    let mut path: Vec<&str> = Vec::new();
+    let mut stack: Vec<Vec<&str>> = Vec::new();
+    walk_items(branch, false, &mut path, &mut stack, rule, visit);
 }
 
 fn walk_items<'t>(
@@ -223,8 +228,16 @@ fn walk_value<'t>(
 }
 
 /// The AAD of a leaf at `path`: `join(path, ":") + ":"`.
+#[cfg(any(test, feature = "testkit"))]
 pub(crate) fn aad(path: &[&str]) -> String {
     let mut s = String::new();
+    aad_into(&mut s, path);
+    s
+}
+
+/// [`aad`] into a reused buffer.
+pub(crate) fn aad_into(s: &mut String, path: &[&str]) {
+    s.clear();
     for p in path {
         s.push_str(p);
         s.push(':');
@@ -232,7 +245,6 @@ pub(crate) fn aad(path: &[&str]) -> String {
     if path.is_empty() {
         s.push(':');
     }
-    s
 }
 
 /// Maximum nesting every store accepts.

@@ -52,8 +52,16 @@ pub enum WalkError {
 }
 
 enum Entry {
-    File { display: String, fs: PathBuf, size: u64 },
-    Symlink { display: String },
+    /// `size` is known for paths given on the command line (stat'ed anyway); walked files are
+    /// measured when they are opened.
+    File {
+        display: String,
+        fs: PathBuf,
+        size: Option<u64>,
+    },
+    Symlink {
+        display: String,
+    },
 }
 
 fn display_path(p: &Path) -> String {
@@ -83,7 +91,7 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
             let e = if meta.file_type().is_symlink() {
                 Entry::Symlink { display }
             } else {
-                Entry::File { display, fs: root.clone(), size: meta.len() }
+                Entry::File { display, fs: root.clone(), size: Some(meta.len()) }
             };
             entries.lock().unwrap_or_else(|p| p.into_inner()).push(e);
             continue;
@@ -126,11 +134,12 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
                                 .unwrap_or_else(|p| p.into_inner())
                                 .push(Entry::Symlink { display });
                         } else if ft.is_file() {
-                            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                            // No stat here: the size comes from the open file (fstat) when it is
+                            // read, which saves a path lookup per file.
                             entries.lock().unwrap_or_else(|p| p.into_inner()).push(Entry::File {
                                 display,
                                 fs: entry.into_path(),
-                                size,
+                                size: None,
                             });
                         }
                     }
@@ -167,7 +176,7 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
                 size: None,
             }),
             Entry::File { display, fs, size } => {
-                if size > opts.max_file_size {
+                if let Some(size) = size.filter(|&s| s > opts.max_file_size) {
                     report.skipped.push(Skipped {
                         path: display,
                         reason: format!("larger than --max-file-size ({} bytes)", opts.max_file_size),
@@ -175,30 +184,34 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
                     });
                     continue;
                 }
-                if display.rsplit('/').next() == Some(".sops.yaml") {
-                    if let Ok(data) = std::fs::read(&fs) {
+                if super::file_name(&display) == ".sops.yaml" {
+                    let mut data = Vec::new();
+                    if let Ok(Read::Data) = read_capped(&fs, opts.max_file_size, &mut data) {
                         config_files.push(ConfigFile { path: display.clone(), data });
                     }
                 }
-                files.push((display, fs, size));
+                files.push((display, fs));
             }
         }
     }
     let configs = ConfigSet::new(config_files, opts.sops_config_override.clone());
     let max = opts.max_file_size;
-    let scan_one = |(display, fs, _size): &(String, PathBuf, u64)| -> (u64, Option<FileResult>, Option<Skipped>, Option<Problem>) {
-        match read_capped(fs, max) {
-            Ok(Some(data)) => {
-                let r = engine.scan_blob(display, &data, &configs);
-                (data.len() as u64, Some(r), None, None)
+    // Each worker reads into one buffer that it keeps: no allocation, no fresh pages, per file.
+    let scan_one = |buf: &mut Vec<u8>,
+                    (display, fs): &(String, PathBuf)|
+     -> (u64, Option<FileResult>, Option<Skipped>, Option<Problem>) {
+        match read_capped(fs, max, buf) {
+            Ok(Read::Data) => {
+                let r = engine.scan_blob(display, buf, &configs);
+                (buf.len() as u64, Some(r), None, None)
             }
-            Ok(None) => (
+            Ok(Read::TooLarge(size)) => (
                 0,
                 None,
                 Some(Skipped {
                     path: display.clone(),
                     reason: format!("larger than --max-file-size ({max} bytes)"),
-                    size: None,
+                    size,
                 }),
                 None,
             ),
@@ -210,7 +223,7 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
             ),
         }
     };
-    let results: Vec<_> = files.par_iter().map(scan_one).collect();
+    let results: Vec<_> = files.par_iter().map_init(Vec::new, scan_one).collect();
     for (bytes, result, skipped, problem) in results {
         if let Some(r) = result {
             report.add(bytes, r);
@@ -227,16 +240,28 @@ fn entry_path(e: &Entry) -> &str {
     }
 }
 
-/// Reads a file, refusing to read past the cap (the file may have grown since it was listed).
-fn read_capped(path: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
-    use std::io::Read;
+/// What [`read_capped`] found.
+enum Read {
+    /// The whole file is in the buffer.
+    Data,
+    /// Larger than the cap (with its size when known); nothing is kept.
+    TooLarge(Option<u64>),
+}
+
+/// Reads a file into `buf` (cleared first), never past the cap: a file larger than the cap is
+/// dropped after `max + 1` bytes. No stat before the read (the buffer is reused and usually big
+/// enough already); only an oversized file is measured, for the report.
+fn read_capped(path: &Path, max: u64, buf: &mut Vec<u8>) -> std::io::Result<Read> {
+    use std::io::Read as _;
+    buf.clear();
     let f = std::fs::File::open(path)?;
-    let mut data = Vec::new();
-    f.take(max + 1).read_to_end(&mut data)?;
-    if data.len() as u64 > max {
-        return Ok(None);
+    buf.reserve(64 * 1024);
+    (&f).take(max.saturating_add(1)).read_to_end(buf)?;
+    if buf.len() as u64 > max {
+        buf.clear();
+        return Ok(Read::TooLarge(f.metadata().map(|m| m.len()).ok()));
     }
-    Ok(Some(data))
+    Ok(Read::Data)
 }
 
 fn one_line(s: &str) -> String {

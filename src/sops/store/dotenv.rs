@@ -44,6 +44,9 @@ pub(crate) fn parse(data: &[u8]) -> Result<Tree, StoreError> {
 
 /// `strings.Replace(v, "\\n", "\n", -1)`.
 pub(crate) fn unescape_newlines(raw: &[u8]) -> Vec<u8> {
+    if memchr::memmem::find(raw, b"\\n").is_none() {
+        return raw.to_vec();
+    }
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {

@@ -269,3 +269,47 @@ mod tests {
         assert_eq!(vals[3], b"multi\nline");
     }
 }
+
+#[cfg(test)]
+mod sops_golden {
+    //! sops' own `TestDecodeIni` (`stores/ini/store_test.go`).
+    use super::*;
+
+    #[test]
+    fn decode_ini_matches_sops() {
+        let src = "\n; last modified 1 April 2001 by John Doe\n[owner]\nname=John Doe\norganization=Acme Widgets Inc.\n\n[database]\n; use IP address in case network name resolution is not working\nserver=192.0.2.62     \nport=143\nfile=\"payroll.dat\"\n";
+        let t = parse(src.as_bytes()).unwrap();
+        let got: Vec<String> = t.branches[0]
+            .iter()
+            .map(|i| match i {
+                Item::Pair { key, value: Node { value: Value::Map(items), .. }, .. } => format!(
+                    "{key}:[{}]",
+                    items
+                        .iter()
+                        .map(|i| match i {
+                            Item::Comment { text, .. } => format!("#{text}"),
+                            Item::Pair {
+                                key,
+                                value: Node { value: Value::Scalar(Scalar::Str(v)), .. },
+                                ..
+                            } => {
+                                format!("{key}={}", String::from_utf8_lossy(v))
+                            }
+                            _ => "?".into(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("|")
+                ),
+                _ => "?".into(),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "DEFAULT:[]",
+                "owner:[#last modified 1 April 2001 by John Doe|name=John Doe|organization=Acme Widgets Inc.]",
+                "database:[server=192.0.2.62|#use IP address in case network name resolution is not working|port=143|file=payroll.dat]",
+            ]
+        );
+    }
+}

@@ -339,7 +339,7 @@ pub(crate) fn is_uint_overflow(text: &str) -> bool {
 }
 
 fn split_base(s: &str) -> (u32, &str) {
-    let lower = |p: &str| s.len() > 2 && s[..2].eq_ignore_ascii_case(p);
+    let lower = |p: &str| s.len() > 2 && s.as_bytes()[..2].eq_ignore_ascii_case(p.as_bytes());
     if lower("0x") {
         (16, &s[2..])
     } else if lower("0o") {
@@ -458,6 +458,9 @@ mod tests {
         }
         assert!(matches!(resolve_plain("~"), Scalar::Null));
         assert!(is_uint_overflow("18446744073709551615"));
+        // found by fuzzing: a multi-byte character right after a leading digit
+        assert!(matches!(resolve_plain("0é"), Scalar::Str(_)));
+        assert!(!is_uint_overflow("0é1"));
         assert!(!is_uint_overflow("5"));
     }
 
@@ -498,5 +501,54 @@ mod tests {
         assert!(parse(b"a: 1\n---\na: 1\na: 2\n").is_ok());
         assert!(parse(b"1: x\n").is_err());
         assert!(parse(b"---\n").unwrap().branches[0].is_empty());
+    }
+}
+
+#[cfg(test)]
+mod sops_golden {
+    //! Comment placement against sops' own golden data (`stores/yaml/store_test.go`).
+    use super::*;
+
+    fn render(items: &[Item]) -> String {
+        items
+            .iter()
+            .map(|i| match i {
+                Item::Comment { text, .. } => format!("#{text}"),
+                Item::Pair { key, value, .. } => format!("{key}={}", render_node(value)),
+                Item::Elem(n) => render_node(n),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn render_node(n: &Node) -> String {
+        match &n.value {
+            Value::Scalar(Scalar::Null) => "null".into(),
+            Value::Scalar(s) => String::from_utf8_lossy(&s.to_bytes()).into_owned(),
+            Value::Map(m) => format!("{{{}}}", render(m)),
+            Value::List(l) => format!("[{}]", render(l)),
+        }
+    }
+
+    fn doc0(src: &str) -> String {
+        render(&parse(src.as_bytes()).unwrap().branches[0])
+    }
+
+    #[test]
+    fn comment_placement_matches_sops() {
+        assert_eq!(doc0("# test\na:\n    b: null\n    # foo\n"), "# test,a={b=null,# foo}");
+        assert_eq!(doc0("a:\n    # foo\n    b: null\n"), "a={# foo,b=null}");
+        assert_eq!(
+            doc0("## Config\n##\npne:\n  podLabels:\n    ## Add\n    ##\n\n    jobLabel: ne\n  extraArgs:\n    - --x\n    - --y\n"),
+            "## Config,##,pne={podLabels={## Add,##,jobLabel=ne},extraArgs=[--x,--y]}"
+        );
+        assert_eq!(
+            doc0("a:\n    - a\n    # I no longer get duplicated\n    - {}\n"),
+            "a=[a,# I no longer get duplicated,{}]"
+        );
+        assert_eq!(
+            doc0("a:\n    b:\n        c: d\n    # comment\n\ne:\n    - f\n"),
+            "a={b={c=d},# comment},e=[f]"
+        );
     }
 }
