@@ -178,11 +178,6 @@ impl Pack {
     pub fn len(&self) -> u32 {
         self.index.num_objects()
     }
-
-    /// Whether the pack holds no object.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 impl Odb {
