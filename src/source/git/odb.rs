@@ -243,6 +243,21 @@ impl Odb {
         (Odb { hash, packs, loose, loose_stores }, problems)
     }
 
+    /// How many objects the packs of the repository (and its alternates) hold, counted from their
+    /// indexes alone.
+    pub fn packed_objects(repo: &gix::ThreadSafeRepository) -> u64 {
+        let hash = repo.objects.object_hash();
+        let mut dirs = vec![repo.objects.path().to_owned()];
+        dirs.extend(repo.objects.alternate_db_paths().unwrap_or_default());
+        dirs.iter()
+            .flat_map(|d| std::fs::read_dir(d.join("pack")).into_iter().flatten().filter_map(Result::ok))
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+            .filter_map(|p| pack::index::File::at(&p, hash).ok())
+            .map(|i| u64::from(i.num_objects()))
+            .sum()
+    }
+
     /// Every object id of one kind, each once.
     pub fn ids_of_kind(&self, kind: Kind) -> Vec<ObjectId> {
         let mut out = Vec::new();

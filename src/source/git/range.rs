@@ -21,15 +21,17 @@ use super::blobs::{self, Variant, Wanted};
 use super::configs::{Configs, Signature};
 use super::odb::Odb;
 use super::util::{
-    self, is_blob, join, one_line, parse_commit, rfc3339, CommitMeta, TreeReader, SOPS_CONFIG,
+    self, is_blob, join, one_line, parse_commit, rfc3339, CommitMeta, Entry, TreeReader, SOPS_CONFIG,
 };
 use super::{GitError, GitOptions, Progress};
 use crate::finding::Provenance;
 use crate::scan::{Engine, ScanReport};
 use crate::source::Problem;
 
-/// Above this many blobs, reading them by streaming the packs beats looking them up.
+/// Streaming the packs inflates every blob in them; it beats looking the wanted ones up by id
+/// only when there are many of them and they are a good part of all blobs.
 const STREAM_THRESHOLD: usize = 20_000;
+const STREAM_FRACTION: u64 = 4;
 
 pub(crate) fn scan(
     engine: &Engine,
@@ -40,7 +42,7 @@ pub(crate) fn scan(
 ) -> Result<ScanReport, GitError> {
     let safe = util::open(start)?;
     let mut repo = safe.to_thread_local();
-    repo.object_cache_size_if_unset(64 << 20);
+    repo.object_cache_size_if_unset(16 << 20);
     let hash = repo.object_hash();
     let (tips, hidden) = resolve(&repo, spec)?;
     let mut report = ScanReport::default();
@@ -192,7 +194,10 @@ pub(crate) fn scan(
     if let Some(p) = progress {
         p.set_total(wanted.len() as u64);
     }
-    let odb = (wanted.len() > STREAM_THRESHOLD).then(|| {
+    // Blobs are about a third of a typical pack's objects.
+    let stream = wanted.len() > STREAM_THRESHOLD
+        && (wanted.len() as u64) * STREAM_FRACTION * 3 > Odb::packed_objects(&safe);
+    let odb = stream.then(|| {
         let (odb, problems) = Odb::open(&safe);
         for message in problems {
             report.problems.push(Problem { path: "(object database)".into(), message });
@@ -310,12 +315,25 @@ fn diff(
         return Ok(());
     }
     let new_entries = reader.entries(new)?;
-    let old_entries: HashMap<Vec<u8>, (ObjectId, EntryKind)> = match old {
-        Some(o) => reader.entries(o)?.into_iter().map(|e| (e.name, (e.id, e.kind))).collect(),
-        None => HashMap::new(),
+    let old_entries = match old {
+        Some(o) => Some(reader.entries(o)?),
+        None => None,
     };
-    for e in new_entries {
-        let before = old_entries.get(&e.name);
+    // Both lists are in tree order: walk them together.
+    let mut j = 0;
+    for e in new_entries.iter() {
+        let mut before = None;
+        if let Some(olds) = &old_entries {
+            while j < olds.len() && tree_order(&olds[j], e) == std::cmp::Ordering::Less {
+                j += 1;
+            }
+            before = olds.get(j).filter(|o| o.name == e.name).map(|o| (o.id, o.kind));
+            if before.is_none() {
+                // Not in order (a malformed tree): look it up.
+                before = olds.iter().find(|o| o.name == e.name).map(|o| (o.id, o.kind));
+            }
+        }
+        let before = before.as_ref();
         let path = join(prefix, &e.name);
         match e.kind {
             EntryKind::Tree => {
@@ -335,6 +353,20 @@ fn diff(
         }
     }
     Ok(())
+}
+
+/// Git's tree order: names bytewise, a tree's name as if it ended in `/`.
+fn tree_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    let suffix = |e: &Entry| if e.kind == EntryKind::Tree { b'/' } else { 0 };
+    let l = a.name.len().min(b.name.len());
+    match a.name[..l].cmp(&b.name[..l]) {
+        std::cmp::Ordering::Equal => {
+            let ca = a.name.get(l).copied().unwrap_or(suffix(a));
+            let cb = b.name.get(l).copied().unwrap_or(suffix(b));
+            ca.cmp(&cb)
+        }
+        o => o,
+    }
 }
 
 /// The directories (`""` for the root) of the `.sops.yaml` files that differ between two sets.
@@ -367,7 +399,7 @@ impl SigMemo {
         let mut sig = Signature::new();
         match reader.entries(tree) {
             Ok(entries) => {
-                for e in entries {
+                for e in entries.iter() {
                     if e.kind == EntryKind::Tree {
                         let name = String::from_utf8_lossy(&e.name).into_owned();
                         for (p, id) in self.of(reader, e.id, errors).iter() {

@@ -229,7 +229,7 @@ impl HeadTree<'_, '_> {
                     .map(|e| e.id)
             };
             let value = id.and_then(|id| match self.reader.entries(id) {
-                Ok(entries) => Some(entries.into_iter().map(|e| (e.name.clone(), e)).collect()),
+                Ok(entries) => Some(entries.iter().map(|e| (e.name.clone(), e.clone())).collect()),
                 Err(message) => {
                     self.errors.push(message);
                     None

@@ -162,27 +162,44 @@ pub(crate) fn is_sops_config(path: &str) -> bool {
     path.rsplit('/').next().map(str::as_bytes) == Some(SOPS_CONFIG)
 }
 
-/// Reads trees by lookup, for the modes that touch few of them (`--staged`, `--range`).
+/// Reads trees by lookup, for the modes that touch few of them (`--staged`, `--range`). Parsed
+/// trees are cached (a range reads each commit's tree again as the next commit's parent tree).
 pub(crate) struct TreeReader<'r> {
     repo: &'r gix::Repository,
+    cache: std::cell::RefCell<(FxMap<ObjectId, std::rc::Rc<Vec<Entry>>>, usize)>,
 }
+
+/// Entries cached before the cache is emptied.
+const TREE_CACHE_ENTRIES: usize = 400_000;
 
 impl<'r> TreeReader<'r> {
     pub(crate) fn new(repo: &'r gix::Repository) -> Self {
-        TreeReader { repo }
+        TreeReader { repo, cache: std::cell::RefCell::new((FxMap::default(), 0)) }
     }
 
     /// The entries of a tree; `Err` with a message if it is missing or not a tree.
-    pub(crate) fn entries(&self, id: ObjectId) -> Result<Vec<Entry>, String> {
-        let hash = self.repo.object_hash();
-        match self.repo.try_find_object(id) {
-            Ok(Some(obj)) if obj.kind == gix::objs::Kind::Tree => {
-                parse_tree(&obj.data, hash).ok_or_else(|| format!("tree {id} is malformed"))
-            }
-            Ok(Some(obj)) => Err(format!("object {id} is a {}, not a tree", obj.kind)),
-            Ok(None) => Err(format!("tree {id} is missing from the object database")),
-            Err(e) => Err(format!("tree {id} cannot be read: {}", one_line(&e))),
+    pub(crate) fn entries(&self, id: ObjectId) -> Result<std::rc::Rc<Vec<Entry>>, String> {
+        if let Some(e) = self.cache.borrow().0.get(&id) {
+            return Ok(e.clone());
         }
+        let hash = self.repo.object_hash();
+        let parsed = match self.repo.try_find_object(id) {
+            Ok(Some(obj)) if obj.kind == gix::objs::Kind::Tree => {
+                parse_tree(&obj.data, hash).ok_or_else(|| format!("tree {id} is malformed"))?
+            }
+            Ok(Some(obj)) => return Err(format!("object {id} is a {}, not a tree", obj.kind)),
+            Ok(None) => return Err(format!("tree {id} is missing from the object database")),
+            Err(e) => return Err(format!("tree {id} cannot be read: {}", one_line(&e))),
+        };
+        let parsed = std::rc::Rc::new(parsed);
+        let mut cache = self.cache.borrow_mut();
+        if cache.1 + parsed.len() > TREE_CACHE_ENTRIES {
+            cache.0.clear();
+            cache.1 = 0;
+        }
+        cache.1 += parsed.len();
+        cache.0.insert(id, parsed.clone());
+        Ok(parsed)
     }
 
     /// The entry at `path` (`/`-separated) below tree `root`, if any.
@@ -191,7 +208,7 @@ impl<'r> TreeReader<'r> {
         let mut parts = path.split('/').peekable();
         while let Some(part) = parts.next() {
             let entries = self.entries(tree)?;
-            let Some(e) = entries.into_iter().find(|e| e.name == part.as_bytes()) else {
+            let Some(e) = entries.iter().find(|e| e.name == part.as_bytes()).cloned() else {
                 return Ok(None);
             };
             if parts.peek().is_none() {
