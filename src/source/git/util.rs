@@ -166,8 +166,11 @@ pub(crate) fn is_sops_config(path: &str) -> bool {
 /// trees are cached (a range reads each commit's tree again as the next commit's parent tree).
 pub(crate) struct TreeReader<'r> {
     repo: &'r gix::Repository,
-    cache: std::cell::RefCell<(FxMap<ObjectId, std::rc::Rc<Vec<Entry>>>, usize)>,
+    cache: std::cell::RefCell<(TreeCache, usize)>,
 }
+
+/// Parsed trees by id.
+type TreeCache = FxMap<ObjectId, std::rc::Rc<Vec<Entry>>>;
 
 /// Entries cached before the cache is emptied.
 const TREE_CACHE_ENTRIES: usize = 400_000;
