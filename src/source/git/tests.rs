@@ -532,3 +532,30 @@ fn files_are_scanned_once_per_governing_config_not_per_config_edit() {
     // version of b/.sops.yaml.
     assert_eq!(history.stats.files, 5, "{history:#?}");
 }
+
+#[test]
+fn history_is_the_same_across_several_packs_holding_the_same_objects() {
+    let r = Repo::new();
+    for i in 0..4 {
+        r.write(&format!("d/f{i}.txt"), format!("{i}\n"));
+        if i == 1 {
+            r.write("k.txt", format!("{}\n", age_key()));
+        }
+        r.commit(&format!("c{i}"));
+    }
+    // One pack of the loose objects (which stay), one more commit, then a second copy of
+    // everything in another pack, the first one kept: most objects are loose and in two packs.
+    r.git(&["repack", "-q"]);
+    r.write("d/late.txt", "late\n");
+    r.commit("late");
+    let loose = scan_history(&engine(), r.path(), &opts(2), None).expect("history");
+    r.git(&["repack", "-q", "-a"]);
+    let packs = std::fs::read_dir(r.path().join(".git/objects/pack"))
+        .expect("pack dir")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "idx")))
+        .count();
+    assert!(packs >= 2, "{packs} packs");
+    let packed = scan_history(&engine(), r.path(), &opts(2), None).expect("history");
+    assert_eq!(canonical(&loose), canonical(&packed));
+    assert_eq!(with_rule(&packed, "age/identity").len(), 1);
+}
