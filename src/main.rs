@@ -21,6 +21,13 @@ use sopsguard::source::worktree::{self, WalkOptions};
 
 use cli::{Cli, ColorChoice, Command, FailOn, Format, IncidentArgs, IncidentFormat, ListFormat, ScanArgs};
 
+/// Scans allocate many short-lived values (parsed YAML, blob copies, findings) on every thread;
+/// mimalloc spends markedly less time on them than glibc's allocator. Built without transparent
+/// huge pages (`no_thp`): with them, memory freed and reused between pack slices was faulted back
+/// in 2 MiB at a time, which cost a quarter of a history scan in page clearing.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // A panic message can quote the data being processed (for example a string slice error), and
     // that data may be a secret: report only where it happened.

@@ -33,7 +33,7 @@ impl Default for ScanOptions {
 }
 
 /// What scanning one blob produced.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct FileResult {
     /// Findings, without provenance (the source adds it).
     pub findings: Vec<Finding>,

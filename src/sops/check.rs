@@ -41,6 +41,9 @@ pub struct FileInfo {
 
 /// Reads a file's sops metadata without checking anything. `None` if it is not a sops file.
 pub fn inspect(path: &str, data: &[u8]) -> Option<FileInfo> {
+    if !may_hold_metadata(data) {
+        return None;
+    }
     let (kind, loaded) = load_any(StoreKind::for_path(path), data);
     let src = loaded.ok()?.metadata?;
     let md = metadata::decode(&src.node);
@@ -63,10 +66,83 @@ fn recipients_of(md: &Metadata) -> Vec<Recipient> {
         .collect()
 }
 
+/// Whether `data` may hold sops metadata in any store: a `sops` key (YAML, JSON, binary), a
+/// `[sops]` section (INI) or a `sops_` key (dotenv). A cheap superset of what the stores find,
+/// so that files which only mention sops (`provider: sops` in a Flux Kustomization, a README)
+/// are not parsed up to four times for nothing.
+///
+/// An occurrence of `sops` counts when, on its line, it is preceded only by white space, quotes,
+/// flow indicators (`{`, `,`, `[`, `?`), tags and anchors, and followed (after an optional
+/// quote and white space) by `:` or `]`, or directly by `_`. Keys spelled with escape sequences
+/// or reached through an alias are not recognised; sops never writes them.
+pub(crate) fn may_hold_metadata(data: &[u8]) -> bool {
+    memchr::memmem::find_iter(data, b"sops").any(|at| match key_before(data, at) {
+        Some(Before::Explicit) => true,
+        Some(Before::Key) => key_after(data, at + 4),
+        None => false,
+    })
+}
+
+enum Before {
+    /// Line start or a flow indicator: a key if `:` follows.
+    Key,
+    /// After `?`: an explicit key, whose `:` may come on a later line.
+    Explicit,
+}
+
+fn key_before(data: &[u8], at: usize) -> Option<Before> {
+    let mut i = at;
+    let skip_blank = |i: &mut usize| {
+        while *i > 0 && matches!(data[*i - 1], b' ' | b'\t') {
+            *i -= 1;
+        }
+    };
+    if i > 0 && matches!(data[i - 1], b'"' | b'\'') {
+        i -= 1;
+    }
+    loop {
+        skip_blank(&mut i);
+        if i == 0 {
+            return Some(Before::Key);
+        }
+        match data[i - 1] {
+            b'\n' | b'\r' | b'{' | b',' | b'[' => return Some(Before::Key),
+            b'?' => return Some(Before::Explicit),
+            _ => {}
+        }
+        // A tag or an anchor (`!!str sops:`, `&m sops:`) in front of the key: skip it.
+        let mut start = i;
+        while start > 0 && !matches!(data[start - 1], b' ' | b'\t' | b'\n' | b'\r') {
+            start -= 1;
+        }
+        if start < i && matches!(data[start], b'!' | b'&') && start + 1 < i {
+            i = start;
+            continue;
+        }
+        return None;
+    }
+}
+
+fn key_after(data: &[u8], mut i: usize) -> bool {
+    if data.get(i) == Some(&b'_') {
+        return true;
+    }
+    if matches!(data.get(i), Some(b'"' | b'\'')) {
+        i += 1;
+    }
+    while matches!(data.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    matches!(data.get(i), Some(b':' | b']'))
+}
+
 /// Loads with the store the file name selects; when that finds no sops metadata, tries the JSON
 /// and YAML stores too, so files encrypted with `--input-type` under another name (`secret`,
 /// `hidden-yaml.json`) are still recognised.
 pub(crate) fn load_any(kind: StoreKind, data: &[u8]) -> (StoreKind, Result<Loaded, store::StoreError>) {
+    if !may_hold_metadata(data) {
+        return (kind, store::load(kind, data));
+    }
     let first = store::load(kind, data).map(drop_foreign_metadata);
     if matches!(&first, Ok(l) if l.metadata.is_some()) {
         return (kind, first);
@@ -153,10 +229,20 @@ pub fn check_file(path: &str, data: &[u8], ctx: &SopsContext<'_>) -> SopsOutcome
     let name_kind = StoreKind::for_path(path);
     let selection = ctx.configs.select(path);
     let named = is_sops_named(path);
-    let mentions_sops = memchr::memmem::find(data, b"sops").is_some();
+    let mentions_sops = may_hold_metadata(data);
     let wants_plain_check = named || matches!(selection, Selection::Rule(_, r) if r.has_path_regex);
     if !mentions_sops && !wants_plain_check {
         return SopsOutcome::default();
+    }
+    // A plain file under a path_regex rule is only a finding if the rule encrypts one of its
+    // values; most rules name their keys (`encrypted_regex: ^(data|stringData)$`), and a file
+    // with none of those words needs no parse.
+    if !mentions_sops && !named && name_kind != StoreKind::Binary {
+        if let Selection::Rule(_, r) = &selection {
+            if !r.rule.as_ref().is_none_or(|e| e.may_encrypt_in(data)) {
+                return SopsOutcome::default();
+            }
+        }
     }
     let (kind, loaded) =
         if mentions_sops { load_any(name_kind, data) } else { (name_kind, store::load(name_kind, data)) };

@@ -60,6 +60,21 @@ pub(crate) struct CreationRule {
 }
 
 impl CreationRule {
+    /// Whether two rules (say of two versions of a `.sops.yaml`) say the same thing: every field
+    /// the checks read is equal.
+    fn same_as(&self, other: &CreationRule) -> bool {
+        self.number == other.number
+            && self.path_regex.as_ref().map(Regex::as_str) == other.path_regex.as_ref().map(Regex::as_str)
+            && self.has_path_regex == other.has_path_regex
+            && self.regex_broken == other.regex_broken
+            && self.rule.as_ref().map(|r| (r.kind, r.value.as_str()))
+                == other.rule.as_ref().map(|r| (r.kind, r.value.as_str()))
+            && self.rule_conflict == other.rule_conflict
+            && self.mac_only_encrypted == other.mac_only_encrypted
+            && self.shamir_threshold == other.shamir_threshold
+            && self.groups == other.groups
+    }
+
     /// The encryption rule sops would apply (`_unencrypted` suffix when none is set).
     pub(crate) fn effective_rule(&self) -> EncryptionRule {
         self.rule.clone().unwrap_or_else(EncryptionRule::default_rule)
@@ -161,6 +176,22 @@ impl ConfigSet {
     }
 
     /// `parseCreationRuleForFile`.
+    /// Whether the sops checks judge the file at `path` alike under both sets: both select the
+    /// same creation rule of a config at the same path, or neither selects one for the same
+    /// reason. Then scanning a blob under one set tells what it gives under the other. Never true
+    /// for a `.sops.yaml` itself (its findings come from its own parse).
+    pub fn judges_alike(&self, other: &ConfigSet, path: &str) -> bool {
+        if crate::source::file_name(path) == ".sops.yaml" || self.is_config(path) || other.is_config(path) {
+            return false;
+        }
+        match (self.select(path), other.select(path)) {
+            (Selection::NoConfig, Selection::NoConfig) | (Selection::Broken, Selection::Broken) => true,
+            (Selection::NoMatch(a), Selection::NoMatch(b)) => a.path == b.path,
+            (Selection::Rule(a, ra), Selection::Rule(b, rb)) => a.path == b.path && ra.same_as(rb),
+            _ => false,
+        }
+    }
+
     pub(crate) fn select(&self, path: &str) -> Selection<'_> {
         let Some(cfg) = self.governing(path) else { return Selection::NoConfig };
         if cfg.unreadable {

@@ -138,6 +138,7 @@ fn translate(pattern: &str) -> Result<String, String> {
 
 /// Go `regexp.Match(pattern, s)` as sops calls it for encryption rules: compiled on each call with
 /// errors ignored, so an invalid pattern matches nothing.
+#[derive(Clone)]
 pub(crate) struct LenientRegex(Option<Regex>);
 
 impl LenientRegex {
@@ -147,11 +148,47 @@ impl LenientRegex {
     pub(crate) fn is_match(&self, s: &str) -> bool {
         self.0.as_ref().is_some_and(|r| r.is_match(s))
     }
+
+    /// Literals one of which every match contains (its prefixes, else its suffixes), when the
+    /// regex compiled and they are a finite set of non-empty strings; and whether a match is
+    /// always exactly one of them (`^(data|stringData)$`), not merely contains it.
+    pub(crate) fn required_literals(&self) -> Option<(Vec<Vec<u8>>, bool)> {
+        use regex_syntax::hir::literal::{ExtractKind, Extractor};
+        use regex_syntax::hir::Look;
+        let hir = regex_syntax::Parser::new().parse(self.0.as_ref()?.as_str()).ok()?;
+        let props = hir.properties();
+        let anchored =
+            props.look_set_prefix().contains(Look::Start) && props.look_set_suffix().contains(Look::End);
+        [ExtractKind::Prefix, ExtractKind::Suffix].into_iter().find_map(|kind| {
+            let seq = Extractor::new().kind(kind).extract(&hir);
+            let lits = seq.literals()?;
+            (!lits.is_empty() && lits.iter().all(|l| !l.as_bytes().is_empty())).then(|| {
+                let whole = anchored && lits.iter().all(|l| l.is_exact());
+                (lits.iter().map(|l| l.as_bytes().to_vec()).collect(), whole)
+            })
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn required_literals() {
+        let lits = |p: &str| LenientRegex::new(p).required_literals();
+        let (mut got, whole) = lits("^(data|stringData)$").unwrap();
+        got.sort();
+        assert_eq!(got, [b"data".to_vec(), b"stringData".to_vec()]);
+        assert!(whole);
+        assert_eq!(lits("^.*password$").unwrap(), (vec![b"password".to_vec()], false));
+        assert_eq!(lits("data").unwrap(), (vec![b"data".to_vec()], false));
+        assert_eq!(lits("^data").unwrap(), (vec![b"data".to_vec()], false));
+        assert!(lits("^(?i)pass").unwrap().0.len() >= 16);
+        assert_eq!(lits(".*"), None);
+        assert_eq!(lits("^(data|.*)$"), None);
+        assert_eq!(lits("(unclosed"), None);
+    }
 
     #[test]
     fn ascii_perl_classes() {

@@ -902,3 +902,108 @@ fn committed_fixtures_round_trip() {
         assert!(info.recipients.iter().all(|r| recips.contains(&r.id)));
     }
 }
+
+#[test]
+fn metadata_prefilter_accepts_every_way_sops_writes_its_key() {
+    let yes: [&[u8]; 14] = [
+        b"a: 1\nsops:\n  mac: x\n",
+        b"sops:\n",
+        b"\"sops\": {}",
+        b"{\n    \"data\": \"x\",\n    \"sops\": {\n",
+        b"{\"data\":\"x\",\"sops\":{}}",
+        b"'sops' : {}\n",
+        b"{a: 1, sops: {mac: x}}",
+        b"? sops\n: {}\n",
+        b"!!str sops: {}\n",
+        b"&meta sops: {}\n",
+        b"[sops]\nmac = x\n",
+        b"[ sops ]\n",
+        b"KEY=ENC[AES256_GCM,data:x]\nsops_mac=ENC[x]\n",
+        b"\r\nsops:\r\n",
+    ];
+    for y in yes {
+        assert!(check::may_hold_metadata(y), "{:?}", String::from_utf8_lossy(y));
+    }
+    let no: [&[u8]; 8] = [
+        b"spec:\n  decryption:\n    provider: sops\n",
+        b"# encrypted with sops\n",
+        b"see https://github.com/getsops/sops\n",
+        b"name: sops-age\n",
+        b"- sops-nix: true\n",
+        b"image: ghcr.io/getsops/sops:v3\n",
+        b"secretName: sops-gpg\n",
+        b"",
+    ];
+    for n in no {
+        assert!(!check::may_hold_metadata(n), "{:?}", String::from_utf8_lossy(n));
+    }
+}
+
+#[test]
+fn metadata_prefilter_never_hides_a_sops_file() {
+    // Every committed fixture the stores read as a sops file passes the prefilter.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sops");
+    let mut files = Vec::new();
+    let mut dirs = vec![dir];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            if entry.path().is_dir() {
+                dirs.push(entry.path());
+            } else {
+                files.push(entry.path());
+            }
+        }
+    }
+    let mut seen = 0;
+    for file in files {
+        let data = std::fs::read(&file).unwrap();
+        let name = file.display().to_string();
+        for kind in [StoreKind::Yaml, StoreKind::Json, StoreKind::Dotenv, StoreKind::Ini, StoreKind::Binary] {
+            if matches!(store::load(kind, &data), Ok(l) if l.metadata.is_some()) {
+                seen += 1;
+                assert!(check::may_hold_metadata(&data), "{name} ({kind:?})");
+            }
+        }
+    }
+    assert!(seen > 0);
+}
+
+#[test]
+fn rule_prefilter_agrees_with_the_walk() {
+    // Whenever the walk encrypts a leaf, the prefilter must have let the file through.
+    let docs: [&[u8]; 12] = [
+        b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\nstringData:\n  k: v\n",
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n",
+        b"metadata:\n  name: x\nspec:\n  database: y\n",
+        b"{\"data\": {\"k\": \"v\"}, \"metadata\": {}}",
+        b"a: &x data\n*x : v\n",
+        b"base: &b {data: {k: v}}\nmerged:\n  <<: *b\n",
+        b"\"da\\x74a\": v\n",
+        b"? data\n: v\n",
+        b"list:\n- data: v\n- stringData: w\n",
+        b"x_secret: v\ny: w\n",
+        b"k: v # data\n",
+        b"data: \n",
+    ];
+    let rules = [
+        tree::EncryptionRule::new(tree::RuleKind::EncryptedRegex, "^(data|stringData)$"),
+        tree::EncryptionRule::new(tree::RuleKind::EncryptedRegex, "^.*ata$"),
+        tree::EncryptionRule::new(tree::RuleKind::EncryptedSuffix, "_secret"),
+        tree::EncryptionRule::new(tree::RuleKind::EncryptedCommentRegex, "data"),
+    ];
+    let mut encrypting = 0;
+    for doc in docs {
+        for kind in [StoreKind::Yaml, StoreKind::Json] {
+            let Ok(loaded) = store::load(kind, doc) else { continue };
+            for rule in &rules {
+                let mut any = false;
+                tree::walk(&loaded.tree, rule, &mut |leaf| any |= leaf.encrypt && leaf.scalar.is_some());
+                if any {
+                    encrypting += 1;
+                    assert!(rule.may_encrypt_in(doc), "{rule:?} on {:?}", String::from_utf8_lossy(doc));
+                }
+            }
+        }
+    }
+    assert!(encrypting >= 10, "{encrypting}");
+}

@@ -2,6 +2,9 @@
 //! comment stack, and the "should this leaf be encrypted" decision (`Tree.shouldBeEncrypted`).
 
 use std::ops::Range;
+use std::sync::Arc;
+
+use aho_corasick::AhoCorasick;
 
 use super::re2::LenientRegex;
 use super::value::Scalar;
@@ -78,21 +81,26 @@ pub(crate) const DEFAULT_UNENCRYPTED_SUFFIX: &str = "_unencrypted";
 
 /// An encryption rule with its regex compiled once (sops compiles on every call, ignoring errors:
 /// [`LenientRegex`] keeps that semantics).
+#[derive(Clone)]
 pub(crate) struct EncryptionRule {
     pub kind: RuleKind,
     pub value: String,
     regex: Option<LenientRegex>,
+    /// Byte strings of which every key (comment, for comment rules) this rule encrypts contains
+    /// one; `None` when there is no such finite set (the rule may encrypt anything).
+    needles: Option<Arc<Needles>>,
+}
+
+/// See [`EncryptionRule::may_encrypt_in`].
+struct Needles {
+    ac: AhoCorasick,
+    /// Every key the rule matches is exactly one of the needles.
+    whole: bool,
 }
 
 impl std::fmt::Debug for EncryptionRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {:?}", self.kind.key(), self.value)
-    }
-}
-
-impl Clone for EncryptionRule {
-    fn clone(&self) -> Self {
-        EncryptionRule::new(self.kind, &self.value)
     }
 }
 
@@ -108,7 +116,49 @@ impl EncryptionRule {
             RuleKind::UnencryptedSuffix | RuleKind::EncryptedSuffix => None,
             _ => Some(LenientRegex::new(value)),
         };
-        EncryptionRule { kind, value: value.to_owned(), regex }
+        let literals = match kind {
+            _ if value.is_empty() => None,
+            RuleKind::EncryptedSuffix => Some((vec![value.as_bytes().to_vec()], false)),
+            RuleKind::EncryptedRegex => regex.as_ref().and_then(LenientRegex::required_literals),
+            // A comment's text starts after `#`: only containment is known.
+            RuleKind::EncryptedCommentRegex => {
+                regex.as_ref().and_then(LenientRegex::required_literals).map(|(l, _)| (l, false))
+            }
+            _ => None,
+        };
+        // A literal with white space or a quote could be split by line folding or written with
+        // an escape; then the text may not contain it verbatim.
+        let needles = literals
+            .filter(|(l, _)| {
+                l.iter().all(|n| !n.iter().any(|b| b.is_ascii_whitespace() || matches!(b, b'\'' | b'"')))
+            })
+            .and_then(|(l, whole)| Some(Needles { ac: AhoCorasick::new(l).ok()?, whole }))
+            .map(Arc::new);
+        EncryptionRule { kind, value: value.to_owned(), regex, needles }
+    }
+
+    /// Whether this rule may encrypt something in a file with these bytes. `false` only when no
+    /// key or comment of the file can match: every one it would encrypt contains one of the
+    /// rule's literals (or, for an anchored regex of literals, is one), the bytes hold none, and
+    /// they hold no escape sequence (`\`) or `!!binary` key that could spell one differently.
+    pub(crate) fn may_encrypt_in(&self, data: &[u8]) -> bool {
+        let Some(n) = &self.needles else { return true };
+        if memchr::memchr(b'\\', data).is_some() || memchr::memmem::find(data, b"binary").is_some() {
+            return true;
+        }
+        if !n.whole {
+            return n.ac.is_match(data);
+        }
+        // A key that is exactly the literal: plain, quoted, flow, dotenv or INI, it is delimited
+        // by white space, a quote or an indicator on both sides.
+        let before = |b: u8| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'{' | b'[' | b',' | b'?');
+        let after = |b: u8| {
+            b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b':' | b'}' | b']' | b',' | b'=' | b'#')
+        };
+        n.ac.find_overlapping_iter(data).any(|m| {
+            m.start().checked_sub(1).is_none_or(|i| before(data[i]))
+                && data.get(m.end()).is_none_or(|&b| after(b))
+        })
     }
 
     /// `unencrypted_suffix: _unencrypted`, what sops uses when nothing is set.
@@ -253,6 +303,48 @@ pub(crate) const MAX_DEPTH: usize = 128;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rule_prefilter_finds_every_key_the_rule_can_encrypt() {
+        let r = EncryptionRule::new(RuleKind::EncryptedRegex, "^(data|stringData)$");
+        let yes: [&[u8]; 9] = [
+            b"kind: Secret\ndata:\n  a: b\n",
+            b"stringData:\n",
+            b"{\"data\": {}}",
+            b"{kind: Secret, data: {a: b}}",
+            b"spec:\n  'data' : x\n",
+            b"data=x\n",
+            b"[data]\n",
+            b"a: \"d\\x61ta\"\n",
+            b"? data\n: x\n",
+        ];
+        for y in yes {
+            assert!(r.may_encrypt_in(y), "{:?}", String::from_utf8_lossy(y));
+        }
+        let no: [&[u8]; 4] = [
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+            b"spec:\n  values:\n    metadata-url: y\n    database: z\n",
+            b"",
+            b"data_dir: /x\n",
+        ];
+        for n in no {
+            assert!(!r.may_encrypt_in(n), "{:?}", String::from_utf8_lossy(n));
+        }
+        // Rules that may encrypt any key never rule a file out.
+        for (kind, v) in [
+            (RuleKind::UnencryptedSuffix, "_unencrypted"),
+            (RuleKind::UnencryptedRegex, "^x$"),
+            (RuleKind::EncryptedRegex, ""),
+            (RuleKind::EncryptedRegex, ".*"),
+        ] {
+            assert!(EncryptionRule::new(kind, v).may_encrypt_in(b"a: b\n"), "{kind:?} {v}");
+        }
+        let suffix = EncryptionRule::new(RuleKind::EncryptedSuffix, "_secret");
+        assert!(suffix.may_encrypt_in(b"db_secret: x\n"));
+        assert!(!suffix.may_encrypt_in(b"db: x\n"));
+        let unanchored = EncryptionRule::new(RuleKind::EncryptedRegex, "data");
+        assert!(unanchored.may_encrypt_in(b"metadata: x\n"));
+    }
 
     fn leaf(text: &str) -> Node {
         Node { value: Value::Scalar(Scalar::Str(text.as_bytes().to_vec())), span: 0..0 }

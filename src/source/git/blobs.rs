@@ -105,9 +105,21 @@ fn scan_group(
         skip_group(g, data.len() as u64, opts, out);
         return;
     }
+    // Variants are sorted by path: a path scanned under a config set that judges it like an
+    // earlier set (the same creation rule, say after an unrelated `.sops.yaml` edit) takes that
+    // scan's result instead of scanning again.
+    let first = out.scanned.len();
     for (vi, v) in g.variants.iter().enumerate() {
         let Some(cfg) = configs.sets.get(v.cfg as usize) else { continue };
-        let result = engine.scan_blob(&v.path, data, cfg);
+        let same = out.scanned[first..]
+            .iter()
+            .rev()
+            .take_while(|s| g.variants[s.variant as usize].path == v.path)
+            .find(|s| configs.sets[g.variants[s.variant as usize].cfg as usize].judges_alike(cfg, &v.path));
+        let result = match same {
+            Some(s) => s.result.clone(),
+            None => engine.scan_blob(&v.path, data, cfg),
+        };
         out.scanned.push(Scanned { group: gi, variant: vi as u32, bytes: data.len() as u64, result });
     }
 }
