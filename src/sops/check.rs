@@ -66,6 +66,15 @@ fn recipients_of(md: &Metadata) -> Vec<Recipient> {
         .collect()
 }
 
+/// Whether [`check_file`] certainly finds nothing in this file, decided without parsing it or
+/// matching a creation rule: it holds no sops metadata, is not named like sops output, and no
+/// rule of its config could demand that one of its values be encrypted.
+pub(crate) fn is_inert(path: &str, data: &[u8], configs: &super::ConfigSet) -> bool {
+    !may_hold_metadata(data)
+        && !is_sops_named(path)
+        && !configs.may_demand_encryption(path, data, StoreKind::for_path(path) == StoreKind::Binary)
+}
+
 /// Whether `data` may hold sops metadata in any store: a `sops` key (YAML, JSON, binary), a
 /// `[sops]` section (INI) or a `sops_` key (dotenv). A cheap superset of what the stores find,
 /// so that files which only mention sops (`provider: sops` in a Flux Kustomization, a README)
@@ -224,6 +233,9 @@ fn display_path(path: &[&str]) -> String {
 /// Checks one file against the sops rules.
 pub fn check_file(path: &str, data: &[u8], ctx: &SopsContext<'_>) -> SopsOutcome {
     if ctx.configs.is_config(path) || path.rsplit('/').next() == Some(".sops.yaml") {
+        return SopsOutcome::default();
+    }
+    if is_inert(path, data, ctx.configs) {
         return SopsOutcome::default();
     }
     let name_kind = StoreKind::for_path(path);

@@ -175,14 +175,16 @@ impl ConfigSet {
         }
     }
 
-    /// `parseCreationRuleForFile`.
     /// Whether the sops checks judge the file at `path` alike under both sets: both select the
     /// same creation rule of a config at the same path, or neither selects one for the same
     /// reason. Then scanning a blob under one set tells what it gives under the other. Never true
     /// for a `.sops.yaml` itself (its findings come from its own parse).
-    pub fn judges_alike(&self, other: &ConfigSet, path: &str) -> bool {
+    pub fn judges_alike(&self, other: &ConfigSet, path: &str, data: &[u8]) -> bool {
         if crate::source::file_name(path) == ".sops.yaml" || self.is_config(path) || other.is_config(path) {
             return false;
+        }
+        if super::check::is_inert(path, data, self) && super::check::is_inert(path, data, other) {
+            return true;
         }
         match (self.select(path), other.select(path)) {
             (Selection::NoConfig, Selection::NoConfig) | (Selection::Broken, Selection::Broken) => true,
@@ -192,6 +194,22 @@ impl ConfigSet {
         }
     }
 
+    /// Whether some rule of the config governing `path` could demand that sops encrypt a value
+    /// of this file: a rule with a `path_regex` whose encryption rule may encrypt something in
+    /// `data` (any rule, for the binary store, which ignores encryption rules). Cheap: no
+    /// regex is run on the path.
+    pub(crate) fn may_demand_encryption(&self, path: &str, data: &[u8], binary: bool) -> bool {
+        let Some(cfg) = self.governing(path) else { return false };
+        if cfg.unreadable {
+            return false;
+        }
+        cfg.rules
+            .iter()
+            .flatten()
+            .any(|r| r.has_path_regex && (binary || r.rule.as_ref().is_none_or(|e| e.may_encrypt_in(data))))
+    }
+
+    /// `parseCreationRuleForFile`.
     pub(crate) fn select(&self, path: &str) -> Selection<'_> {
         let Some(cfg) = self.governing(path) else { return Selection::NoConfig };
         if cfg.unreadable {

@@ -115,7 +115,9 @@ fn scan_group(
             .iter()
             .rev()
             .take_while(|s| g.variants[s.variant as usize].path == v.path)
-            .find(|s| configs.sets[g.variants[s.variant as usize].cfg as usize].judges_alike(cfg, &v.path));
+            .find(|s| {
+                configs.sets[g.variants[s.variant as usize].cfg as usize].judges_alike(cfg, &v.path, data)
+            });
         let result = match same {
             Some(s) => s.result.clone(),
             None => engine.scan_blob(&v.path, data, cfg),

@@ -835,34 +835,56 @@ pub(crate) fn scan(
         names: &mut names,
         blobs: &blobs,
     };
-    for (name, id) in &refs {
-        if let Some(&c) = commit_index.get(id) {
-            commit_tips.push((name.clone(), c));
-            continue;
-        }
-        if let Some(&t) = store.index.get(id) {
-            tree_tips.push((name.clone(), t));
-            continue;
-        }
-        match repo.try_find_header(*id) {
-            Ok(Some(h)) if h.kind() == Kind::Commit => {
-                if let Some(c) = loader.commit(*id, &mut commits, &mut commit_index) {
-                    commit_tips.push((name.clone(), c));
-                }
+    for (name, target) in &refs {
+        // At most two rounds: the ref's target, then what an annotated tag peels to.
+        let mut id = *target;
+        for _ in 0..2 {
+            if let Some(&c) = commit_index.get(&id) {
+                commit_tips.push((name.clone(), c));
+                break;
             }
-            Ok(Some(h)) if h.kind() == Kind::Tree => tree_tips.push((name.clone(), store.dense(*id))),
-            Ok(Some(h)) if h.kind() == Kind::Blob => blob_tips.push((name.clone(), *id)),
-            Ok(Some(h)) => report.problems.push(Problem {
-                path: name.clone(),
-                message: format!("ref points to a {} ({id}), which is not scanned", h.kind()),
-            }),
-            Ok(None) => report.problems.push(Problem {
-                path: name.clone(),
-                message: format!("ref points to {id}, which is missing from the object database"),
-            }),
-            Err(e) => report
-                .problems
-                .push(Problem { path: name.clone(), message: format!("cannot read {id}: {}", one_line(&e)) }),
+            if let Some(&t) = store.index.get(&id) {
+                tree_tips.push((name.clone(), t));
+                break;
+            }
+            match repo.try_find_header(id) {
+                Ok(Some(h)) if h.kind() == Kind::Tag => {
+                    match repo
+                        .find_object(id)
+                        .map_err(|e| one_line(&e))
+                        .and_then(|o| o.peel_tags_to_end().map(|o| o.id).map_err(|e| one_line(&e)))
+                    {
+                        Ok(peeled) => {
+                            id = peeled;
+                            continue;
+                        }
+                        Err(e) => report.problems.push(Problem {
+                            path: name.clone(),
+                            message: format!("cannot peel the tag {id}: {e}"),
+                        }),
+                    }
+                }
+                Ok(Some(h)) if h.kind() == Kind::Commit => {
+                    if let Some(c) = loader.commit(id, &mut commits, &mut commit_index) {
+                        commit_tips.push((name.clone(), c));
+                    }
+                }
+                Ok(Some(h)) if h.kind() == Kind::Tree => tree_tips.push((name.clone(), store.dense(id))),
+                Ok(Some(h)) if h.kind() == Kind::Blob => blob_tips.push((name.clone(), id)),
+                Ok(Some(h)) => report.problems.push(Problem {
+                    path: name.clone(),
+                    message: format!("ref points to a {} ({id}), which is not scanned", h.kind()),
+                }),
+                Ok(None) => report.problems.push(Problem {
+                    path: name.clone(),
+                    message: format!("ref points to {id}, which is missing from the object database"),
+                }),
+                Err(e) => report.problems.push(Problem {
+                    path: name.clone(),
+                    message: format!("cannot read {id}: {}", one_line(&e)),
+                }),
+            }
+            break;
         }
     }
 
@@ -1176,6 +1198,14 @@ fn list_refs(repo: &gix::Repository, report: &mut ScanReport) -> Result<Vec<(Str
         match r {
             Ok(mut r) => {
                 let name = r.name().as_bstr().to_string();
+                // A direct ref's target is taken as is (annotated tags are peeled when the tips
+                // are classified): peeling here would look up every target, one object at a
+                // time, which costs more than all the other ref work on repositories with
+                // thousands of pull-request refs.
+                if let Some(id) = r.target().try_id() {
+                    out.push((name, id.to_owned()));
+                    continue;
+                }
                 match r.peel_to_id() {
                     Ok(id) => out.push((name, id.detach())),
                     Err(e) => report.problems.push(Problem {

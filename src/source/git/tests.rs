@@ -559,3 +559,32 @@ fn history_is_the_same_across_several_packs_holding_the_same_objects() {
     assert_eq!(canonical(&loose), canonical(&packed));
     assert_eq!(with_rule(&packed, "age/identity").len(), 1);
 }
+
+#[test]
+fn annotated_tags_are_peeled_to_the_commits_they_hold() {
+    let r = Repo::new();
+    r.write("README.md", "hello\n");
+    r.commit("init");
+    r.git(&["checkout", "-q", "-b", "release"]);
+    r.write("deploy/key.txt", format!("{}\n", age_key()));
+    let tagged = r.commit("release with a key");
+    // An annotated tag, and a tag of that tag, are then the only refs holding the commit.
+    r.git(&["tag", "-a", "-m", "v1", "v1", &tagged]);
+    r.git(&["tag", "-a", "-m", "again", "v1-again", "v1"]);
+    r.git(&["checkout", "-q", "main"]);
+    r.git(&["branch", "-q", "-D", "release"]);
+    for packed in [false, true] {
+        if packed {
+            r.git(&["pack-refs", "--all"]);
+            r.git(&["gc", "-q"]);
+        }
+        let report = scan_history(&engine(), r.path(), &opts(0), None).expect("history");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let found = with_rule(&report, "age/identity");
+        assert_eq!(found.len(), 1, "{report:#?}");
+        let p = prov(found[0]);
+        assert_eq!(p.commit.as_deref(), Some(tagged.as_str()));
+        assert_eq!(p.refs, vec!["refs/tags/v1".to_owned(), "refs/tags/v1-again".to_owned()]);
+        assert_eq!(p.at_head, Some(false));
+    }
+}
