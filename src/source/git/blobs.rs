@@ -6,7 +6,7 @@
 //! [`super::odb`]); small ones are looked up by id.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{mpsc, Condvar, Mutex, OnceLock};
 
 use gix::objs::Kind;
 use gix::ObjectId;
@@ -147,7 +147,7 @@ fn missing(g: &Group, message: String, out: &mut Outcome) {
 }
 
 /// Batches progress reports so that the callback is not hit for every small blob.
-struct Tally<'p> {
+pub(crate) struct Tally<'p> {
     progress: Option<&'p dyn Progress>,
     objects: u64,
     bytes: u64,
@@ -303,11 +303,23 @@ pub(crate) fn scan_wanted(
     if let Some(odb) = odb {
         outcome = outcome.merge(stream_and_scan(engine, odb, wanted, configs, opts, progress, &claimed));
     }
-    // Whatever the packs did not deliver (or everything, without `odb`) is looked up by id.
+    outcome.merge(look_up_rest(engine, repo, wanted, configs, opts, progress, &claimed))
+}
+
+/// Looks up, by id, every wanted blob the packs did not deliver (or all of them, when nothing
+/// was streamed) and scans it.
+fn look_up_rest(
+    engine: &Engine,
+    repo: &gix::ThreadSafeRepository,
+    wanted: &Wanted,
+    configs: &Configs,
+    opts: &GitOptions,
+    progress: Option<&dyn Progress>,
+    claimed: &[AtomicBool],
+) -> Outcome {
     let rest: Vec<u32> =
         (0..wanted.len() as u32).filter(|&gi| !claimed[gi as usize].load(Ordering::Relaxed)).collect();
-    let looked_up = rest
-        .par_iter()
+    rest.par_iter()
         .map_init(
             || (repo.to_thread_local(), Tally::new(progress)),
             |(repo, tally), &gi| {
@@ -351,6 +363,209 @@ pub(crate) fn scan_wanted(
                 out
             },
         )
-        .reduce(Outcome::default, Outcome::merge);
-    outcome.merge(looked_up)
+        .reduce(Outcome::default, Outcome::merge)
+}
+
+/// Blob bytes the prefetch holds before the wanted set is known; then the stream waits.
+const PREFETCH_BYTES: u64 = 128 << 20;
+
+/// Streams the blobs out of the packs while the caller is still working out which blobs it
+/// wants under which names (history's tree walk is mostly one thread): the stream runs on the
+/// other cores, holding what it inflates (up to [`PREFETCH_BYTES`]) until [`Prefetch::finish`]
+/// hands over the wanted set and the configs, then everything is scanned as in
+/// [`scan_wanted`].
+pub(crate) struct Prefetch {
+    ready: OnceLock<Ready>,
+    held: Mutex<Held>,
+    arrived: Condvar,
+    budget: Budget,
+    tx: Mutex<Option<mpsc::Sender<(u32, Vec<u8>)>>>,
+    rx: Mutex<mpsc::Receiver<(u32, Vec<u8>)>>,
+}
+
+struct Ready {
+    wanted: Wanted,
+    claimed: Vec<AtomicBool>,
+}
+
+#[derive(Default)]
+struct Held {
+    /// Set by `finish` (or when the caller gave up): the stream no longer holds blobs.
+    open: bool,
+    bytes: u64,
+    blobs: Vec<(ObjectId, Vec<u8>)>,
+}
+
+/// What the stream's workers return.
+pub(crate) type Streamed<'p> = (Vec<(Outcome, Tally<'p>, mpsc::Sender<(u32, Vec<u8>)>)>, Vec<String>);
+
+impl Prefetch {
+    pub fn new() -> Prefetch {
+        let (tx, rx) = mpsc::channel();
+        Prefetch {
+            ready: OnceLock::new(),
+            held: Mutex::new(Held::default()),
+            arrived: Condvar::new(),
+            budget: Budget { used: Mutex::new(0), freed: Condvar::new() },
+            tx: Mutex::new(Some(tx)),
+            rx: Mutex::new(rx),
+        }
+    }
+
+    /// The wanted set given to [`Prefetch::finish`].
+    pub fn wanted(&self) -> &Wanted {
+        &self.ready.get().expect("finish() was called").wanted
+    }
+
+    /// Streams every blob of the packs (run it on its own thread).
+    pub fn stream<'p>(
+        &self,
+        odb: &Odb,
+        opts: &GitOptions,
+        progress: Option<&'p dyn Progress>,
+    ) -> Streamed<'p> {
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(tx) = tx else { return (Vec::new(), Vec::new()) };
+        odb.stream(
+            &[Kind::Blob],
+            opts.threads,
+            || (Outcome::default(), Tally::new(progress), tx.clone()),
+            |(out, tally, tx), _loc, id, _kind, data| {
+                tally.add(data.len() as u64);
+                let ready = match self.ready.get() {
+                    Some(r) => r,
+                    None => {
+                        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+                        loop {
+                            if held.open {
+                                break;
+                            }
+                            let n = data.len() as u64;
+                            if held.blobs.is_empty() || held.bytes + n <= PREFETCH_BYTES {
+                                held.bytes += n;
+                                held.blobs.push((id.to_owned(), data.to_vec()));
+                                return;
+                            }
+                            held = self.arrived.wait(held).unwrap_or_else(|p| p.into_inner());
+                        }
+                        drop(held);
+                        // Open without a wanted set: the caller gave up.
+                        let Some(r) = self.ready.get() else { return };
+                        r
+                    }
+                };
+                self.deliver(ready, id, data, opts, out, tx);
+            },
+        )
+    }
+
+    /// Sends a wanted, unclaimed blob to the scanners.
+    fn deliver(
+        &self,
+        ready: &Ready,
+        id: &gix::oid,
+        data: &[u8],
+        opts: &GitOptions,
+        out: &mut Outcome,
+        tx: &mpsc::Sender<(u32, Vec<u8>)>,
+    ) {
+        let Some(&gi) = ready.wanted.index.get(id) else { return };
+        if ready.claimed[gi as usize].swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let g = &ready.wanted.groups[gi as usize];
+        if data.len() as u64 > opts.max_file_size {
+            skip_group(g, data.len() as u64, opts, out);
+            return;
+        }
+        self.budget.take(data.len() as u64);
+        if tx.send((gi, data.to_vec())).is_err() {
+            // The receiver lives as long as `self`: cannot happen.
+            self.budget.give(data.len() as u64);
+        }
+    }
+
+    /// Tells a waiting stream that no wanted set will come (the caller failed): it drops what
+    /// it reads from now on. Idempotent; [`Prefetch::finish`] after it still works.
+    pub fn abandon(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.open = true;
+        held.blobs = Vec::new();
+        self.arrived.notify_all();
+    }
+
+    /// Hands over the wanted set and the configs, scans what was held and what the stream still
+    /// delivers, joins the stream, and looks up whatever it did not deliver.
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish<'p>(
+        &self,
+        engine: &Engine,
+        repo: &gix::ThreadSafeRepository,
+        wanted: Wanted,
+        configs: &Configs,
+        opts: &GitOptions,
+        progress: Option<&'p dyn Progress>,
+        stream: impl FnOnce() -> Streamed<'p>,
+    ) -> Outcome {
+        let claimed = (0..wanted.len()).map(|_| AtomicBool::new(false)).collect();
+        if self.ready.set(Ready { wanted, claimed }).is_err() {
+            unreachable!("finish() is called once");
+        }
+        let ready = self.ready.get().expect("just set");
+        let held = {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            held.open = true;
+            self.arrived.notify_all();
+            std::mem::take(&mut held.blobs)
+        };
+        let scanners = if opts.threads > 0 {
+            opts.threads
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        };
+        let mut outcome = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..scanners)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut out = Outcome::default();
+                        loop {
+                            let next = self.rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                            let Ok((gi, data)) = next else { break };
+                            let g = &ready.wanted.groups[gi as usize];
+                            scan_group(engine, configs, opts, gi, g, &data, &mut out);
+                            self.budget.give(data.len() as u64);
+                        }
+                        out
+                    })
+                })
+                .collect();
+            let mut outcome = Outcome::default();
+            if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                for (id, data) in held {
+                    self.deliver(ready, &id, &data, opts, &mut outcome, &tx);
+                }
+            }
+            let (states, failures) = stream();
+            for (o, _, tx) in states {
+                drop(tx);
+                outcome = outcome.merge(o);
+            }
+            for w in workers {
+                match w.join() {
+                    Ok(o) => outcome = outcome.merge(o),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            for f in failures {
+                outcome.problems.push(Problem {
+                    path: "(object database)".into(),
+                    message: format!("{f}; the objects it still held were looked up one by one"),
+                });
+            }
+            outcome
+        });
+        let rest = look_up_rest(engine, repo, &ready.wanted, configs, opts, progress, &ready.claimed);
+        outcome = outcome.merge(rest);
+        outcome
+    }
 }

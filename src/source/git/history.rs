@@ -822,371 +822,397 @@ pub(crate) fn scan(
     let mut commit_index: HashMap<ObjectId, u32> =
         commits.iter().enumerate().map(|(i, (id, _))| (*id, i as u32)).collect();
 
-    // Classify the ref tips; objects the stream did not deliver are looked up.
-    let mut commit_tips: Vec<(String, u32)> = Vec::new();
-    let mut tree_tips: Vec<(String, u32)> = Vec::new();
-    let mut blob_tips: Vec<(String, ObjectId)> = Vec::new();
-    let mut loader = Loader { repo: &repo, hash, problems: Vec::new() };
-    let mut store = TreeStore {
-        ids: &mut tree_ids,
-        index: &mut tree_index,
-        infos: &mut trees,
-        recs: &mut recs,
-        names: &mut names,
-        blobs: &blobs,
-    };
-    for (name, target) in &refs {
-        // At most two rounds: the ref's target, then what an annotated tag peels to.
-        let mut id = *target;
-        for _ in 0..2 {
-            if let Some(&c) = commit_index.get(&id) {
-                commit_tips.push((name.clone(), c));
-                break;
+    // Blobs are streamed from here on, on other threads, while the trees are walked for names.
+    let prefetch = blobs::Prefetch::new();
+    std::thread::scope(|scope| {
+        let stream = scope.spawn(|| prefetch.stream(&odb, opts, progress));
+        // Whatever happens below (an error, a panic), the stream must not wait for a wanted set.
+        struct Abandon<'a>(&'a blobs::Prefetch);
+        impl Drop for Abandon<'_> {
+            fn drop(&mut self) {
+                self.0.abandon();
             }
-            if let Some(&t) = store.index.get(&id) {
-                tree_tips.push((name.clone(), t));
-                break;
-            }
-            match repo.try_find_header(id) {
-                Ok(Some(h)) if h.kind() == Kind::Tag => {
-                    match repo
-                        .find_object(id)
-                        .map_err(|e| one_line(&e))
-                        .and_then(|o| o.peel_tags_to_end().map(|o| o.id).map_err(|e| one_line(&e)))
-                    {
-                        Ok(peeled) => {
-                            id = peeled;
-                            continue;
+        }
+        let _abandon = Abandon(&prefetch);
+        // Classify the ref tips; objects the stream did not deliver are looked up.
+        let mut commit_tips: Vec<(String, u32)> = Vec::new();
+        let mut tree_tips: Vec<(String, u32)> = Vec::new();
+        let mut blob_tips: Vec<(String, ObjectId)> = Vec::new();
+        let mut loader = Loader { repo: &repo, hash, problems: Vec::new() };
+        let mut store = TreeStore {
+            ids: &mut tree_ids,
+            index: &mut tree_index,
+            infos: &mut trees,
+            recs: &mut recs,
+            names: &mut names,
+            blobs: &blobs,
+        };
+        for (name, target) in &refs {
+            // At most two rounds: the ref's target, then what an annotated tag peels to.
+            let mut id = *target;
+            for _ in 0..2 {
+                if let Some(&c) = commit_index.get(&id) {
+                    commit_tips.push((name.clone(), c));
+                    break;
+                }
+                if let Some(&t) = store.index.get(&id) {
+                    tree_tips.push((name.clone(), t));
+                    break;
+                }
+                match repo.try_find_header(id) {
+                    Ok(Some(h)) if h.kind() == Kind::Tag => {
+                        match repo
+                            .find_object(id)
+                            .map_err(|e| one_line(&e))
+                            .and_then(|o| o.peel_tags_to_end().map(|o| o.id).map_err(|e| one_line(&e)))
+                        {
+                            Ok(peeled) => {
+                                id = peeled;
+                                continue;
+                            }
+                            Err(e) => report.problems.push(Problem {
+                                path: name.clone(),
+                                message: format!("cannot peel the tag {id}: {e}"),
+                            }),
                         }
-                        Err(e) => report.problems.push(Problem {
-                            path: name.clone(),
-                            message: format!("cannot peel the tag {id}: {e}"),
-                        }),
                     }
-                }
-                Ok(Some(h)) if h.kind() == Kind::Commit => {
-                    if let Some(c) = loader.commit(id, &mut commits, &mut commit_index) {
-                        commit_tips.push((name.clone(), c));
+                    Ok(Some(h)) if h.kind() == Kind::Commit => {
+                        if let Some(c) = loader.commit(id, &mut commits, &mut commit_index) {
+                            commit_tips.push((name.clone(), c));
+                        }
                     }
+                    Ok(Some(h)) if h.kind() == Kind::Tree => tree_tips.push((name.clone(), store.dense(id))),
+                    Ok(Some(h)) if h.kind() == Kind::Blob => blob_tips.push((name.clone(), id)),
+                    Ok(Some(h)) => report.problems.push(Problem {
+                        path: name.clone(),
+                        message: format!("ref points to a {} ({id}), which is not scanned", h.kind()),
+                    }),
+                    Ok(None) => report.problems.push(Problem {
+                        path: name.clone(),
+                        message: format!("ref points to {id}, which is missing from the object database"),
+                    }),
+                    Err(e) => report.problems.push(Problem {
+                        path: name.clone(),
+                        message: format!("cannot read {id}: {}", one_line(&e)),
+                    }),
                 }
-                Ok(Some(h)) if h.kind() == Kind::Tree => tree_tips.push((name.clone(), store.dense(id))),
-                Ok(Some(h)) if h.kind() == Kind::Blob => blob_tips.push((name.clone(), id)),
-                Ok(Some(h)) => report.problems.push(Problem {
-                    path: name.clone(),
-                    message: format!("ref points to a {} ({id}), which is not scanned", h.kind()),
-                }),
-                Ok(None) => report.problems.push(Problem {
-                    path: name.clone(),
-                    message: format!("ref points to {id}, which is missing from the object database"),
-                }),
-                Err(e) => report.problems.push(Problem {
-                    path: name.clone(),
-                    message: format!("cannot read {id}: {}", one_line(&e)),
-                }),
+                break;
             }
-            break;
         }
-    }
 
-    // Step 2: reachability, order, configs, contexts.
-    let mut reachable = vec![false; commits.len()];
-    let mut parents: Vec<Vec<u32>> = vec![Vec::new(); commits.len()];
-    let mut stack: Vec<u32> = commit_tips.iter().map(|t| t.1).collect();
-    if opts.all_objects {
-        stack.extend(0..commits.len() as u32);
-    }
-    while let Some(c) = stack.pop() {
-        if reachable[c as usize] {
-            continue;
+        // Step 2: reachability, order, configs, contexts.
+        let mut reachable = vec![false; commits.len()];
+        let mut parents: Vec<Vec<u32>> = vec![Vec::new(); commits.len()];
+        let mut stack: Vec<u32> = commit_tips.iter().map(|t| t.1).collect();
+        if opts.all_objects {
+            stack.extend(0..commits.len() as u32);
         }
-        reachable[c as usize] = true;
-        let cid = commits[c as usize].0;
-        let ps_ids = commits[c as usize].1.parents.clone();
-        let mut ps = Vec::with_capacity(ps_ids.len());
-        for p in &ps_ids {
-            let found = match commit_index.get(p) {
-                Some(&pi) => Some(pi),
-                None => {
-                    let found = loader.commit(*p, &mut commits, &mut commit_index);
-                    reachable.resize(commits.len(), false);
-                    parents.resize(commits.len(), Vec::new());
-                    found
-                }
-            };
-            match found {
-                Some(pi) => {
-                    ps.push(pi);
-                    stack.push(pi);
-                }
-                None if shallow.contains(&cid) => {}
-                None => report.problems.push(Problem {
-                    path: "(commit graph)".into(),
-                    message: format!(
-                        "commit {p} (parent of {cid}) is missing; history behind it was not scanned"
-                    ),
-                }),
+        while let Some(c) = stack.pop() {
+            if reachable[c as usize] {
+                continue;
             }
+            reachable[c as usize] = true;
+            let cid = commits[c as usize].0;
+            let ps_ids = commits[c as usize].1.parents.clone();
+            let mut ps = Vec::with_capacity(ps_ids.len());
+            for p in &ps_ids {
+                let found = match commit_index.get(p) {
+                    Some(&pi) => Some(pi),
+                    None => {
+                        let found = loader.commit(*p, &mut commits, &mut commit_index);
+                        reachable.resize(commits.len(), false);
+                        parents.resize(commits.len(), Vec::new());
+                        found
+                    }
+                };
+                match found {
+                    Some(pi) => {
+                        ps.push(pi);
+                        stack.push(pi);
+                    }
+                    None if shallow.contains(&cid) => {}
+                    None => report.problems.push(Problem {
+                        path: "(commit graph)".into(),
+                        message: format!(
+                            "commit {p} (parent of {cid}) is missing; history behind it was not scanned"
+                        ),
+                    }),
+                }
+            }
+            parents[c as usize] = ps;
         }
-        parents[c as usize] = ps;
-    }
-    let n = commits.len();
-    if !shallow.is_empty() {
-        report.notes.push(format!(
+        let n = commits.len();
+        if !shallow.is_empty() {
+            report.notes.push(format!(
             "shallow clone: history before {} boundary commit(s) is not available and was not scanned (fetch it with `git fetch --unshallow`)",
             shallow.len()
         ));
-    }
-    let topo = topo_order(&commits, &reachable, &parents);
-    let mut rank = vec![UNSET; n];
-    for (r, &c) in topo.iter().enumerate() {
-        rank[c as usize] = r as u32;
-    }
-    let mut root = vec![UNSET; n];
-    for &c in &topo {
-        root[c as usize] = store.dense(commits[c as usize].1.tree);
-    }
-
-    // Every tree below a root must be known; missing ones are looked up (or reported).
-    let mut roots: Vec<u32> = topo.iter().map(|&c| root[c as usize]).collect();
-    roots.extend(tree_tips.iter().map(|t| t.1));
-    if opts.all_objects {
-        roots.extend(0..store.ids.len() as u32);
-    }
-    roots.sort_unstable();
-    roots.dedup();
-    loader.complete(&roots, &mut store);
-    blobs.finish();
-
-    // Signatures (the .sops.yaml files below each tree), bottom-up, once per tree.
-    let mut sigs = Sigs::default();
-    let mut configs = Configs::new(opts.sops_config_override.as_ref());
-    let read = |id: ObjectId| -> Result<Vec<u8>, String> {
-        match repo.try_find_object(id) {
-            Ok(Some(o)) => Ok(o.detach().data),
-            Ok(None) => Err("missing from the object database".into()),
-            Err(e) => Err(one_line(&e)),
         }
-    };
-    // A commit's `.sops.yaml` set is its root tree's signature; contexts carry signatures until
-    // they are narrowed to the one config that governs each directory (below).
-    let cfg_of_tree = |t: u32, sigs: &mut Sigs| -> u32 { sigs.of(t, &trees, &names) };
-    let mut cfg = vec![UNSET; n];
-    for &c in &topo {
-        let t = root[c as usize];
-        if t != UNSET {
-            cfg[c as usize] = cfg_of_tree(t, &mut sigs);
+        let topo = topo_order(&commits, &reachable, &parents);
+        let mut rank = vec![UNSET; n];
+        for (r, &c) in topo.iter().enumerate() {
+            rank[c as usize] = r as u32;
         }
-    }
+        let mut root = vec![UNSET; n];
+        for &c in &topo {
+            root[c as usize] = store.dense(commits[c as usize].1.tree);
+        }
 
-    // Contexts: (directory, configs) of each tree, each distinct one pushed down once.
-    let mut dirs = Dirs::new();
-    let mut contexts: Vec<Vec<(u32, u32)>> = vec![Vec::new(); tree_ids.len()];
-    let mut seen: FxSet<(u32, u32, u32)> = FxSet::default();
-    let mut work: Vec<(u32, u32, u32)> = Vec::new();
-    for &c in &topo {
-        if root[c as usize] != UNSET {
-            work.push((root[c as usize], 0, cfg[c as usize]));
+        // Every tree below a root must be known; missing ones are looked up (or reported).
+        let mut roots: Vec<u32> = topo.iter().map(|&c| root[c as usize]).collect();
+        roots.extend(tree_tips.iter().map(|t| t.1));
+        if opts.all_objects {
+            roots.extend(0..store.ids.len() as u32);
         }
-    }
-    for &(_, t) in &tree_tips {
-        let cf = cfg_of_tree(t, &mut sigs);
-        work.push((t, 0, cf));
-    }
-    push_contexts(&mut work, &mut seen, &mut contexts, &trees, &mut dirs);
-    if opts.all_objects {
-        // Trees nothing reaches (not even another dangling tree) are scanned as roots.
-        let mut has_parent = vec![false; tree_ids.len()];
-        for info in trees.iter().flatten() {
-            for &(_, child) in &info.subtrees {
-                has_parent[child as usize] = true;
+        roots.sort_unstable();
+        roots.dedup();
+        loader.complete(&roots, &mut store);
+        blobs.finish();
+
+        // Signatures (the .sops.yaml files below each tree), bottom-up, once per tree.
+        let mut sigs = Sigs::default();
+        let mut configs = Configs::new(opts.sops_config_override.as_ref());
+        let read = |id: ObjectId| -> Result<Vec<u8>, String> {
+            match repo.try_find_object(id) {
+                Ok(Some(o)) => Ok(o.detach().data),
+                Ok(None) => Err("missing from the object database".into()),
+                Err(e) => Err(one_line(&e)),
+            }
+        };
+        // A commit's `.sops.yaml` set is its root tree's signature; contexts carry signatures until
+        // they are narrowed to the one config that governs each directory (below).
+        let cfg_of_tree = |t: u32, sigs: &mut Sigs| -> u32 { sigs.of(t, &trees, &names) };
+        let mut cfg = vec![UNSET; n];
+        for &c in &topo {
+            let t = root[c as usize];
+            if t != UNSET {
+                cfg[c as usize] = cfg_of_tree(t, &mut sigs);
             }
         }
-        for t in 0..tree_ids.len() as u32 {
-            if contexts[t as usize].is_empty() && !has_parent[t as usize] && trees[t as usize].is_some() {
-                let cf = cfg_of_tree(t, &mut sigs);
-                work.push((t, 0, cf));
+
+        // Contexts: (directory, configs) of each tree, each distinct one pushed down once.
+        let mut dirs = Dirs::new();
+        let mut contexts: Vec<Vec<(u32, u32)>> = vec![Vec::new(); tree_ids.len()];
+        let mut seen: FxSet<(u32, u32, u32)> = FxSet::default();
+        let mut work: Vec<(u32, u32, u32)> = Vec::new();
+        for &c in &topo {
+            if root[c as usize] != UNSET {
+                work.push((root[c as usize], 0, cfg[c as usize]));
             }
+        }
+        for &(_, t) in &tree_tips {
+            let cf = cfg_of_tree(t, &mut sigs);
+            work.push((t, 0, cf));
         }
         push_contexts(&mut work, &mut seen, &mut contexts, &trees, &mut dirs);
-    }
-    drop(seen);
-    // The engine judges a file by the one `.sops.yaml` that governs it (the nearest in its
-    // directory or above), so two signatures that agree on it give the same result: a blob is
-    // scanned once per distinct governing config, not once per `.sops.yaml` edit anywhere.
-    let mut governing = Governing::default();
-    for c in &mut contexts {
-        for (d, sig) in c.iter_mut() {
-            *sig =
-                governing.of(*d, *sig, &mut dirs, &names, &sigs, &mut configs, &read, &mut report.problems);
+        if opts.all_objects {
+            // Trees nothing reaches (not even another dangling tree) are scanned as roots.
+            let mut has_parent = vec![false; tree_ids.len()];
+            for info in trees.iter().flatten() {
+                for &(_, child) in &info.subtrees {
+                    has_parent[child as usize] = true;
+                }
+            }
+            for t in 0..tree_ids.len() as u32 {
+                if contexts[t as usize].is_empty() && !has_parent[t as usize] && trees[t as usize].is_some() {
+                    let cf = cfg_of_tree(t, &mut sigs);
+                    work.push((t, 0, cf));
+                }
+            }
+            push_contexts(&mut work, &mut seen, &mut contexts, &trees, &mut dirs);
         }
-        c.sort_unstable();
-        c.dedup();
-    }
-    let graph = Graph { commits, commit_index, topo, rank, parents, root, cfg };
+        drop(seen);
+        // The engine judges a file by the one `.sops.yaml` that governs it (the nearest in its
+        // directory or above), so two signatures that agree on it give the same result: a blob is
+        // scanned once per distinct governing config, not once per `.sops.yaml` edit anywhere.
+        let mut governing = Governing::default();
+        for c in &mut contexts {
+            for (d, sig) in c.iter_mut() {
+                *sig = governing.of(
+                    *d,
+                    *sig,
+                    &mut dirs,
+                    &names,
+                    &sigs,
+                    &mut configs,
+                    &read,
+                    &mut report.problems,
+                );
+            }
+            c.sort_unstable();
+            c.dedup();
+        }
+        let graph = Graph { commits, commit_index, topo, rank, parents, root, cfg };
 
-    // Step 3: blob names, from the delta forest.
-    let forest = Forest::new(&recs);
-    let step3 = forest
-        .roots
-        .par_iter()
-        .fold(Step3::default, |mut st, &r| {
-            // Depth first; each frame holds the entries of the parent (None for the root).
-            let mut stack: Vec<(u32, Option<Arc<Vec<Ent>>>)> = vec![(r, None)];
-            while let Some((t, parent)) = stack.pop() {
-                let Some(rec) = &recs[t as usize] else { continue };
-                let kids = &forest.children[t as usize];
-                let ctx = &contexts[t as usize];
-                let incremental = parent.is_some()
-                    && ctx.iter().all(|c| contexts[rec.base as usize].binary_search(c).is_ok());
-                let needs_list = !kids.is_empty() || (!ctx.is_empty() && !incremental);
-                let list = if !needs_list {
-                    None
-                } else {
-                    Some(Arc::new(match &parent {
-                        Some(p) => rec.apply(p),
-                        None => rec.added.to_vec(),
-                    }))
-                };
-                if !ctx.is_empty() {
-                    if incremental {
-                        st.add(&rec.added, ctx);
-                    } else if let Some(l) = &list {
-                        st.add(l, ctx);
+        // Step 3: blob names, from the delta forest.
+        let forest = Forest::new(&recs);
+        let step3 = forest
+            .roots
+            .par_iter()
+            .fold(Step3::default, |mut st, &r| {
+                // Depth first; each frame holds the entries of the parent (None for the root).
+                let mut stack: Vec<(u32, Option<Arc<Vec<Ent>>>)> = vec![(r, None)];
+                while let Some((t, parent)) = stack.pop() {
+                    let Some(rec) = &recs[t as usize] else { continue };
+                    let kids = &forest.children[t as usize];
+                    let ctx = &contexts[t as usize];
+                    let incremental = parent.is_some()
+                        && ctx.iter().all(|c| contexts[rec.base as usize].binary_search(c).is_ok());
+                    let needs_list = !kids.is_empty() || (!ctx.is_empty() && !incremental);
+                    let list = if !needs_list {
+                        None
+                    } else {
+                        Some(Arc::new(match &parent {
+                            Some(p) => rec.apply(p),
+                            None => rec.added.to_vec(),
+                        }))
+                    };
+                    if !ctx.is_empty() {
+                        if incremental {
+                            st.add(&rec.added, ctx);
+                        } else if let Some(l) = &list {
+                            st.add(l, ctx);
+                        }
+                    }
+                    for &k in kids {
+                        stack.push((k, list.clone()));
                     }
                 }
-                for &k in kids {
-                    stack.push((k, list.clone()));
+                st
+            })
+            .reduce(Step3::default, Step3::merge);
+        let mut gitlinks: Vec<String> = step3
+            .gitlinks
+            .iter()
+            .map(|&(d, name)| join(&dirs.path(d, &names), &names.list[name as usize]))
+            .collect();
+        gitlinks.sort();
+        gitlinks.dedup();
+        for path in gitlinks {
+            report.notes.push(format!(
+                "submodule `{path}` skipped: its content lives in another repository (scan it there)"
+            ));
+        }
+        let mut keys: Vec<(u32, u32, u32, u32)> = step3.pairs.into_iter().collect();
+        keys.par_sort_unstable();
+        let mut pairs: Vec<(ObjectId, Variant)> = Vec::with_capacity(keys.len() + blob_tips.len());
+        for (dir, cfg, blob, name) in keys {
+            let path = join(&dirs.path(dir, &names), &names.list[name as usize]);
+            pairs.push((blobs.ids[blob as usize], Variant { path, cfg, tag: 0 }));
+        }
+
+        // Blobs that no tree names: pointed to by a ref, or (--all-objects) dangling.
+        let empty_cfg = configs.intern(&[], &read, &mut report.problems);
+        let mut loose_blobs: Vec<ObjectId> = blob_tips.iter().map(|b| b.1).collect();
+        if opts.all_objects {
+            let named: FxSet<ObjectId> = pairs.iter().map(|p| p.0).collect();
+            loose_blobs.extend(odb.ids_of_kind(Kind::Blob).into_iter().filter(|id| !named.contains(id)));
+        }
+        for id in loose_blobs {
+            pairs.push((id, Variant { path: id.to_string(), cfg: empty_cfg, tag: 1 }));
+        }
+        let wanted = Wanted::from_pairs(pairs);
+        malformed.sort();
+        malformed.dedup();
+        for message in malformed {
+            report.problems.push(Problem { path: "(object database)".into(), message });
+        }
+        report.problems.append(&mut loader.problems);
+
+        // Step 4: blobs.
+        let outcome =
+            prefetch.finish(engine, &safe, wanted, &configs, opts, progress, || match stream.join() {
+                Ok(s) => s,
+                Err(panic) => std::panic::resume_unwind(panic),
+            });
+        let wanted = prefetch.wanted();
+        report.skipped.extend(outcome.skipped);
+        report.problems.extend(outcome.problems);
+
+        // Step 5: provenance. Findings that differ only in the config set they were found under are
+        // one finding; its commits are those of all these config sets.
+        type Key = (String, ObjectId, String, usize, usize, String, String);
+        let mut merged: BTreeMap<Key, (Finding, BTreeSet<u32>, bool)> = BTreeMap::new();
+        for mut s in outcome.scanned {
+            let g = &wanted.groups[s.group as usize];
+            let v = &g.variants[s.variant as usize];
+            let findings = std::mem::take(&mut s.result.findings);
+            report.add(s.bytes, s.result);
+            for f in findings {
+                let key = (
+                    f.path.clone(),
+                    g.id,
+                    f.rule.clone(),
+                    f.location.byte_start,
+                    f.location.byte_end,
+                    f.fingerprint.clone(),
+                    f.message.clone(),
+                );
+                merged.entry(key).or_insert_with(|| (f, BTreeSet::new(), v.tag == 1)).1.insert(v.cfg);
+            }
+        }
+        let mut queries: BTreeMap<Query, usize> = BTreeMap::new();
+        for (key, (_, cfgs, object)) in &merged {
+            if !object {
+                let n = queries.len();
+                queries.entry((key.0.clone(), key.1, cfgs.iter().copied().collect())).or_insert(n);
+            }
+        }
+        let mut query_list: Vec<(usize, Query)> = queries.iter().map(|(k, &i)| (i, k.clone())).collect();
+        query_list.sort_by_key(|x| x.0);
+        let query_list: Vec<Query> = query_list.into_iter().map(|x| x.1).collect();
+        // For each queried path, the config governing it under each signature.
+        let mut governed: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for q in &query_list {
+            if !governed.contains_key(&q.0) {
+                let dir = q.0.rsplit_once('/').map_or("", |(d, _)| d);
+                let by_sig = (0..sigs.list.len() as u32)
+                    .map(|sig| governing.of_path(dir, sig, &sigs, &mut configs, &read, &mut report.problems))
+                    .collect();
+                governed.insert(q.0.clone(), by_sig);
+            }
+        }
+        let ctx = AnnotateCtx {
+            governed: &governed,
+            graph: &graph,
+            trees: &trees,
+            recs: &recs,
+            forest: &forest,
+            names: &names,
+            blobs: &blobs,
+            head,
+            commit_tips: &commit_tips,
+            tree_tips: &tree_tips,
+        };
+        let annotations = annotate(&query_list, &ctx);
+        let ref_names = ref_order(&commit_tips, &tree_tips);
+        for (key, (mut f, cfgs, object)) in merged {
+            let blob = Some(key.1.to_string());
+            f.provenance = Some(if object {
+                let mut refs: Vec<String> =
+                    blob_tips.iter().filter(|b| b.1 == key.1).map(|b| b.0.clone()).collect();
+                refs.sort();
+                Provenance { source: "object".into(), blob, refs, ..Provenance::default() }
+            } else {
+                let q = queries[&(key.0.clone(), key.1, cfgs.iter().copied().collect::<Vec<u32>>())];
+                let a = &annotations[q];
+                let intro = a.intro.map(|c| &graph.commits[c as usize]);
+                Provenance {
+                    source: "commit".into(),
+                    blob,
+                    commit: intro.map(|c| c.0.to_string()),
+                    author: intro.map(|c| c.1.author.clone()),
+                    date: intro.map(|c| rfc3339(c.1.author_time)),
+                    commits: Some(a.count),
+                    refs: name_refs(&a.refs, &ref_names),
+                    at_head: Some(a.at_head),
                 }
-            }
-            st
-        })
-        .reduce(Step3::default, Step3::merge);
-    let mut gitlinks: Vec<String> = step3
-        .gitlinks
-        .iter()
-        .map(|&(d, name)| join(&dirs.path(d, &names), &names.list[name as usize]))
-        .collect();
-    gitlinks.sort();
-    gitlinks.dedup();
-    for path in gitlinks {
-        report.notes.push(format!(
-            "submodule `{path}` skipped: its content lives in another repository (scan it there)"
-        ));
-    }
-    let mut keys: Vec<(u32, u32, u32, u32)> = step3.pairs.into_iter().collect();
-    keys.par_sort_unstable();
-    let mut pairs: Vec<(ObjectId, Variant)> = Vec::with_capacity(keys.len() + blob_tips.len());
-    for (dir, cfg, blob, name) in keys {
-        let path = join(&dirs.path(dir, &names), &names.list[name as usize]);
-        pairs.push((blobs.ids[blob as usize], Variant { path, cfg, tag: 0 }));
-    }
-
-    // Blobs that no tree names: pointed to by a ref, or (--all-objects) dangling.
-    let empty_cfg = configs.intern(&[], &read, &mut report.problems);
-    let mut loose_blobs: Vec<ObjectId> = blob_tips.iter().map(|b| b.1).collect();
-    if opts.all_objects {
-        let named: FxSet<ObjectId> = pairs.iter().map(|p| p.0).collect();
-        loose_blobs.extend(odb.ids_of_kind(Kind::Blob).into_iter().filter(|id| !named.contains(id)));
-    }
-    for id in loose_blobs {
-        pairs.push((id, Variant { path: id.to_string(), cfg: empty_cfg, tag: 1 }));
-    }
-    let wanted = Wanted::from_pairs(pairs);
-    malformed.sort();
-    malformed.dedup();
-    for message in malformed {
-        report.problems.push(Problem { path: "(object database)".into(), message });
-    }
-    report.problems.append(&mut loader.problems);
-
-    // Step 4: blobs.
-    let outcome = blobs::scan_wanted(engine, &safe, Some(&odb), &wanted, &configs, opts, progress);
-    report.skipped.extend(outcome.skipped);
-    report.problems.extend(outcome.problems);
-
-    // Step 5: provenance. Findings that differ only in the config set they were found under are
-    // one finding; its commits are those of all these config sets.
-    type Key = (String, ObjectId, String, usize, usize, String, String);
-    let mut merged: BTreeMap<Key, (Finding, BTreeSet<u32>, bool)> = BTreeMap::new();
-    for mut s in outcome.scanned {
-        let g = &wanted.groups[s.group as usize];
-        let v = &g.variants[s.variant as usize];
-        let findings = std::mem::take(&mut s.result.findings);
-        report.add(s.bytes, s.result);
-        for f in findings {
-            let key = (
-                f.path.clone(),
-                g.id,
-                f.rule.clone(),
-                f.location.byte_start,
-                f.location.byte_end,
-                f.fingerprint.clone(),
-                f.message.clone(),
-            );
-            merged.entry(key).or_insert_with(|| (f, BTreeSet::new(), v.tag == 1)).1.insert(v.cfg);
+            });
+            report.findings.push(f);
         }
-    }
-    let mut queries: BTreeMap<Query, usize> = BTreeMap::new();
-    for (key, (_, cfgs, object)) in &merged {
-        if !object {
-            let n = queries.len();
-            queries.entry((key.0.clone(), key.1, cfgs.iter().copied().collect())).or_insert(n);
-        }
-    }
-    let mut query_list: Vec<(usize, Query)> = queries.iter().map(|(k, &i)| (i, k.clone())).collect();
-    query_list.sort_by_key(|x| x.0);
-    let query_list: Vec<Query> = query_list.into_iter().map(|x| x.1).collect();
-    // For each queried path, the config governing it under each signature.
-    let mut governed: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-    for q in &query_list {
-        if !governed.contains_key(&q.0) {
-            let dir = q.0.rsplit_once('/').map_or("", |(d, _)| d);
-            let by_sig = (0..sigs.list.len() as u32)
-                .map(|sig| governing.of_path(dir, sig, &sigs, &mut configs, &read, &mut report.problems))
-                .collect();
-            governed.insert(q.0.clone(), by_sig);
-        }
-    }
-    let ctx = AnnotateCtx {
-        governed: &governed,
-        graph: &graph,
-        trees: &trees,
-        recs: &recs,
-        forest: &forest,
-        names: &names,
-        blobs: &blobs,
-        head,
-        commit_tips: &commit_tips,
-        tree_tips: &tree_tips,
-    };
-    let annotations = annotate(&query_list, &ctx);
-    let ref_names = ref_order(&commit_tips, &tree_tips);
-    for (key, (mut f, cfgs, object)) in merged {
-        let blob = Some(key.1.to_string());
-        f.provenance = Some(if object {
-            let mut refs: Vec<String> =
-                blob_tips.iter().filter(|b| b.1 == key.1).map(|b| b.0.clone()).collect();
-            refs.sort();
-            Provenance { source: "object".into(), blob, refs, ..Provenance::default() }
-        } else {
-            let q = queries[&(key.0.clone(), key.1, cfgs.iter().copied().collect::<Vec<u32>>())];
-            let a = &annotations[q];
-            let intro = a.intro.map(|c| &graph.commits[c as usize]);
-            Provenance {
-                source: "commit".into(),
-                blob,
-                commit: intro.map(|c| c.0.to_string()),
-                author: intro.map(|c| c.1.author.clone()),
-                date: intro.map(|c| rfc3339(c.1.author_time)),
-                commits: Some(a.count),
-                refs: name_refs(&a.refs, &ref_names),
-                at_head: Some(a.at_head),
-            }
-        });
-        report.findings.push(f);
-    }
-    report.sort();
-    Ok(report)
+        report.sort();
+        Ok(report)
+    })
 }
 
 /// Every ref, peeled, sorted by name; `HEAD` too when it is detached.
