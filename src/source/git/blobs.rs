@@ -379,8 +379,8 @@ pub(crate) struct Prefetch {
     held: Mutex<Held>,
     arrived: Condvar,
     budget: Budget,
-    tx: Mutex<Option<mpsc::Sender<(u32, Vec<u8>)>>>,
-    rx: Mutex<mpsc::Receiver<(u32, Vec<u8>)>>,
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    rx: Mutex<mpsc::Receiver<Job>>,
 }
 
 struct Ready {
@@ -397,7 +397,10 @@ struct Held {
 }
 
 /// What the stream's workers return.
-pub(crate) type Streamed<'p> = (Vec<(Outcome, Tally<'p>, mpsc::Sender<(u32, Vec<u8>)>)>, Vec<String>);
+pub(crate) type Streamed<'p> = (Vec<(Outcome, Tally<'p>, mpsc::Sender<Job>)>, Vec<String>);
+
+/// A blob for the scanners: its group in the wanted set, and its bytes.
+type Job = (u32, Vec<u8>);
 
 impl Prefetch {
     pub fn new() -> Prefetch {
@@ -467,7 +470,7 @@ impl Prefetch {
         data: &[u8],
         opts: &GitOptions,
         out: &mut Outcome,
-        tx: &mpsc::Sender<(u32, Vec<u8>)>,
+        tx: &mpsc::Sender<Job>,
     ) {
         let Some(&gi) = ready.wanted.index.get(id) else { return };
         if ready.claimed[gi as usize].swap(true, Ordering::Relaxed) {
