@@ -205,21 +205,20 @@ fn drop_foreign_metadata(mut l: Loaded) -> Loaded {
 /// `.sops.yaml` config itself excluded).
 pub(crate) fn is_sops_named(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
-    if name == ".sops.yaml" || name == ".sops.yml" {
-        return false;
-    }
     if name == "sops.env" {
         return true;
+    }
+    // `<stem>.sops.<ext>` / `<stem>.enc.<ext>`: a non-empty stem before the marker.
+    if ![".sops.", ".enc."].iter().any(|m| name.find(m).is_some_and(|i| i > 0 && name.len() > i + m.len())) {
+        return false;
     }
     // Templates that render to a sops file (`secret.sops.yaml.j2`) are inputs of a generator, not
     // sops output: they are plaintext by design.
     const TEMPLATE_EXT: &[&str] =
         &[".j2", ".jinja", ".jinja2", ".tmpl", ".tpl", ".template", ".gotmpl", ".example", ".sample"];
-    if TEMPLATE_EXT.iter().any(|t| name.to_ascii_lowercase().ends_with(t)) {
-        return false;
-    }
-    // `<stem>.sops.<ext>` / `<stem>.enc.<ext>`: a non-empty stem before the marker.
-    [".sops.", ".enc."].iter().any(|m| name.find(m).is_some_and(|i| i > 0 && name.len() > i + m.len()))
+    !TEMPLATE_EXT.iter().any(|t| {
+        name.len() >= t.len() && name.as_bytes()[name.len() - t.len()..].eq_ignore_ascii_case(t.as_bytes())
+    })
 }
 
 fn display_path(path: &[&str]) -> String {

@@ -103,6 +103,34 @@ pub struct ConfigSet {
     override_config: Option<ParsedConfig>,
 }
 
+/// How a config set judges one file (see [`ConfigSet::verdict`]).
+pub(crate) enum Verdict<'a> {
+    /// The file is a config: its findings come from its own parse.
+    Config,
+    /// No sops check can find anything in it.
+    Inert,
+    /// The checks run with this creation rule.
+    Selected(Selection<'a>),
+}
+
+impl Verdict<'_> {
+    /// Whether scanning a blob under one set tells what it gives under the other: both find
+    /// nothing, or both select the same creation rule of a config at the same path (or none,
+    /// for the same reason). Never for a config.
+    pub(crate) fn same(&self, other: &Verdict<'_>) -> bool {
+        match (self, other) {
+            (Verdict::Inert, Verdict::Inert) => true,
+            (Verdict::Selected(a), Verdict::Selected(b)) => match (a, b) {
+                (Selection::NoConfig, Selection::NoConfig) | (Selection::Broken, Selection::Broken) => true,
+                (Selection::NoMatch(a), Selection::NoMatch(b)) => a.path == b.path,
+                (Selection::Rule(a, ra), Selection::Rule(b, rb)) => a.path == b.path && ra.same_as(rb),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 /// Which creation rule applies to a file.
 pub(crate) enum Selection<'a> {
     /// No `.sops.yaml` governs the file (or it has no `creation_rules`).
@@ -163,34 +191,27 @@ impl ConfigSet {
         if let Some(o) = &self.override_config {
             return Some(o);
         }
-        let mut dir = dir_of(path);
+        let mut dir = path;
         loop {
-            if let Some(c) = self.by_dir.get(&dir) {
+            dir = dir.rfind('/').map_or("", |i| &dir[..i]);
+            if let Some(c) = self.by_dir.get(dir) {
                 return Some(c);
             }
             if dir.is_empty() {
                 return None;
             }
-            dir = dir_of(&dir);
         }
     }
 
-    /// Whether the sops checks judge the file at `path` alike under both sets: both select the
-    /// same creation rule of a config at the same path, or neither selects one for the same
-    /// reason. Then scanning a blob under one set tells what it gives under the other. Never true
-    /// for a `.sops.yaml` itself (its findings come from its own parse).
-    pub fn judges_alike(&self, other: &ConfigSet, path: &str, data: &[u8]) -> bool {
-        if crate::source::file_name(path) == ".sops.yaml" || self.is_config(path) || other.is_config(path) {
-            return false;
-        }
-        if super::check::is_inert(path, data, self) && super::check::is_inert(path, data, other) {
-            return true;
-        }
-        match (self.select(path), other.select(path)) {
-            (Selection::NoConfig, Selection::NoConfig) | (Selection::Broken, Selection::Broken) => true,
-            (Selection::NoMatch(a), Selection::NoMatch(b)) => a.path == b.path,
-            (Selection::Rule(a, ra), Selection::Rule(b, rb)) => a.path == b.path && ra.same_as(rb),
-            _ => false,
+    /// How the sops checks judge the file at `path` with these bytes under this set, for
+    /// telling whether two sets judge it alike (see [`Verdict::same`]).
+    pub(crate) fn verdict(&self, path: &str, data: &[u8]) -> Verdict<'_> {
+        if crate::source::file_name(path) == ".sops.yaml" || self.is_config(path) {
+            Verdict::Config
+        } else if super::check::is_inert(path, data, self) {
+            Verdict::Inert
+        } else {
+            Verdict::Selected(self.select(path))
         }
     }
 
@@ -203,10 +224,23 @@ impl ConfigSet {
         if cfg.unreadable {
             return false;
         }
-        cfg.rules
-            .iter()
-            .flatten()
-            .any(|r| r.has_path_regex && (binary || r.rule.as_ref().is_none_or(|e| e.may_encrypt_in(data))))
+        let rules = cfg.rules.iter().flatten().filter(|r| r.has_path_regex);
+        // Rules mostly repeat one encryption rule (`^(data|stringData)$`): each is tried once.
+        let mut tried: Vec<&EncryptionRule> = Vec::new();
+        for r in rules {
+            let Some(e) = &r.rule else { return true };
+            if binary {
+                return true;
+            }
+            if tried.contains(&e) {
+                continue;
+            }
+            if e.may_encrypt_in(data) {
+                return true;
+            }
+            tried.push(e);
+        }
+        false
     }
 
     /// `parseCreationRuleForFile`.

@@ -36,6 +36,7 @@ pub mod fuzzing;
 mod tests;
 
 pub use check::{check_file, inspect, FileInfo, Recipient};
+pub(crate) use config::Verdict;
 pub use config::{ConfigFile, ConfigSet};
 pub use keys::{Identities, IdentityError};
 pub use metadata::KeyKind;

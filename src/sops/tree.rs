@@ -1,8 +1,9 @@
 //! The ordered tree every store loads into (`sops.go` `TreeBranch`), the walk over it with the
 //! comment stack, and the "should this leaf be encrypted" decision (`Tree.shouldBeEncrypted`).
 
+use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use aho_corasick::AhoCorasick;
 
@@ -43,7 +44,7 @@ pub(crate) struct Tree {
 }
 
 /// The six encryption rules sops knows (at most one may be set).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum RuleKind {
     UnencryptedSuffix,
     EncryptedSuffix,
@@ -85,10 +86,31 @@ pub(crate) const DEFAULT_UNENCRYPTED_SUFFIX: &str = "_unencrypted";
 pub(crate) struct EncryptionRule {
     pub kind: RuleKind,
     pub value: String,
+    compiled: Arc<Compiled>,
+}
+
+/// What a rule compiles to, shared by every copy of the rule (and, through a small cache, by
+/// every file that states the same rule).
+struct Compiled {
     regex: Option<LenientRegex>,
     /// Byte strings of which every key (comment, for comment rules) this rule encrypts contains
-    /// one; `None` when there is no such finite set (the rule may encrypt anything).
-    needles: Option<Arc<Needles>>,
+    /// one; `None` when there is no such finite set (the rule may encrypt anything). Worked out
+    /// on first use: only creation rules are asked.
+    needles: OnceLock<Option<Needles>>,
+}
+
+/// Compiled rules by `(kind, value)`. A repository states few distinct rules (every sops file
+/// carries its own copy); the cap bounds what hostile input can make it hold.
+static COMPILED: LazyLock<Mutex<CompiledCache>> = LazyLock::new(Default::default);
+const COMPILED_CAP: usize = 1024;
+type CompiledCache = HashMap<(RuleKind, String), Arc<Compiled>>;
+
+/// Whether a key or comment of this file could be spelled other than verbatim: an escape
+/// sequence (`\\`) or a `!!binary` scalar.
+fn may_hide_text(data: &[u8]) -> bool {
+    static BINARY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"binary"));
+    memchr::memchr(b'\\', data).is_some() || BINARY.find(data).is_some()
 }
 
 /// See [`EncryptionRule::may_encrypt_in`].
@@ -112,29 +134,48 @@ impl PartialEq for EncryptionRule {
 
 impl EncryptionRule {
     pub(crate) fn new(kind: RuleKind, value: &str) -> EncryptionRule {
-        let regex = match kind {
-            RuleKind::UnencryptedSuffix | RuleKind::EncryptedSuffix => None,
-            _ => Some(LenientRegex::new(value)),
-        };
-        let literals = match kind {
-            _ if value.is_empty() => None,
-            RuleKind::EncryptedSuffix => Some((vec![value.as_bytes().to_vec()], false)),
-            RuleKind::EncryptedRegex => regex.as_ref().and_then(LenientRegex::required_literals),
-            // A comment's text starts after `#`: only containment is known.
-            RuleKind::EncryptedCommentRegex => {
-                regex.as_ref().and_then(LenientRegex::required_literals).map(|(l, _)| (l, false))
+        let key = (kind, value.to_owned());
+        let cached = COMPILED.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        let compiled = cached.unwrap_or_else(|| {
+            let regex = match kind {
+                RuleKind::UnencryptedSuffix | RuleKind::EncryptedSuffix => None,
+                _ => Some(LenientRegex::new(value)),
+            };
+            let c = Arc::new(Compiled { regex, needles: OnceLock::new() });
+            let mut cache = COMPILED.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() < COMPILED_CAP {
+                cache.insert(key, c.clone());
             }
-            _ => None,
-        };
-        // A literal with white space or a quote could be split by line folding or written with
-        // an escape; then the text may not contain it verbatim.
-        let needles = literals
-            .filter(|(l, _)| {
-                l.iter().all(|n| !n.iter().any(|b| b.is_ascii_whitespace() || matches!(b, b'\'' | b'"')))
+            c
+        });
+        EncryptionRule { kind, value: value.to_owned(), compiled }
+    }
+
+    fn needles(&self) -> Option<&Needles> {
+        self.compiled
+            .needles
+            .get_or_init(|| {
+                let regex = self.compiled.regex.as_ref();
+                let literals = match self.kind {
+                    _ if self.value.is_empty() => None,
+                    RuleKind::EncryptedSuffix => Some((vec![self.value.as_bytes().to_vec()], false)),
+                    RuleKind::EncryptedRegex => regex.and_then(LenientRegex::required_literals),
+                    // A comment's text starts after `#`: only containment is known.
+                    RuleKind::EncryptedCommentRegex => {
+                        regex.and_then(LenientRegex::required_literals).map(|(l, _)| (l, false))
+                    }
+                    _ => None,
+                };
+                // A literal with white space or a quote could be split by line folding or written
+                // with an escape; then the text may not contain it verbatim.
+                literals
+                    .filter(|(l, _)| {
+                        l.iter()
+                            .all(|n| !n.iter().any(|b| b.is_ascii_whitespace() || matches!(b, b'\'' | b'"')))
+                    })
+                    .and_then(|(l, whole)| Some(Needles { ac: AhoCorasick::new(l).ok()?, whole }))
             })
-            .and_then(|(l, whole)| Some(Needles { ac: AhoCorasick::new(l).ok()?, whole }))
-            .map(Arc::new);
-        EncryptionRule { kind, value: value.to_owned(), regex, needles }
+            .as_ref()
     }
 
     /// Whether this rule may encrypt something in a file with these bytes. `false` only when no
@@ -142,23 +183,23 @@ impl EncryptionRule {
     /// rule's literals (or, for an anchored regex of literals, is one), the bytes hold none, and
     /// they hold no escape sequence (`\`) or `!!binary` key that could spell one differently.
     pub(crate) fn may_encrypt_in(&self, data: &[u8]) -> bool {
-        let Some(n) = &self.needles else { return true };
-        if memchr::memchr(b'\\', data).is_some() || memchr::memmem::find(data, b"binary").is_some() {
-            return true;
-        }
-        if !n.whole {
-            return n.ac.is_match(data);
-        }
-        // A key that is exactly the literal: plain, quoted, flow, dotenv or INI, it is delimited
-        // by white space, a quote or an indicator on both sides.
-        let before = |b: u8| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'{' | b'[' | b',' | b'?');
-        let after = |b: u8| {
-            b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b':' | b'}' | b']' | b',' | b'=' | b'#')
+        let Some(n) = self.needles() else { return true };
+        let found = if n.whole {
+            // A key that is exactly the literal: plain, quoted, flow, dotenv or INI, it is
+            // delimited by white space, a quote or an indicator on both sides.
+            let before =
+                |b: u8| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'{' | b'[' | b',' | b'?');
+            let after = |b: u8| {
+                b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b':' | b'}' | b']' | b',' | b'=' | b'#')
+            };
+            n.ac.find_overlapping_iter(data).any(|m| {
+                m.start().checked_sub(1).is_none_or(|i| before(data[i]))
+                    && data.get(m.end()).is_none_or(|&b| after(b))
+            })
+        } else {
+            n.ac.is_match(data)
         };
-        n.ac.find_overlapping_iter(data).any(|m| {
-            m.start().checked_sub(1).is_none_or(|i| before(data[i]))
-                && data.get(m.end()).is_none_or(|&b| after(b))
-        })
+        found || may_hide_text(data)
     }
 
     /// `unencrypted_suffix: _unencrypted`, what sops uses when nothing is set.
@@ -167,7 +208,7 @@ impl EncryptionRule {
     }
 
     fn matches(&self, s: &str) -> bool {
-        match &self.regex {
+        match &self.compiled.regex {
             Some(r) => r.is_match(s),
             None => s.ends_with(self.value.as_str()),
         }

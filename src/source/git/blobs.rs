@@ -17,6 +17,7 @@ use super::odb::Odb;
 use super::util::one_line;
 use super::{GitOptions, Progress};
 use crate::scan::{Engine, FileResult};
+use crate::sops::Verdict;
 use crate::source::{Problem, Skipped};
 
 /// One name under which a blob is scanned.
@@ -108,20 +109,18 @@ fn scan_group(
     // Variants are sorted by path: a path scanned under a config set that judges it like an
     // earlier set (the same creation rule, say after an unrelated `.sops.yaml` edit) takes that
     // scan's result instead of scanning again.
-    let first = out.scanned.len();
+    let mut done: Vec<(usize, Verdict<'_>)> = Vec::new();
     for (vi, v) in g.variants.iter().enumerate() {
         let Some(cfg) = configs.sets.get(v.cfg as usize) else { continue };
-        let same = out.scanned[first..]
-            .iter()
-            .rev()
-            .take_while(|s| g.variants[s.variant as usize].path == v.path)
-            .find(|s| {
-                configs.sets[g.variants[s.variant as usize].cfg as usize].judges_alike(cfg, &v.path, data)
-            });
-        let result = match same {
-            Some(s) => s.result.clone(),
+        if done.first().is_some_and(|(at, _)| g.variants[out.scanned[*at].variant as usize].path != v.path) {
+            done.clear();
+        }
+        let verdict = cfg.verdict(&v.path, data);
+        let result = match done.iter().find(|(_, seen)| seen.same(&verdict)) {
+            Some((at, _)) => out.scanned[*at].result.clone(),
             None => engine.scan_blob(&v.path, data, cfg),
         };
+        done.push((out.scanned.len(), verdict));
         out.scanned.push(Scanned { group: gi, variant: vi as u32, bytes: data.len() as u64, result });
     }
 }
