@@ -113,9 +113,15 @@ fn may_hide_text(data: &[u8]) -> bool {
     memchr::memchr(b'\\', data).is_some() || BINARY.find(data).is_some()
 }
 
+/// How needles are searched: a few, one SIMD substring search each; many, one automaton.
+enum Search {
+    Each(Vec<memchr::memmem::Finder<'static>>),
+    Any(AhoCorasick),
+}
+
 /// See [`EncryptionRule::may_encrypt_in`].
 struct Needles {
-    ac: AhoCorasick,
+    search: Search,
     /// Every key the rule matches is exactly one of the needles.
     whole: bool,
 }
@@ -173,7 +179,14 @@ impl EncryptionRule {
                         l.iter()
                             .all(|n| !n.iter().any(|b| b.is_ascii_whitespace() || matches!(b, b'\'' | b'"')))
                     })
-                    .and_then(|(l, whole)| Some(Needles { ac: AhoCorasick::new(l).ok()?, whole }))
+                    .and_then(|(l, whole)| {
+                        let search = if l.len() <= 4 {
+                            Search::Each(l.iter().map(|n| memchr::memmem::Finder::new(n).into_owned()).collect())
+                        } else {
+                            Search::Any(AhoCorasick::new(l).ok()?)
+                        };
+                        Some(Needles { search, whole })
+                    })
             })
             .as_ref()
     }
@@ -192,12 +205,20 @@ impl EncryptionRule {
             let after = |b: u8| {
                 b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b':' | b'}' | b']' | b',' | b'=' | b'#')
             };
-            n.ac.find_overlapping_iter(data).any(|m| {
-                m.start().checked_sub(1).is_none_or(|i| before(data[i]))
-                    && data.get(m.end()).is_none_or(|&b| after(b))
-            })
+            let whole = |start: usize, end: usize| {
+                start.checked_sub(1).is_none_or(|i| before(data[i])) && data.get(end).is_none_or(|&b| after(b))
+            };
+            match &n.search {
+                Search::Each(finders) => finders
+                    .iter()
+                    .any(|f| f.find_iter(data).any(|at| whole(at, at + f.needle().len()))),
+                Search::Any(ac) => ac.find_overlapping_iter(data).any(|m| whole(m.start(), m.end())),
+            }
         } else {
-            n.ac.is_match(data)
+            match &n.search {
+                Search::Each(finders) => finders.iter().any(|f| f.find(data).is_some()),
+                Search::Any(ac) => ac.is_match(data),
+            }
         };
         found || may_hide_text(data)
     }
