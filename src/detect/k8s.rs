@@ -82,6 +82,80 @@ fn document_may_hit(doc: &[u8]) -> bool {
     }
 }
 
+/// Whether every document of a YAML stream is plainly a Kubernetes object other than a
+/// `Secret` (a root `kind: Word` and `apiVersion: word`, as [`root_kind`] reads them) or holds
+/// nothing but comments. The sops checks skip such objects when looking for values a creation
+/// rule wants encrypted, so such a file needs no parse for them.
+pub(crate) fn only_other_manifests(data: &[u8]) -> bool {
+    // yaml.v3 reads these words as booleans or null, not strings.
+    const NOT_TEXT: [&[u8]; 9] =
+        [b"true", b"True", b"TRUE", b"false", b"False", b"FALSE", b"null", b"Null", b"NULL"];
+    documents(data).all(|doc| {
+        if is_blank_document(doc) {
+            return true;
+        }
+        let text = |w: &[u8]| !NOT_TEXT.contains(&w);
+        matches!(root_kind(doc), Some(kind) if kind != b"Secret" && text(kind))
+            && matches!(root_value(doc, b"apiVersion"), Some(v) if text(v))
+    })
+}
+
+/// Whether a document has only blank lines, comments, directives and its marker.
+fn is_blank_document(doc: &[u8]) -> bool {
+    doc.split(|&b| b == b'\n').enumerate().all(|(i, line)| {
+        let t = line.trim_ascii();
+        if i == 0 && (t.starts_with(b"---") || t.starts_with(b"...")) {
+            let rest = t[3..].trim_ascii_start();
+            return rest.is_empty() || rest.starts_with(b"#");
+        }
+        t.is_empty() || t.starts_with(b"#") || line.starts_with(b"%")
+    })
+}
+
+/// The value of a root key written plainly at column 0 (`apiVersion: apps/v1`): the first such
+/// line, when every column-0 line before it is a comment, a blank line or another plain key,
+/// and its value a plain word of `[A-Za-z0-9./-]` starting with a letter, followed by nothing or
+/// a comment. `None` otherwise (see [`document_may_hit`] for why this is the parser's reading).
+fn root_value<'d>(doc: &'d [u8], key: &[u8]) -> Option<&'d [u8]> {
+    let key_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/');
+    let mut first = true;
+    for line in doc.split(|&b| b == b'\n') {
+        let is_marker = first && (line.starts_with(b"---") || line.starts_with(b"..."));
+        first = false;
+        if is_marker {
+            let rest = line[3..].trim_ascii();
+            if !rest.is_empty() && !rest.starts_with(b"#") {
+                return None;
+            }
+            continue;
+        }
+        match line.first() {
+            None | Some(b' ' | b'\t' | b'\r' | b'#' | b'%') => continue,
+            Some(b) if b.is_ascii_alphanumeric() || *b == b'_' => {}
+            Some(_) => return None,
+        }
+        let Some(rest) = line.strip_prefix(key) else { continue };
+        if rest.first().is_some_and(|&b| key_byte(b)) {
+            continue;
+        }
+        let rest = rest.strip_prefix(b":")?;
+        let value = rest.trim_ascii_start();
+        if value.len() == rest.len() {
+            return None;
+        }
+        let end = value
+            .iter()
+            .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'-')))
+            .unwrap_or(value.len());
+        let (word, tail) = value.split_at(end);
+        let tail_trimmed = tail.trim_ascii_start();
+        let tail_ok =
+            tail_trimmed.is_empty() || (tail_trimmed.starts_with(b"#") && tail_trimmed.len() < tail.len());
+        return (!word.is_empty() && word[0].is_ascii_alphabetic() && tail_ok).then_some(word);
+    }
+    None
+}
+
 /// The document's root `kind` when it is plain to see (see [`document_may_hit`]).
 fn root_kind(doc: &[u8]) -> Option<&[u8]> {
     let key_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/');
@@ -372,6 +446,35 @@ fn inner(text: &str, span: Range<usize>) -> Range<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_other_manifests_reads_root_kind_and_api_version() {
+        let yes: [&str; 5] = [
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n",
+            "# header\n---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease # c\nspec:\n  values:\n    data: x\n",
+            "---\napiVersion: apps/v1\nkind: Deployment\n---\n# only a comment\n---\nkind: Service\napiVersion: v1\n",
+            "",
+            "# nothing\n",
+        ];
+        for y in yes {
+            assert!(only_other_manifests(y.as_bytes()), "{y:?}");
+        }
+        let no: [&str; 10] = [
+            "apiVersion: v1\nkind: Secret\ndata:\n  k: dg==\n",
+            "apiVersion: v1\nkind: ConfigMap\n---\ndata:\n  k: v\n",
+            "kind: ConfigMap\ndata: {}\n",
+            "apiVersion: 1\nkind: ConfigMap\n",
+            "apiVersion: true\nkind: ConfigMap\n",
+            "apiVersion: v1\nkind: Null\n",
+            "apiVersion: \"v1\"\nkind: ConfigMap\n",
+            "{apiVersion: v1, kind: ConfigMap, data: {k: v}}\n",
+            "apiVersion: v1\n\"kind\": Secret\nkind: ConfigMap\n",
+            "--- {kind: Secret}\napiVersion: v1\n",
+        ];
+        for n in no {
+            assert!(!only_other_manifests(n.as_bytes()), "{n:?}");
+        }
+    }
 
     fn run(path: &str, text: &str) -> Vec<Hit> {
         let mut hits = Vec::new();

@@ -253,6 +253,10 @@ pub fn check_file(path: &str, data: &[u8], ctx: &SopsContext<'_>) -> SopsOutcome
             if !r.rule.as_ref().is_none_or(|e| e.may_encrypt_in(data)) {
                 return SopsOutcome::default();
             }
+            // Kubernetes objects other than Secrets are skipped by the check (unless --strict).
+            if !ctx.strict && name_kind == StoreKind::Yaml && crate::detect::k8s::only_other_manifests(data) {
+                return SopsOutcome::default();
+            }
         }
     }
     let (kind, loaded) =
@@ -293,7 +297,7 @@ fn clamp(span: &Span, len: usize) -> Span {
 // Files without metadata
 
 /// A value sops would encrypt: where it is and its key path.
-struct Candidate {
+pub(super) struct Candidate {
     span: Span,
     path: String,
 }
@@ -316,7 +320,7 @@ fn k8s_kind(branch: &[Item]) -> Option<bool> {
     Some(s(kind)? == b"Secret")
 }
 
-fn candidates(tree: &Tree, rule: &EncryptionRule, k8s_filter: bool) -> Vec<Candidate> {
+pub(super) fn candidates(tree: &Tree, rule: &EncryptionRule, k8s_filter: bool) -> Vec<Candidate> {
     let mut out = Vec::new();
     for branch in &tree.branches {
         if k8s_filter && k8s_kind(branch) == Some(false) {

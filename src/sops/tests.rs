@@ -1007,3 +1007,30 @@ fn rule_prefilter_agrees_with_the_walk() {
     }
     assert!(encrypting >= 10, "{encrypting}");
 }
+
+#[test]
+fn manifest_prefilter_agrees_with_the_plain_check() {
+    // A rule that wants every value encrypted: a parse finds plaintext in any non-empty
+    // document the Kubernetes filter keeps.
+    let configs = cfg("creation_rules:\n  - path_regex: .*\\.yaml$\n    age: age1xyz\n");
+    let docs: [&str; 6] = [
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n",
+        "# header\n---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nspec:\n  values:\n    a: b\n",
+        "apiVersion: v1\nkind: Secret\nstringData:\n  k: v\n",
+        "apiVersion: v1\nkind: ConfigMap\n---\nplain: value\n",
+        "kind: ConfigMap\nk: v\n",
+        "apiVersion: 1\nkind: ConfigMap\nk: v\n",
+    ];
+    for doc in docs {
+        let skipped = crate::detect::k8s::only_other_manifests(doc.as_bytes());
+        let o = run(&configs, &Identities::none(), false, "app/x.yaml", doc.as_bytes());
+        assert_eq!(rules(&o).contains(&"sops/not-encrypted"), !skipped, "{doc:?}: {:?}", rules(&o));
+        // What the skipped parse would have found: nothing.
+        let loaded = store::load(StoreKind::Yaml, doc.as_bytes()).unwrap();
+        let found = check::candidates(&loaded.tree, &tree::EncryptionRule::default_rule(), true);
+        assert_eq!(found.is_empty(), skipped, "{doc:?}");
+    }
+    // --strict checks every object, prefilter or not.
+    let o = run(&configs, &Identities::none(), true, "app/x.yaml", docs[0].as_bytes());
+    assert!(rules(&o).contains(&"sops/not-encrypted"));
+}

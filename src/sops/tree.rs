@@ -181,7 +181,9 @@ impl EncryptionRule {
                     })
                     .and_then(|(l, whole)| {
                         let search = if l.len() <= 4 {
-                            Search::Each(l.iter().map(|n| memchr::memmem::Finder::new(n).into_owned()).collect())
+                            Search::Each(
+                                l.iter().map(|n| memchr::memmem::Finder::new(n).into_owned()).collect(),
+                            )
                         } else {
                             Search::Any(AhoCorasick::new(l).ok()?)
                         };
@@ -206,12 +208,13 @@ impl EncryptionRule {
                 b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b':' | b'}' | b']' | b',' | b'=' | b'#')
             };
             let whole = |start: usize, end: usize| {
-                start.checked_sub(1).is_none_or(|i| before(data[i])) && data.get(end).is_none_or(|&b| after(b))
+                start.checked_sub(1).is_none_or(|i| before(data[i]))
+                    && data.get(end).is_none_or(|&b| after(b))
             };
             match &n.search {
-                Search::Each(finders) => finders
-                    .iter()
-                    .any(|f| f.find_iter(data).any(|at| whole(at, at + f.needle().len()))),
+                Search::Each(finders) => {
+                    finders.iter().any(|f| f.find_iter(data).any(|at| whole(at, at + f.needle().len())))
+                }
                 Search::Any(ac) => ac.find_overlapping_iter(data).any(|m| whole(m.start(), m.end())),
             }
         } else {
