@@ -142,7 +142,19 @@ impl Engine {
     /// `.sops.yaml` files of the same source. Never panics: a bug in a detector becomes a problem
     /// for this file and the scan goes on.
     pub fn scan_blob(&self, path: &str, data: &[u8], configs: &ConfigSet) -> FileResult {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| self.scan_blob_inner(path, data, configs))) {
+        self.scan_blob_judged(path, data, configs, None)
+    }
+
+    /// [`Engine::scan_blob`] with the verdict of `configs` on this file, when the caller already
+    /// worked it out.
+    pub(crate) fn scan_blob_judged(
+        &self,
+        path: &str,
+        data: &[u8],
+        configs: &ConfigSet,
+        verdict: Option<crate::sops::Verdict<'_>>,
+    ) -> FileResult {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.scan_blob_inner(path, data, configs, verdict))) {
             Ok(r) => r,
             Err(_) => FileResult {
                 problems: vec![Problem {
@@ -155,7 +167,13 @@ impl Engine {
         }
     }
 
-    fn scan_blob_inner(&self, path: &str, data: &[u8], configs: &ConfigSet) -> FileResult {
+    fn scan_blob_inner(
+        &self,
+        path: &str,
+        data: &[u8],
+        configs: &ConfigSet,
+        verdict: Option<crate::sops::Verdict<'_>>,
+    ) -> FileResult {
         let mut hits = Vec::new();
         let mut problems = Vec::new();
         self.matcher.scan(&self.registry, data, &mut hits);
@@ -187,7 +205,10 @@ impl Engine {
             }
         }
         let ctx = SopsContext { configs, identities: &self.identities, strict: self.options.strict };
-        let sops = crate::sops::check_file(path, data, &ctx);
+        let sops = match verdict {
+            Some(v) => crate::sops::check_judged(path, data, &ctx, v),
+            None => crate::sops::check_file(path, data, &ctx),
+        };
         hits.extend(sops.hits);
         if self.inventory {
             if let Some(info) = crate::sops::inspect(path, data) {

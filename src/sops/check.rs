@@ -4,7 +4,7 @@ use sha2::{Digest, Sha256, Sha512};
 use zeroize::Zeroize;
 
 use super::cipher::{self, ValueCipher};
-use super::config::{CreationRule, ParsedConfig, Selection, WantedKey};
+use super::config::{CreationRule, ParsedConfig, Selection, Verdict, WantedKey};
 use super::keys::{recover_data_key, KeyOutcome};
 use super::metadata::{self, KeyKind, Metadata};
 use super::store::{self, Loaded, StoreKind};
@@ -231,14 +231,16 @@ fn display_path(path: &[&str]) -> String {
 
 /// Checks one file against the sops rules.
 pub fn check_file(path: &str, data: &[u8], ctx: &SopsContext<'_>) -> SopsOutcome {
-    if ctx.configs.is_config(path) || path.rsplit('/').next() == Some(".sops.yaml") {
-        return SopsOutcome::default();
-    }
-    if is_inert(path, data, ctx.configs) {
-        return SopsOutcome::default();
-    }
+    check_judged(path, data, ctx, ctx.configs.verdict(path, data))
+}
+
+/// [`check_file`] with the verdict of `ctx.configs` on this file already worked out.
+pub(crate) fn check_judged(path: &str, data: &[u8], ctx: &SopsContext<'_>, verdict: Verdict<'_>) -> SopsOutcome {
+    let selection = match verdict {
+        Verdict::Config | Verdict::Inert => return SopsOutcome::default(),
+        Verdict::Selected(s) => s,
+    };
     let name_kind = StoreKind::for_path(path);
-    let selection = ctx.configs.select(path);
     let named = is_sops_named(path);
     let mentions_sops = may_hold_metadata(data);
     let wants_plain_check = named || matches!(selection, Selection::Rule(_, r) if r.has_path_regex);

@@ -104,6 +104,7 @@ pub struct ConfigSet {
 }
 
 /// How a config set judges one file (see [`ConfigSet::verdict`]).
+#[derive(Clone, Copy)]
 pub(crate) enum Verdict<'a> {
     /// The file is a config: its findings come from its own parse.
     Config,
@@ -132,6 +133,7 @@ impl Verdict<'_> {
 }
 
 /// Which creation rule applies to a file.
+#[derive(Clone, Copy)]
 pub(crate) enum Selection<'a> {
     /// No `.sops.yaml` governs the file (or it has no `creation_rules`).
     NoConfig,

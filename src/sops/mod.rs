@@ -35,6 +35,7 @@ pub mod fuzzing;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use check::check_judged;
 pub use check::{check_file, inspect, FileInfo, Recipient};
 pub(crate) use config::Verdict;
 pub use config::{ConfigFile, ConfigSet};

@@ -118,7 +118,7 @@ fn scan_group(
         let verdict = cfg.verdict(&v.path, data);
         let result = match done.iter().find(|(_, seen)| seen.same(&verdict)) {
             Some((at, _)) => out.scanned[*at].result.clone(),
-            None => engine.scan_blob(&v.path, data, cfg),
+            None => engine.scan_blob_judged(&v.path, data, cfg, Some(verdict)),
         };
         done.push((out.scanned.len(), verdict));
         out.scanned.push(Scanned { group: gi, variant: vi as u32, bytes: data.len() as u64, result });
