@@ -45,6 +45,16 @@ pub struct FileResult {
     pub suppressed: usize,
 }
 
+impl FileResult {
+    /// Nothing found, nothing suppressed, no problem, not a sops file.
+    pub(crate) fn is_clean(&self) -> bool {
+        self.findings.is_empty()
+            && self.problems.is_empty()
+            && self.suppressed == 0
+            && self.mac == crate::sops::MacStatus::NotSops
+    }
+}
+
 /// Counters for the summary line.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
@@ -145,6 +155,23 @@ impl Engine {
         self.scan_blob_judged(path, data, configs, None)
     }
 
+    /// Whether a blob that gave a clean result (see [`FileResult::is_clean`]) under the name
+    /// `seen`, with no sops check applying, gives the same under `path` when no sops check applies
+    /// there either: the checks that read the name (manifest and kustomization file names, the
+    /// SOPS inventory, names of decrypted copies) see no difference.
+    pub(crate) fn same_when_clean(&self, seen: &str, path: &str) -> bool {
+        if self.inventory {
+            return false;
+        }
+        let class = |p: &str| (detect::k8s::is_manifest_name(p), detect::k8s::is_kustomization_name(p));
+        if class(seen) != class(path) {
+            return false;
+        }
+        let mut hits = Vec::new();
+        detect::names::check(path, &mut hits);
+        hits.is_empty()
+    }
+
     /// [`Engine::scan_blob`] with the verdict of `configs` on this file, when the caller already
     /// worked it out.
     pub(crate) fn scan_blob_judged(
@@ -154,7 +181,9 @@ impl Engine {
         configs: &ConfigSet,
         verdict: Option<crate::sops::Verdict<'_>>,
     ) -> FileResult {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| self.scan_blob_inner(path, data, configs, verdict))) {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.scan_blob_inner(path, data, configs, verdict)
+        })) {
             Ok(r) => r,
             Err(_) => FileResult {
                 problems: vec![Problem {

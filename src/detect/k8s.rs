@@ -27,11 +27,22 @@ pub const LITERAL_RULE: &str = "k8s/kustomize-literal";
 /// parser accepts (see [`document_may_hit`]); it only turns away some files the parser would
 /// reject, whose syntax errors then go unreported, as for any other non-candidate file.
 pub fn is_candidate(path: &str, data: &[u8]) -> bool {
+    is_manifest_name(path) && mentions_secret(data) && documents(data).any(document_may_hit)
+}
+
+/// Whether the file name is one the manifest checks read (`.yaml`, `.yml`, `.json`).
+pub(crate) fn is_manifest_name(path: &str) -> bool {
     let name = crate::source::file_name(path).as_bytes();
-    let ext_ok = [&b".yaml"[..], b".yml", b".json"]
+    [&b".yaml"[..], b".yml", b".json"]
         .iter()
-        .any(|ext| name.len() >= ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext));
-    ext_ok && mentions_secret(data) && documents(data).any(document_may_hit)
+        .any(|ext| name.len() >= ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext))
+}
+
+/// Whether the file name is a Kustomization's (`kustomization.yaml`, …), which the manifest
+/// checks treat specially.
+pub(crate) fn is_kustomization_name(path: &str) -> bool {
+    let name = crate::source::file_name(path);
+    ["kustomization.yaml", "kustomization.yml", "kustomization"].iter().any(|k| name.eq_ignore_ascii_case(k))
 }
 
 /// Whether the bytes contain `Secret` as a whole word (so not `existingSecret`, `SealedSecret`,
@@ -205,9 +216,7 @@ pub fn check(path: &str, text: &str, hits: &mut Vec<Hit>) -> Result<(), yaml::Ya
         Err(_) if text.contains("{{") => return Ok(()),
         Err(e) => return Err(e),
     };
-    let file_name = crate::source::file_name(path).to_ascii_lowercase();
-    let is_kustomization_file =
-        matches!(file_name.as_str(), "kustomization.yaml" | "kustomization.yml" | "kustomization");
+    let is_kustomization_file = is_kustomization_name(path);
     for doc in &stream.documents {
         let root = &doc.root;
         if root.get("sops").is_some_and(|s| s.as_map().is_some()) {

@@ -235,7 +235,12 @@ pub fn check_file(path: &str, data: &[u8], ctx: &SopsContext<'_>) -> SopsOutcome
 }
 
 /// [`check_file`] with the verdict of `ctx.configs` on this file already worked out.
-pub(crate) fn check_judged(path: &str, data: &[u8], ctx: &SopsContext<'_>, verdict: Verdict<'_>) -> SopsOutcome {
+pub(crate) fn check_judged(
+    path: &str,
+    data: &[u8],
+    ctx: &SopsContext<'_>,
+    verdict: Verdict<'_>,
+) -> SopsOutcome {
     let selection = match verdict {
         Verdict::Config | Verdict::Inert => return SopsOutcome::default(),
         Verdict::Selected(s) => s,

@@ -110,6 +110,8 @@ fn scan_group(
     // earlier set (the same creation rule, say after an unrelated `.sops.yaml` edit) takes that
     // scan's result instead of scanning again.
     let mut done: Vec<(usize, Verdict<'_>)> = Vec::new();
+    // A scan (any name) that found nothing while no sops check applied.
+    let mut clean: Option<usize> = None;
     for (vi, v) in g.variants.iter().enumerate() {
         let Some(cfg) = configs.sets.get(v.cfg as usize) else { continue };
         if done.first().is_some_and(|(at, _)| g.variants[out.scanned[*at].variant as usize].path != v.path) {
@@ -118,8 +120,21 @@ fn scan_group(
         let verdict = cfg.verdict(&v.path, data);
         let result = match done.iter().find(|(_, seen)| seen.same(&verdict)) {
             Some((at, _)) => out.scanned[*at].result.clone(),
-            None => engine.scan_blob_judged(&v.path, data, cfg, Some(verdict)),
+            // Under another name, a blob with nothing to report and no sops check to run
+            // usually gives nothing again: the engine tells when that is certain.
+            None => match (&verdict, clean) {
+                (Verdict::Inert, Some(at))
+                    if engine
+                        .same_when_clean(&g.variants[out.scanned[at].variant as usize].path, &v.path) =>
+                {
+                    out.scanned[at].result.clone()
+                }
+                _ => engine.scan_blob_judged(&v.path, data, cfg, Some(verdict)),
+            },
         };
+        if matches!(verdict, Verdict::Inert) && clean.is_none() && result.is_clean() {
+            clean = Some(out.scanned.len());
+        }
         done.push((out.scanned.len(), verdict));
         out.scanned.push(Scanned { group: gi, variant: vi as u32, bytes: data.len() as u64, result });
     }
@@ -456,7 +471,7 @@ impl Prefetch {
                         r
                     }
                 };
-                self.deliver(ready, id, data, opts, out, tx);
+                self.deliver(ready, id, std::borrow::Cow::Borrowed(data), opts, out, tx);
             },
         )
     }
@@ -466,7 +481,7 @@ impl Prefetch {
         &self,
         ready: &Ready,
         id: &gix::oid,
-        data: &[u8],
+        data: std::borrow::Cow<'_, [u8]>,
         opts: &GitOptions,
         out: &mut Outcome,
         tx: &mpsc::Sender<Job>,
@@ -480,10 +495,11 @@ impl Prefetch {
             skip_group(g, data.len() as u64, opts, out);
             return;
         }
-        self.budget.take(data.len() as u64);
-        if tx.send((gi, data.to_vec())).is_err() {
+        let len = data.len() as u64;
+        self.budget.take(len);
+        if tx.send((gi, data.into_owned())).is_err() {
             // The receiver lives as long as `self`: cannot happen.
-            self.budget.give(data.len() as u64);
+            self.budget.give(len);
         }
     }
 
@@ -544,7 +560,7 @@ impl Prefetch {
             let mut outcome = Outcome::default();
             if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 for (id, data) in held {
-                    self.deliver(ready, &id, &data, opts, &mut outcome, &tx);
+                    self.deliver(ready, &id, std::borrow::Cow::Owned(data), opts, &mut outcome, &tx);
                 }
             }
             let (states, failures) = stream();

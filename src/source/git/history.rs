@@ -824,7 +824,7 @@ pub(crate) fn scan(
 
     // Blobs are streamed from here on, on other threads, while the trees are walked for names.
     let prefetch = blobs::Prefetch::new();
-    std::thread::scope(|scope| {
+    let result = std::thread::scope(|scope| {
         let stream = scope.spawn(|| prefetch.stream(&odb, opts, progress));
         // Whatever happens below (an error, a panic), the stream must not wait for a wanted set.
         struct Abandon<'a>(&'a blobs::Prefetch);
@@ -1211,8 +1211,11 @@ pub(crate) fn scan(
             report.findings.push(f);
         }
         report.sort();
+        util::drop_later((graph, forest, contexts, dirs, governing, sigs, configs));
         Ok(report)
-    })
+    });
+    util::drop_later((trees, recs, names, tree_ids, tree_index, blobs, odb));
+    result
 }
 
 /// Every ref, peeled, sorted by name; `HEAD` too when it is detached.
@@ -1665,8 +1668,17 @@ fn annotate(queries: &[Query], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
     // A tree whose edits touch none of the query entries shares its base's list.
     let empty: std::rc::Rc<[u32]> = std::rc::Rc::from(Vec::new());
     let mut holds: Vec<std::rc::Rc<[u32]>> = vec![empty.clone(); cx.recs.len()];
+    // Most entries are not queried: a bit per blob turns them away before the map lookup.
+    let mut queried_blob = vec![false; key_of.keys().map(|k| k.1 as usize + 1).max().unwrap_or(0)];
+    #[allow(clippy::iter_over_hash_type)] // setting bits: the order does not matter
+    for k in key_of.keys() {
+        queried_blob[k.1 as usize] = true;
+    }
     let keys_in = |ents: &[Ent]| -> Vec<u32> {
-        ents.iter().filter_map(|e| key_of.get(&(e.name, e.blob)).copied()).collect()
+        ents.iter()
+            .filter(|e| queried_blob.get(e.blob as usize).copied().unwrap_or(false))
+            .filter_map(|e| key_of.get(&(e.name, e.blob)).copied())
+            .collect()
     };
     let mut stack: Vec<u32> = cx.forest.roots.clone();
     while let Some(t) = stack.pop() {

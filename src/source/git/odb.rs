@@ -74,33 +74,37 @@ impl Pack {
         let mut bases: Vec<u32> = vec![u32::MAX; n as usize];
         // Deltas name their base by offset (always earlier in the pack) or by id (anywhere), so a
         // second sweep settles ref-deltas whose base comes later.
+        // Entry headers are read in parallel (on a large pack this is most of opening it), then
+        // kinds are passed down the delta chains.
+        use pack::data::entry::Header;
+        let headers: Vec<Option<Result<Kind, Option<u32>>>> = order
+            .par_iter()
+            .enumerate()
+            .map(|(rank, _)| {
+                let offset = sorted_offsets[rank];
+                let entry = data.entry(offset).ok()?;
+                Some(match entry.header {
+                    Header::Commit => Ok(Kind::Commit),
+                    Header::Tree => Ok(Kind::Tree),
+                    Header::Blob => Ok(Kind::Blob),
+                    Header::Tag => Ok(Kind::Tag),
+                    Header::OfsDelta { base_distance } => Err(offset
+                        .checked_sub(base_distance)
+                        .and_then(|base| sorted_offsets.binary_search(&base).ok())
+                        .map(|r| order[r])),
+                    Header::RefDelta { base_id } => Err(index.lookup(base_id)),
+                })
+            })
+            .collect();
         let mut pending = Vec::new();
-        for (rank, &pos) in order.iter().enumerate() {
-            let offset = sorted_offsets[rank];
-            let Ok(entry) = data.entry(offset) else { continue };
-            use pack::data::entry::Header;
-            let base = match entry.header {
-                Header::Commit => {
-                    kinds[pos as usize] = Some(Kind::Commit);
+        for (&pos, header) in order.iter().zip(headers) {
+            let base = match header {
+                None => continue,
+                Some(Ok(kind)) => {
+                    kinds[pos as usize] = Some(kind);
                     continue;
                 }
-                Header::Tree => {
-                    kinds[pos as usize] = Some(Kind::Tree);
-                    continue;
-                }
-                Header::Blob => {
-                    kinds[pos as usize] = Some(Kind::Blob);
-                    continue;
-                }
-                Header::Tag => {
-                    kinds[pos as usize] = Some(Kind::Tag);
-                    continue;
-                }
-                Header::OfsDelta { base_distance } => offset
-                    .checked_sub(base_distance)
-                    .and_then(|base| sorted_offsets.binary_search(&base).ok())
-                    .map(|r| order[r]),
-                Header::RefDelta { base_id } => index.lookup(base_id),
+                Some(Err(base)) => base,
             };
             if let Some(base) = base {
                 bases[pos as usize] = base;

@@ -226,6 +226,13 @@ impl<'r> TreeReader<'r> {
     }
 }
 
+/// Drops a large value on another thread: freeing history's tables takes tens of milliseconds
+/// the caller need not wait for.
+pub(crate) fn drop_later<T: Send + 'static>(value: T) {
+    // If no thread can be started, the value is dropped here, with the closure.
+    let _ = std::thread::Builder::new().name("sopsguard-drop".into()).spawn(move || drop(value));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
