@@ -69,10 +69,31 @@ fn recipients_of(md: &Metadata) -> Vec<Recipient> {
 /// Whether [`check_file`] certainly finds nothing in this file, decided without parsing it or
 /// matching a creation rule: it holds no sops metadata, is not named like sops output, and no
 /// rule of its config could demand that one of its values be encrypted.
-pub(crate) fn is_inert(path: &str, data: &[u8], configs: &super::ConfigSet) -> bool {
-    !may_hold_metadata(data)
+pub(crate) fn is_inert(path: &str, data: &[u8], configs: &super::ConfigSet, memo: &mut ContentMemo) -> bool {
+    !*memo.holds_metadata.get_or_insert_with(|| may_hold_metadata(data))
         && !is_sops_named(path)
-        && !configs.may_demand_encryption(path, data, StoreKind::for_path(path) == StoreKind::Binary)
+        && !configs.may_demand_encryption(path, data, StoreKind::for_path(path) == StoreKind::Binary, memo)
+}
+
+/// What is known about one file's bytes, whatever its name and config: worked out once when
+/// a blob is judged under several names and config sets.
+#[derive(Default)]
+pub(crate) struct ContentMemo {
+    holds_metadata: Option<bool>,
+    /// `may_encrypt_in` per compiled encryption rule (by address).
+    encrypts: Vec<(usize, bool)>,
+}
+
+impl ContentMemo {
+    pub(crate) fn may_encrypt_in(&mut self, rule: &EncryptionRule, data: &[u8]) -> bool {
+        let key = rule.compiled_id();
+        if let Some(&(_, v)) = self.encrypts.iter().find(|(k, _)| *k == key) {
+            return v;
+        }
+        let v = rule.may_encrypt_in(data);
+        self.encrypts.push((key, v));
+        v
+    }
 }
 
 /// Whether `data` may hold sops metadata in any store: a `sops` key (YAML, JSON, binary), a
@@ -231,7 +252,7 @@ fn display_path(path: &[&str]) -> String {
 
 /// Checks one file against the sops rules.
 pub fn check_file(path: &str, data: &[u8], ctx: &SopsContext<'_>) -> SopsOutcome {
-    check_judged(path, data, ctx, ctx.configs.verdict(path, data))
+    check_judged(path, data, ctx, ctx.configs.verdict(path, data, &mut ContentMemo::default()))
 }
 
 /// [`check_file`] with the verdict of `ctx.configs` on this file already worked out.

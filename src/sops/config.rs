@@ -207,10 +207,15 @@ impl ConfigSet {
 
     /// How the sops checks judge the file at `path` with these bytes under this set, for
     /// telling whether two sets judge it alike (see [`Verdict::same`]).
-    pub(crate) fn verdict(&self, path: &str, data: &[u8]) -> Verdict<'_> {
+    pub(crate) fn verdict(
+        &self,
+        path: &str,
+        data: &[u8],
+        memo: &mut super::check::ContentMemo,
+    ) -> Verdict<'_> {
         if crate::source::file_name(path) == ".sops.yaml" || self.is_config(path) {
             Verdict::Config
-        } else if super::check::is_inert(path, data, self) {
+        } else if super::check::is_inert(path, data, self, memo) {
             Verdict::Inert
         } else {
             Verdict::Selected(self.select(path))
@@ -221,28 +226,24 @@ impl ConfigSet {
     /// of this file: a rule with a `path_regex` whose encryption rule may encrypt something in
     /// `data` (any rule, for the binary store, which ignores encryption rules). Cheap: no
     /// regex is run on the path.
-    pub(crate) fn may_demand_encryption(&self, path: &str, data: &[u8], binary: bool) -> bool {
+    pub(crate) fn may_demand_encryption(
+        &self,
+        path: &str,
+        data: &[u8],
+        binary: bool,
+        memo: &mut super::check::ContentMemo,
+    ) -> bool {
         let Some(cfg) = self.governing(path) else { return false };
         if cfg.unreadable {
             return false;
         }
-        let rules = cfg.rules.iter().flatten().filter(|r| r.has_path_regex);
-        // Rules mostly repeat one encryption rule (`^(data|stringData)$`): each is tried once.
-        let mut tried: Vec<&EncryptionRule> = Vec::new();
-        for r in rules {
-            let Some(e) = &r.rule else { return true };
-            if binary {
-                return true;
-            }
-            if tried.contains(&e) {
-                continue;
-            }
-            if e.may_encrypt_in(data) {
-                return true;
-            }
-            tried.push(e);
-        }
-        false
+        // Rules mostly repeat one encryption rule (`^(data|stringData)$`): the memo tries each
+        // compiled rule once per file.
+        cfg.rules.iter().flatten().filter(|r| r.has_path_regex).any(|r| match &r.rule {
+            None => true,
+            Some(_) if binary => true,
+            Some(e) => memo.may_encrypt_in(e, data),
+        })
     }
 
     /// `parseCreationRuleForFile`.

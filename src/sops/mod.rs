@@ -35,8 +35,8 @@ pub mod fuzzing;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use check::check_judged;
 pub use check::{check_file, inspect, FileInfo, Recipient};
+pub(crate) use check::{check_judged, ContentMemo};
 pub(crate) use config::Verdict;
 pub use config::{ConfigFile, ConfigSet};
 pub use keys::{Identities, IdentityError};

@@ -157,6 +157,11 @@ impl EncryptionRule {
         EncryptionRule { kind, value: value.to_owned(), compiled }
     }
 
+    /// Identifies the compiled rule this one shares (equal rules share one while both live).
+    pub(crate) fn compiled_id(&self) -> usize {
+        Arc::as_ptr(&self.compiled) as usize
+    }
+
     fn needles(&self) -> Option<&Needles> {
         self.compiled
             .needles

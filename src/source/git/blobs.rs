@@ -112,12 +112,13 @@ fn scan_group(
     let mut done: Vec<(usize, Verdict<'_>)> = Vec::new();
     // A scan (any name) that found nothing while no sops check applied.
     let mut clean: Option<usize> = None;
+    let mut memo = crate::sops::ContentMemo::default();
     for (vi, v) in g.variants.iter().enumerate() {
         let Some(cfg) = configs.sets.get(v.cfg as usize) else { continue };
         if done.first().is_some_and(|(at, _)| g.variants[out.scanned[*at].variant as usize].path != v.path) {
             done.clear();
         }
-        let verdict = cfg.verdict(&v.path, data);
+        let verdict = cfg.verdict(&v.path, data, &mut memo);
         let result = match done.iter().find(|(_, seen)| seen.same(&verdict)) {
             Some((at, _)) => out.scanned[*at].result.clone(),
             // Under another name, a blob with nothing to report and no sops check to run

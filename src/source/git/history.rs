@@ -1727,6 +1727,7 @@ fn annotate(queries: &[Query], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
     let mut memo: FxMap<(u32, u32), std::rc::Rc<[u32]>> = FxMap::default();
     let mut found =
         |t: u32| -> Vec<u32> { trie.hits(0, t, cx.trees, &holds, &query_keys, &mut memo).to_vec() };
+    let governed_of: Vec<Option<&Vec<u32>>> = queries.iter().map(|q| cx.governed.get(&q.0)).collect();
     for &c in &graph.topo {
         let r = graph.root[c as usize];
         if r == UNSET {
@@ -1737,8 +1738,7 @@ fn annotate(queries: &[Query], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
             if Some(c) == head_commit {
                 out[qi].at_head = true;
             }
-            let governing =
-                cx.governed.get(&queries[qi].0).and_then(|g| g.get(graph.cfg[c as usize] as usize));
+            let governing = governed_of[qi].and_then(|g| g.get(graph.cfg[c as usize] as usize));
             if governing.is_some_and(|g| queries[qi].2.contains(g)) {
                 contain[qi].push(c);
             }
@@ -1754,6 +1754,7 @@ fn annotate(queries: &[Query], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
         out[qi].intro = cs.iter().copied().min_by_key(|&c| graph.rank[c as usize]);
     }
     // Which refs reach a containing commit: 64 queries at a time, bits pushed along the order.
+    let tip_positions: Vec<u32> = cx.commit_tips.iter().map(|(name, _)| position(name)).collect();
     let mut bits = vec![0u64; graph.commits.len()];
     for (batch_no, batch) in contain.chunks(64).enumerate() {
         bits.iter_mut().for_each(|b| *b = 0);
@@ -1769,12 +1770,12 @@ fn annotate(queries: &[Query], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
             }
             bits[c as usize] = acc;
         }
-        for (name, tip) in cx.commit_tips {
+        for ((_, tip), &pos) in cx.commit_tips.iter().zip(&tip_positions) {
             let mut m = bits[*tip as usize];
             while m != 0 {
                 let bit = m.trailing_zeros() as usize;
                 m &= m - 1;
-                out[batch_no * 64 + bit].refs.push(position(name));
+                out[batch_no * 64 + bit].refs.push(pos);
             }
         }
     }
