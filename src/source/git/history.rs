@@ -1313,6 +1313,10 @@ impl Loader<'_> {
 
     /// Makes sure every tree below `roots` is known, looking up what is missing.
     fn complete(&mut self, roots: &[u32], store: &mut TreeStore<'_>) {
+        // The usual case: the stream delivered every tree and every subtree is a known tree.
+        if store.infos.iter().all(|i| i.as_ref().is_some_and(|i| i.missing.is_empty())) {
+            return;
+        }
         let mut visited = vec![false; store.ids.len()];
         let mut stack: Vec<u32> = roots.to_vec();
         while let Some(t) = stack.pop() {
@@ -1410,15 +1414,25 @@ fn topo_order(commits: &[(ObjectId, CommitMeta)], reachable: &[bool], parents: &
 }
 
 /// The `.sops.yaml` files below each tree, interned; id 0 is "none".
+/// A tree's own `.sops.yaml` blob and its subtrees' `(name, signature)`.
+type SigParts = (Option<ObjectId>, Vec<(u32, u32)>);
+
 struct Sigs {
     list: Vec<Signature>,
     map: FxMap<Signature, u32>,
+    /// A tree's own `.sops.yaml` and its subtrees' signatures (by name) → its signature.
+    by_parts: FxMap<SigParts, u32>,
     of_tree: Vec<u32>,
 }
 
 impl Default for Sigs {
     fn default() -> Self {
-        Sigs { list: vec![Vec::new()], map: FxMap::from_iter([(Vec::new(), 0)]), of_tree: Vec::new() }
+        Sigs {
+            list: vec![Vec::new()],
+            map: FxMap::from_iter([(Vec::new(), 0)]),
+            by_parts: FxMap::default(),
+            of_tree: Vec::new(),
+        }
     }
 }
 
@@ -1450,8 +1464,21 @@ impl Sigs {
             let any_child = subtrees
                 .iter()
                 .any(|s| self.of_tree[s.1 as usize] != 0 && self.of_tree[s.1 as usize] < IN_PROGRESS);
-            let id = if direct.is_none() && !any_child {
+            let parts: SigParts = if direct.is_none() && !any_child {
+                (None, Vec::new())
+            } else {
+                let kids = subtrees
+                    .iter()
+                    .map(|&(name, child)| (name, self.of_tree[child as usize]))
+                    .filter(|&(_, s)| s != 0 && s < IN_PROGRESS)
+                    .collect();
+                (direct, kids)
+            };
+            let id = if parts.0.is_none() && parts.1.is_empty() {
                 0
+            } else if let Some(&id) = self.by_parts.get(&parts) {
+                // Another tree with the same `.sops.yaml` and the same signatures below.
+                id
             } else {
                 let mut sig: Signature = Vec::new();
                 if let Some(b) = direct {
@@ -1469,7 +1496,7 @@ impl Sigs {
                 }
                 sig.sort();
                 sig.dedup();
-                match self.map.get(&sig) {
+                let id = match self.map.get(&sig) {
                     Some(&id) => id,
                     None => {
                         let id = self.list.len() as u32;
@@ -1477,7 +1504,9 @@ impl Sigs {
                         self.map.insert(sig, id);
                         id
                     }
-                }
+                };
+                self.by_parts.insert(parts, id);
+                id
             };
             self.of_tree[cur as usize] = id;
         }
@@ -1493,15 +1522,33 @@ fn push_contexts(
     trees: &[Option<TreeInfo>],
     dirs: &mut Dirs,
 ) {
+    // A tree's few contexts are searched in its list; the set holds those of trees with many.
+    const LISTED: usize = 16;
+    let known = |contexts: &[Vec<(u32, u32)>], seen: &FxSet<(u32, u32, u32)>, t: u32, d: u32, c: u32| {
+        let list = &contexts[t as usize];
+        if list.len() < LISTED {
+            list.contains(&(d, c))
+        } else {
+            seen.contains(&(t, d, c))
+        }
+    };
     while let Some((t, d, c)) = work.pop() {
-        if !seen.insert((t, d, c)) {
+        if known(contexts, seen, t, d, c) {
             continue;
         }
-        contexts[t as usize].push((d, c));
+        let list = &mut contexts[t as usize];
+        list.push((d, c));
+        match list.len() {
+            n if n == LISTED => seen.extend(list.iter().map(|&(d, c)| (t, d, c))),
+            n if n > LISTED => {
+                seen.insert((t, d, c));
+            }
+            _ => {}
+        }
         if let Some(info) = &trees[t as usize] {
             for &(name, child) in &info.subtrees {
                 let nd = dirs.child(d, name);
-                if !seen.contains(&(child, nd, c)) {
+                if !known(contexts, seen, child, nd, c) {
                     work.push((child, nd, c));
                 }
             }
