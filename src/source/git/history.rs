@@ -738,91 +738,8 @@ pub(crate) fn scan(
     let shallow: HashSet<ObjectId> =
         repo.shallow_commits().ok().flatten().map(|c| c.iter().copied().collect()).unwrap_or_default();
 
-    // Step 1: commits and trees.
-    let mut tree_ids: Vec<ObjectId> = odb.ids_of_kind(Kind::Tree);
-    tree_ids.sort_unstable();
-    let mut tree_index: gix::hashtable::HashMap<ObjectId, u32> =
-        tree_ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
-    let mut blob_list = odb.ids_of_kind(Kind::Blob);
-    blob_list.sort_unstable();
-    let mut blobs = BlobIds {
-        index: blob_list.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect(),
-        ids: blob_list,
-        extra: Mutex::new((FxMap::default(), Vec::new())),
-    };
-    if let Some(p) = progress {
-        p.set_total(odb.count(&[Kind::Commit, Kind::Tree, Kind::Blob]));
-    }
-    let names = Mutex::new(Names::default());
-    let frontier = Frontier::new(&odb);
-    let hash_len = hash.len_in_bytes();
-    let (states, failures) = odb.stream(
-        &[Kind::Commit, Kind::Tree],
-        opts.threads,
-        || Step1 {
-            commits: Vec::new(),
-            trees: Vec::new(),
-            malformed: Vec::new(),
-            local: Local { cache: FxMap::default(), names: &names, blobs: &blobs },
-            tally: Tally::new(progress),
-        },
-        |st, loc, id, kind, data| {
-            st.tally.add(data.len());
-            match kind {
-                Kind::Commit => match parse_commit(data, hash) {
-                    Some(meta) => st.commits.push((id.to_owned(), meta)),
-                    None => st.malformed.push(format!("commit {id} is malformed and was skipped")),
-                },
-                Kind::Tree => {
-                    let Some(&dense) = tree_index.get(id) else { return };
-                    let base =
-                        loc.and_then(|(pi, pos)| odb.packs[pi].base(pos).and_then(|b| frontier[pi].take(b)));
-                    let a = analyze(data, base.as_deref(), hash_len, &tree_index, &mut st.local);
-                    if a.malformed {
-                        st.malformed
-                            .push(format!("tree {id} is malformed; entries after the damage were not read"));
-                    }
-                    if let Some((pi, pos)) = loc {
-                        if frontier[pi].wants(pos) && !a.malformed {
-                            frontier[pi]
-                                .keep(pos, Kept { dense, data: data.into(), ents: a.ents, subs: a.subs });
-                        }
-                    }
-                    let (info, rec) = (a.info, a.rec);
-                    st.trees.push((dense, info, rec));
-                }
-                _ => {}
-            }
-        },
-    );
-    drop(frontier);
-    for f in failures {
-        report.problems.push(Problem {
-            path: "(object database)".into(),
-            message: format!("{f}; the commits and trees it still held were looked up one by one"),
-        });
-    }
-    let mut commits: Vec<(ObjectId, CommitMeta)> = Vec::new();
-    let mut trees: Vec<Option<TreeInfo>> = Vec::new();
-    trees.resize_with(tree_ids.len(), || None);
-    let mut recs: Vec<Option<TreeRec>> = Vec::new();
-    recs.resize_with(tree_ids.len(), || None);
-    let mut malformed = Vec::new();
-    for st in states {
-        commits.extend(st.commits);
-        for (d, info, rec) in st.trees {
-            trees[d as usize] = Some(info);
-            recs[d as usize] = Some(rec);
-        }
-        malformed.extend(st.malformed);
-    }
-    let mut names = names.into_inner().unwrap_or_else(|p| p.into_inner());
-    commits.sort_by_key(|a| a.0);
-    commits.dedup_by(|a, b| a.0 == b.0);
-    let mut commit_index: HashMap<ObjectId, u32> =
-        commits.iter().enumerate().map(|(i, (id, _))| (*id, i as u32)).collect();
-
-    // Blobs are streamed from here on, on other threads, while the trees are walked for names.
+    // Blobs are streamed from the start, on other threads: while commits and trees are read (the
+    // stream fills the gaps of that traversal) and while the trees are walked for names.
     let prefetch = blobs::Prefetch::new();
     let result = std::thread::scope(|scope| {
         let stream = scope.spawn(|| prefetch.stream(&odb, opts, progress));
@@ -834,6 +751,91 @@ pub(crate) fn scan(
             }
         }
         let _abandon = Abandon(&prefetch);
+        // Step 1: commits and trees.
+        let mut tree_ids: Vec<ObjectId> = odb.ids_of_kind(Kind::Tree);
+        tree_ids.sort_unstable();
+        let mut tree_index: gix::hashtable::HashMap<ObjectId, u32> =
+            tree_ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
+        let mut blob_list = odb.ids_of_kind(Kind::Blob);
+        blob_list.sort_unstable();
+        let mut blobs = BlobIds {
+            index: blob_list.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect(),
+            ids: blob_list,
+            extra: Mutex::new((FxMap::default(), Vec::new())),
+        };
+        if let Some(p) = progress {
+            p.set_total(odb.count(&[Kind::Commit, Kind::Tree, Kind::Blob]));
+        }
+        let names = Mutex::new(Names::default());
+        let frontier = Frontier::new(&odb);
+        let hash_len = hash.len_in_bytes();
+        let (states, failures) = odb.stream(
+            &[Kind::Commit, Kind::Tree],
+            opts.threads,
+            || Step1 {
+                commits: Vec::new(),
+                trees: Vec::new(),
+                malformed: Vec::new(),
+                local: Local { cache: FxMap::default(), names: &names, blobs: &blobs },
+                tally: Tally::new(progress),
+            },
+            |st, loc, id, kind, data| {
+                st.tally.add(data.len());
+                match kind {
+                    Kind::Commit => match parse_commit(data, hash) {
+                        Some(meta) => st.commits.push((id.to_owned(), meta)),
+                        None => st.malformed.push(format!("commit {id} is malformed and was skipped")),
+                    },
+                    Kind::Tree => {
+                        let Some(&dense) = tree_index.get(id) else { return };
+                        let base = loc
+                            .and_then(|(pi, pos)| odb.packs[pi].base(pos).and_then(|b| frontier[pi].take(b)));
+                        let a = analyze(data, base.as_deref(), hash_len, &tree_index, &mut st.local);
+                        if a.malformed {
+                            st.malformed.push(format!(
+                                "tree {id} is malformed; entries after the damage were not read"
+                            ));
+                        }
+                        if let Some((pi, pos)) = loc {
+                            if frontier[pi].wants(pos) && !a.malformed {
+                                frontier[pi]
+                                    .keep(pos, Kept { dense, data: data.into(), ents: a.ents, subs: a.subs });
+                            }
+                        }
+                        let (info, rec) = (a.info, a.rec);
+                        st.trees.push((dense, info, rec));
+                    }
+                    _ => {}
+                }
+            },
+        );
+        drop(frontier);
+        for f in failures {
+            report.problems.push(Problem {
+                path: "(object database)".into(),
+                message: format!("{f}; the commits and trees it still held were looked up one by one"),
+            });
+        }
+        let mut commits: Vec<(ObjectId, CommitMeta)> = Vec::new();
+        let mut trees: Vec<Option<TreeInfo>> = Vec::new();
+        trees.resize_with(tree_ids.len(), || None);
+        let mut recs: Vec<Option<TreeRec>> = Vec::new();
+        recs.resize_with(tree_ids.len(), || None);
+        let mut malformed = Vec::new();
+        for st in states {
+            commits.extend(st.commits);
+            for (d, info, rec) in st.trees {
+                trees[d as usize] = Some(info);
+                recs[d as usize] = Some(rec);
+            }
+            malformed.extend(st.malformed);
+        }
+        let mut names = names.into_inner().unwrap_or_else(|p| p.into_inner());
+        commits.sort_by_key(|a| a.0);
+        commits.dedup_by(|a, b| a.0 == b.0);
+        let mut commit_index: HashMap<ObjectId, u32> =
+            commits.iter().enumerate().map(|(i, (id, _))| (*id, i as u32)).collect();
+
         // Classify the ref tips; objects the stream did not deliver are looked up.
         let mut commit_tips: Vec<(String, u32)> = Vec::new();
         let mut tree_tips: Vec<(String, u32)> = Vec::new();
@@ -1212,9 +1214,10 @@ pub(crate) fn scan(
         }
         report.sort();
         util::drop_later((graph, forest, contexts, dirs, governing, sigs, configs));
+        util::drop_later((trees, recs, names, tree_ids, tree_index, blobs));
         Ok(report)
     });
-    util::drop_later((trees, recs, names, tree_ids, tree_index, blobs, odb));
+    util::drop_later(odb);
     result
 }
 
