@@ -159,12 +159,20 @@ fn planted_secrets_never_appear_in_any_output() {
         b64,
         &b64[..16],
     ];
+    // Committed too, then deleted: history scans render the same secrets with provenance.
+    dir.git(&["init", "-q", "-b", "main"]);
+    dir.git(&["add", "-A"]);
+    dir.git(&["commit", "-q", "-m", "secrets"]);
     let mut outputs = Vec::new();
     for args in [
         vec!["scan"],
         vec!["scan", "--format", "json"],
+        vec!["scan", "--format", "sarif"],
         vec!["scan", "--format", "human", "--color", "always"],
         vec!["scan", "--quiet"],
+        vec!["scan", "--history", "--format", "json"],
+        vec!["scan", "--history", "--format", "sarif"],
+        vec!["scan", "--history", "--format", "human"],
     ] {
         let run = dir.run(&args);
         assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
