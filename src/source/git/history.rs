@@ -1610,16 +1610,16 @@ impl Trie {
         node: u32,
         t: u32,
         trees: &[Option<TreeInfo>],
-        holds: &[std::rc::Rc<[u32]>],
+        holds: &[std::sync::Arc<[u32]>],
         keys: &[Option<u32>],
-        memo: &mut FxMap<(u32, u32), std::rc::Rc<[u32]>>,
-    ) -> std::rc::Rc<[u32]> {
+        memo: &mut FxMap<(u32, u32), std::sync::Arc<[u32]>>,
+    ) -> std::sync::Arc<[u32]> {
         if node != 0 {
             if let Some(h) = memo.get(&(node, t)) {
                 return h.clone();
             }
         }
-        let Some(n) = self.nodes.get(node as usize) else { return std::rc::Rc::from(Vec::new()) };
+        let Some(n) = self.nodes.get(node as usize) else { return std::sync::Arc::from(Vec::new()) };
         let mut out: Vec<u32> = n
             .queries
             .iter()
@@ -1634,7 +1634,7 @@ impl Trie {
             }
         }
         out.sort_unstable();
-        let out: std::rc::Rc<[u32]> = std::rc::Rc::from(out);
+        let out: std::sync::Arc<[u32]> = std::sync::Arc::from(out);
         if node != 0 {
             memo.insert((node, t), out.clone());
         }
@@ -1716,8 +1716,8 @@ fn annotate(queries: &[Query], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
     // Which of these entries each tree holds: one more walk of the delta forest, tracking only
     // the query entries through each tree's edits.
     // A tree whose edits touch none of the query entries shares its base's list.
-    let empty: std::rc::Rc<[u32]> = std::rc::Rc::from(Vec::new());
-    let mut holds: Vec<std::rc::Rc<[u32]>> = vec![empty.clone(); cx.recs.len()];
+    let empty: std::sync::Arc<[u32]> = std::sync::Arc::from(Vec::new());
+    let mut holds: Vec<std::sync::Arc<[u32]>> = vec![empty.clone(); cx.recs.len()];
     // Most entries are not queried: a bit per blob turns them away before the map lookup.
     let mut queried_blob = vec![false; key_of.keys().map(|k| k.1 as usize + 1).max().unwrap_or(0)];
     #[allow(clippy::iter_over_hash_type)] // setting bits: the order does not matter
@@ -1730,29 +1730,45 @@ fn annotate(queries: &[Query], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
             .filter_map(|e| key_of.get(&(e.name, e.blob)).copied())
             .collect()
     };
-    let mut stack: Vec<u32> = cx.forest.roots.clone();
-    while let Some(t) = stack.pop() {
-        let Some(rec) = &cx.recs[t as usize] else { continue };
-        let base = (rec.base != UNSET && cx.recs[rec.base as usize].is_some())
-            .then(|| holds[rec.base as usize].clone());
-        let (gone, new) = (keys_in(&rec.removed), keys_in(&rec.added));
-        holds[t as usize] = match base {
-            Some(b) if gone.is_empty() && new.is_empty() => b,
-            _ => {
-                let mut h: Vec<u32> = base
-                    .map(|b| b.iter().copied().filter(|k| !gone.contains(k)).collect())
-                    .unwrap_or_default();
-                h.extend(new);
-                h.sort_unstable();
-                h.dedup();
-                if h.is_empty() {
-                    empty.clone()
-                } else {
-                    std::rc::Rc::from(h)
+    // Each delta tree of the forest on its own (in parallel): a tree's base is its parent there.
+    let per_root: Vec<Vec<(u32, std::sync::Arc<[u32]>)>> = cx
+        .forest
+        .roots
+        .par_iter()
+        .map(|&root| {
+            let mut out = Vec::new();
+            let mut stack: Vec<(u32, Option<std::sync::Arc<[u32]>>)> = vec![(root, None)];
+            while let Some((t, base)) = stack.pop() {
+                let Some(rec) = &cx.recs[t as usize] else { continue };
+                let (gone, new) = (keys_in(&rec.removed), keys_in(&rec.added));
+                let h = match base {
+                    Some(b) if gone.is_empty() && new.is_empty() => b,
+                    base => {
+                        let mut h: Vec<u32> = base
+                            .map(|b| b.iter().copied().filter(|k| !gone.contains(k)).collect())
+                            .unwrap_or_default();
+                        h.extend(new);
+                        h.sort_unstable();
+                        h.dedup();
+                        if h.is_empty() {
+                            empty.clone()
+                        } else {
+                            std::sync::Arc::from(h)
+                        }
+                    }
+                };
+                for &k in &cx.forest.children[t as usize] {
+                    stack.push((k, Some(h.clone())));
+                }
+                if !h.is_empty() {
+                    out.push((t, h));
                 }
             }
-        };
-        stack.extend(cx.forest.children[t as usize].iter().copied());
+            out
+        })
+        .collect();
+    for (t, h) in per_root.into_iter().flatten() {
+        holds[t as usize] = h;
     }
     let head_commit = cx.head.and_then(|h| graph.commit_index.get(&h).copied());
     let mut contain: Vec<Vec<u32>> = vec![Vec::new(); queries.len()];
@@ -1773,17 +1789,21 @@ fn annotate(queries: &[Query], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
         }
     }
     // Which queries a tree holds below a trie node; memoized below the root, where trees are
-    // shared by many commits.
-    let mut memo: FxMap<(u32, u32), std::rc::Rc<[u32]>> = FxMap::default();
-    let mut found =
-        |t: u32| -> Vec<u32> { trie.hits(0, t, cx.trees, &holds, &query_keys, &mut memo).to_vec() };
+    // shared by many commits. Commits are looked at in parallel, each thread with its own memo.
+    type Memo = FxMap<(u32, u32), std::sync::Arc<[u32]>>;
+    let found_in = |t: u32, memo: &mut Memo| trie.hits(0, t, cx.trees, &holds, &query_keys, memo);
+    let per_commit: Vec<(u32, std::sync::Arc<[u32]>)> = graph
+        .topo
+        .par_iter()
+        .filter(|&&c| graph.root[c as usize] != UNSET)
+        .map_init(Memo::default, |memo, &c| (c, found_in(graph.root[c as usize], memo)))
+        .filter(|(_, hits)| !hits.is_empty())
+        .collect();
+    let mut memo = Memo::default();
+    let mut found = |t: u32| -> Vec<u32> { found_in(t, &mut memo).to_vec() };
     let governed_of: Vec<Option<&Vec<u32>>> = queries.iter().map(|q| cx.governed.get(&q.0)).collect();
-    for &c in &graph.topo {
-        let r = graph.root[c as usize];
-        if r == UNSET {
-            continue;
-        }
-        for qi in found(r) {
+    for (c, hits) in per_commit {
+        for &qi in hits.iter() {
             let qi = qi as usize;
             if Some(c) == head_commit {
                 out[qi].at_head = true;
