@@ -412,10 +412,22 @@ struct Held {
 }
 
 /// What the stream's workers return.
-pub(crate) type Streamed<'p> = (Vec<(Outcome, Tally<'p>, mpsc::Sender<Job>)>, Vec<String>);
+pub(crate) type Streamed<'p> = (Vec<(Outcome, Tally<'p>, mpsc::Sender<Job>, Batch)>, Vec<String>);
 
-/// A blob for the scanners: its group in the wanted set, and its bytes.
-type Job = (u32, Vec<u8>);
+/// Blobs for the scanners, each with its group in the wanted set: sent in batches, so that
+/// small blobs do not cost a wake-up each.
+type Job = Vec<(u32, Vec<u8>)>;
+
+/// A batch being filled by one thread.
+#[derive(Default)]
+pub(crate) struct Batch {
+    jobs: Job,
+    bytes: u64,
+}
+
+/// A batch is sent when it holds this many blobs or bytes.
+const BATCH_BLOBS: usize = 64;
+const BATCH_BYTES: u64 = 1 << 20;
 
 impl Prefetch {
     pub fn new() -> Prefetch {
@@ -447,8 +459,8 @@ impl Prefetch {
         odb.stream(
             &[Kind::Blob],
             opts.threads,
-            || (Outcome::default(), Tally::new(progress), tx.clone()),
-            |(out, tally, tx), _loc, id, _kind, data| {
+            || (Outcome::default(), Tally::new(progress), tx.clone(), Batch::default()),
+            |(out, tally, tx, batch), _loc, id, _kind, data| {
                 tally.add(data.len() as u64);
                 let ready = match self.ready.get() {
                     Some(r) => r,
@@ -472,12 +484,13 @@ impl Prefetch {
                         r
                     }
                 };
-                self.deliver(ready, id, std::borrow::Cow::Borrowed(data), opts, out, tx);
+                self.deliver(ready, id, std::borrow::Cow::Borrowed(data), opts, out, batch, tx);
             },
         )
     }
 
-    /// Sends a wanted, unclaimed blob to the scanners.
+    /// Sends a wanted, unclaimed blob to the scanners (through this thread's batch).
+    #[allow(clippy::too_many_arguments)]
     fn deliver(
         &self,
         ready: &Ready,
@@ -485,6 +498,7 @@ impl Prefetch {
         data: std::borrow::Cow<'_, [u8]>,
         opts: &GitOptions,
         out: &mut Outcome,
+        batch: &mut Batch,
         tx: &mpsc::Sender<Job>,
     ) {
         let Some(&gi) = ready.wanted.index.get(id) else { return };
@@ -496,11 +510,23 @@ impl Prefetch {
             skip_group(g, data.len() as u64, opts, out);
             return;
         }
-        let len = data.len() as u64;
-        self.budget.take(len);
-        if tx.send((gi, data.into_owned())).is_err() {
+        batch.bytes += data.len() as u64;
+        batch.jobs.push((gi, data.into_owned()));
+        if batch.jobs.len() >= BATCH_BLOBS || batch.bytes >= BATCH_BYTES {
+            self.send(batch, tx);
+        }
+    }
+
+    /// Sends what the batch holds (within the in-flight budget).
+    fn send(&self, batch: &mut Batch, tx: &mpsc::Sender<Job>) {
+        if batch.jobs.is_empty() {
+            return;
+        }
+        let bytes = std::mem::take(&mut batch.bytes);
+        self.budget.take(bytes);
+        if tx.send(std::mem::take(&mut batch.jobs)).is_err() {
             // The receiver lives as long as `self`: cannot happen.
-            self.budget.give(len);
+            self.budget.give(bytes);
         }
     }
 
@@ -549,10 +575,14 @@ impl Prefetch {
                         let mut out = Outcome::default();
                         loop {
                             let next = self.rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                            let Ok((gi, data)) = next else { break };
-                            let g = &ready.wanted.groups[gi as usize];
-                            scan_group(engine, configs, opts, gi, g, &data, &mut out);
-                            self.budget.give(data.len() as u64);
+                            let Ok(jobs) = next else { break };
+                            let mut bytes = 0;
+                            for (gi, data) in jobs {
+                                let g = &ready.wanted.groups[gi as usize];
+                                scan_group(engine, configs, opts, gi, g, &data, &mut out);
+                                bytes += data.len() as u64;
+                            }
+                            self.budget.give(bytes);
                         }
                         out
                     })
@@ -560,12 +590,16 @@ impl Prefetch {
                 .collect();
             let mut outcome = Outcome::default();
             if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let mut batch = Batch::default();
                 for (id, data) in held {
-                    self.deliver(ready, &id, std::borrow::Cow::Owned(data), opts, &mut outcome, &tx);
+                    let data = std::borrow::Cow::Owned(data);
+                    self.deliver(ready, &id, data, opts, &mut outcome, &mut batch, &tx);
                 }
+                self.send(&mut batch, &tx);
             }
             let (states, failures) = stream();
-            for (o, _, tx) in states {
+            for (o, _, tx, mut batch) in states {
+                self.send(&mut batch, &tx);
                 drop(tx);
                 outcome = outcome.merge(o);
             }
