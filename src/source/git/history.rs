@@ -974,13 +974,7 @@ pub(crate) fn scan(
         // Signatures (the .sops.yaml files below each tree), bottom-up, once per tree.
         let mut sigs = Sigs::default();
         let mut configs = Configs::new(opts.sops_config_override.as_ref());
-        let read = |id: ObjectId| -> Result<Vec<u8>, String> {
-            match repo.try_find_object(id) {
-                Ok(Some(o)) => Ok(o.detach().data),
-                Ok(None) => Err("missing from the object database".into()),
-                Err(e) => Err(one_line(&e)),
-            }
-        };
+        let read = |id: ObjectId| util::read_object(&repo, id);
         // A commit's `.sops.yaml` set is its root tree's signature; contexts carry signatures until
         // they are narrowed to the one config that governs each directory (below).
         let cfg_of_tree = |t: u32, sigs: &mut Sigs| -> u32 { sigs.of(t, &trees, &names) };

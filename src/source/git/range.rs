@@ -85,13 +85,7 @@ pub(crate) fn scan(
     let reader = TreeReader::new(&repo);
     let mut sigs = SigMemo::default();
     let mut configs = Configs::new(opts.sops_config_override.as_ref());
-    let read = |id: ObjectId| -> Result<Vec<u8>, String> {
-        match repo.try_find_object(id) {
-            Ok(Some(o)) => Ok(o.detach().data),
-            Ok(None) => Err("missing from the object database".into()),
-            Err(e) => Err(one_line(&e)),
-        }
-    };
+    let read = |id: ObjectId| util::read_object(&repo, id);
     let in_range: HashMap<ObjectId, usize> =
         commits.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
     let mut pairs: Vec<(ObjectId, Variant)> = Vec::new();

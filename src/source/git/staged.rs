@@ -137,13 +137,7 @@ pub(crate) fn scan(engine: &Engine, start: &Path, opts: &GitOptions) -> Result<S
     configs_in_index.sort();
     configs_in_index.dedup_by(|a, b| a.0 == b.0);
     let mut configs = Configs::new(opts.sops_config_override.as_ref());
-    let read = |id: ObjectId| -> Result<Vec<u8>, String> {
-        match repo.try_find_object(id) {
-            Ok(Some(o)) => Ok(o.detach().data),
-            Ok(None) => Err("missing from the object database".into()),
-            Err(e) => Err(one_line(&e)),
-        }
-    };
+    let read = |id: ObjectId| util::read_object(&repo, id);
     let cfg = configs.intern(&configs_in_index, &read, &mut report.problems);
 
     let pairs = changed

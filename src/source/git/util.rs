@@ -226,6 +226,15 @@ impl<'r> TreeReader<'r> {
     }
 }
 
+/// An object's bytes, or why it cannot be had (one line, for a problem).
+pub(crate) fn read_object(repo: &gix::Repository, id: gix::ObjectId) -> Result<Vec<u8>, String> {
+    match repo.try_find_object(id) {
+        Ok(Some(o)) => Ok(o.detach().data),
+        Ok(None) => Err("missing from the object database".into()),
+        Err(e) => Err(one_line(&e)),
+    }
+}
+
 /// Drops a large value on another thread: freeing history's tables takes tens of milliseconds
 /// the caller need not wait for.
 pub(crate) fn drop_later<T: Send + 'static>(value: T) {
