@@ -107,7 +107,7 @@ pub(crate) fn only_other_manifests(data: &[u8]) -> bool {
         }
         let text = |w: &[u8]| !NOT_TEXT.contains(&w);
         matches!(root_kind(doc), Some(kind) if kind != b"Secret" && text(kind))
-            && matches!(root_value(doc, b"apiVersion"), Some(v) if text(v))
+            && matches!(root_value(doc, b"apiVersion", |b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'-')), Some(v) if text(v))
     })
 }
 
@@ -125,9 +125,9 @@ fn is_blank_document(doc: &[u8]) -> bool {
 
 /// The value of a root key written plainly at column 0 (`apiVersion: apps/v1`): the first such
 /// line, when every column-0 line before it is a comment, a blank line or another plain key,
-/// and its value a plain word of `[A-Za-z0-9./-]` starting with a letter, followed by nothing or
-/// a comment. `None` otherwise (see [`document_may_hit`] for why this is the parser's reading).
-fn root_value<'d>(doc: &'d [u8], key: &[u8]) -> Option<&'d [u8]> {
+/// and its value a plain word of `word_byte`s starting with a letter, followed by nothing or a
+/// comment. `None` otherwise (see [`document_may_hit`] for why this is the parser's reading).
+fn root_value<'d>(doc: &'d [u8], key: &[u8], word_byte: impl Fn(u8) -> bool) -> Option<&'d [u8]> {
     let key_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/');
     let mut first = true;
     for line in doc.split(|&b| b == b'\n') {
@@ -154,10 +154,7 @@ fn root_value<'d>(doc: &'d [u8], key: &[u8]) -> Option<&'d [u8]> {
         if value.len() == rest.len() {
             return None;
         }
-        let end = value
-            .iter()
-            .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'-')))
-            .unwrap_or(value.len());
+        let end = value.iter().position(|&b| !word_byte(b)).unwrap_or(value.len());
         let (word, tail) = value.split_at(end);
         let tail_trimmed = tail.trim_ascii_start();
         let tail_ok =
@@ -167,45 +164,10 @@ fn root_value<'d>(doc: &'d [u8], key: &[u8]) -> Option<&'d [u8]> {
     None
 }
 
-/// The document's root `kind` when it is plain to see (see [`document_may_hit`]).
+/// The document's root `kind` when it is plain to see (see [`document_may_hit`]): a word of
+/// ASCII letters and digits.
 fn root_kind(doc: &[u8]) -> Option<&[u8]> {
-    let key_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/');
-    let mut lines = doc.split(|&b| b == b'\n');
-    // The first line may be a marker; content after it makes the document unknown.
-    let mut first = true;
-    for line in lines.by_ref() {
-        let is_marker = first && (line.starts_with(b"---") || line.starts_with(b"..."));
-        first = false;
-        if is_marker {
-            let rest = line[3..].trim_ascii();
-            if !rest.is_empty() && !rest.starts_with(b"#") {
-                return None;
-            }
-            continue;
-        }
-        match line.first() {
-            None | Some(b' ' | b'\t' | b'\r' | b'#' | b'%') => continue,
-            Some(b) if b.is_ascii_alphanumeric() || *b == b'_' => {}
-            Some(_) => return None,
-        }
-        let Some(rest) = line.strip_prefix(b"kind") else { continue };
-        if rest.first().is_some_and(|&b| key_byte(b)) {
-            continue; // `kinds:`, `kind_x:`: another key
-        }
-        // The `kind` key: `kind:`, blank, a word, optional blank and comment, nothing else.
-        let rest = rest.strip_prefix(b":")?;
-        let value = rest.trim_ascii_start();
-        if value.len() == rest.len() {
-            return None;
-        }
-        let end = value.iter().position(|b| !b.is_ascii_alphanumeric()).unwrap_or(value.len());
-        let (word, tail) = value.split_at(end);
-        let tail_trimmed = tail.trim_ascii_start();
-        let tail_ok =
-            tail_trimmed.is_empty() || (tail_trimmed.starts_with(b"#") && tail_trimmed.len() < tail.len());
-        return (!word.is_empty() && word[0].is_ascii_alphabetic() && tail_ok).then_some(word);
-    }
-    None
+    root_value(doc, b"kind", |b| b.is_ascii_alphanumeric())
 }
 
 /// Checks one text file. A YAML syntax error is returned (with its byte span) so the caller can

@@ -221,6 +221,36 @@ impl Budget {
     }
 }
 
+/// How many scanner threads: `--threads`, or one per core.
+fn scanner_count(opts: &GitOptions) -> usize {
+    if opts.threads > 0 {
+        opts.threads
+    } else {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    }
+}
+
+/// Joins the scanner threads (re-raising a panic) and adds what they and the stream produced.
+fn join_scanners(
+    workers: Vec<std::thread::ScopedJoinHandle<'_, Outcome>>,
+    failures: Vec<String>,
+    mut outcome: Outcome,
+) -> Outcome {
+    for w in workers {
+        match w.join() {
+            Ok(o) => outcome = outcome.merge(o),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+    for f in failures {
+        outcome.problems.push(Problem {
+            path: "(object database)".into(),
+            message: format!("{f}; the objects it still held were looked up one by one"),
+        });
+    }
+    outcome
+}
+
 /// Streams the blobs out of the packs and scans the wanted ones on separate threads: scanning
 /// inside the traversal would put every scan of a delta chain on that chain's critical path
 /// (its children are only decoded after the callback returns), leaving cores idle.
@@ -233,11 +263,7 @@ fn stream_and_scan(
     progress: Option<&dyn Progress>,
     claimed: &[AtomicBool],
 ) -> Outcome {
-    let scanners = if opts.threads > 0 {
-        opts.threads
-    } else {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-    };
+    let scanners = scanner_count(opts);
     let budget = Budget { used: Mutex::new(0), freed: Condvar::new() };
     let (tx, rx) = std::sync::mpsc::channel::<(u32, Vec<u8>)>();
     let rx = Mutex::new(rx);
@@ -285,19 +311,7 @@ fn stream_and_scan(
         for (o, _, _) in states {
             outcome = outcome.merge(o);
         }
-        for w in workers {
-            match w.join() {
-                Ok(o) => outcome = outcome.merge(o),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        for f in failures {
-            outcome.problems.push(Problem {
-                path: "(object database)".into(),
-                message: format!("{f}; the objects it still held were looked up one by one"),
-            });
-        }
-        outcome
+        join_scanners(workers, failures, outcome)
     })
 }
 
@@ -563,11 +577,7 @@ impl Prefetch {
             self.arrived.notify_all();
             std::mem::take(&mut held.blobs)
         };
-        let scanners = if opts.threads > 0 {
-            opts.threads
-        } else {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-        };
+        let scanners = scanner_count(opts);
         let mut outcome = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..scanners)
                 .map(|_| {
@@ -603,19 +613,7 @@ impl Prefetch {
                 drop(tx);
                 outcome = outcome.merge(o);
             }
-            for w in workers {
-                match w.join() {
-                    Ok(o) => outcome = outcome.merge(o),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            for f in failures {
-                outcome.problems.push(Problem {
-                    path: "(object database)".into(),
-                    message: format!("{f}; the objects it still held were looked up one by one"),
-                });
-            }
-            outcome
+            join_scanners(workers, failures, outcome)
         });
         let rest = look_up_rest(engine, repo, &ready.wanted, configs, opts, progress, &ready.claimed);
         outcome = outcome.merge(rest);
