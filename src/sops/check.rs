@@ -70,9 +70,38 @@ fn recipients_of(md: &Metadata) -> Vec<Recipient> {
 /// matching a creation rule: it holds no sops metadata, is not named like sops output, and no
 /// rule of its config could demand that one of its values be encrypted.
 pub(crate) fn is_inert(path: &str, data: &[u8], configs: &super::ConfigSet, memo: &mut ContentMemo) -> bool {
-    !*memo.holds_metadata.get_or_insert_with(|| may_hold_metadata(data))
+    !memo.holds_metadata(data)
         && !is_sops_named(path)
         && !configs.may_demand_encryption(path, data, StoreKind::for_path(path) == StoreKind::Binary, memo)
+}
+
+/// Whether [`check_file`] finds nothing in this file once the creation rule that applies to it
+/// is known, still without parsing it: a file with no sops metadata and no sops name is only
+/// checked for plaintext values when a rule with a `path_regex` selects it, and then only when
+/// that rule's encryption rule may encrypt one of its values and (unless `strict`) it is not
+/// made only of Kubernetes objects other than `Secret`s, which the check skips.
+pub(crate) fn is_inert_under(
+    path: &str,
+    data: &[u8],
+    selection: &Selection<'_>,
+    strict: bool,
+    memo: &mut ContentMemo,
+) -> bool {
+    if memo.holds_metadata(data) || is_sops_named(path) {
+        return false;
+    }
+    let Selection::Rule(_, rule) = selection else { return true };
+    if !rule.has_path_regex {
+        return true;
+    }
+    let kind = StoreKind::for_path(path);
+    if kind == StoreKind::Binary {
+        return false;
+    }
+    if !rule.rule.as_ref().is_none_or(|e| memo.may_encrypt_in(e, data)) {
+        return true;
+    }
+    !strict && kind == StoreKind::Yaml && memo.only_other_manifests(data)
 }
 
 /// What is known about one file's bytes, whatever its name and config: worked out once when
@@ -80,11 +109,20 @@ pub(crate) fn is_inert(path: &str, data: &[u8], configs: &super::ConfigSet, memo
 #[derive(Default)]
 pub(crate) struct ContentMemo {
     holds_metadata: Option<bool>,
+    other_manifests: Option<bool>,
     /// `may_encrypt_in` per compiled encryption rule (by address).
     encrypts: Vec<(usize, bool)>,
 }
 
 impl ContentMemo {
+    fn holds_metadata(&mut self, data: &[u8]) -> bool {
+        *self.holds_metadata.get_or_insert_with(|| may_hold_metadata(data))
+    }
+
+    fn only_other_manifests(&mut self, data: &[u8]) -> bool {
+        *self.other_manifests.get_or_insert_with(|| crate::detect::k8s::only_other_manifests(data))
+    }
+
     pub(crate) fn may_encrypt_in(&mut self, rule: &EncryptionRule, data: &[u8]) -> bool {
         let key = rule.compiled_id();
         if let Some(&(_, v)) = self.encrypts.iter().find(|(k, _)| *k == key) {
@@ -106,7 +144,9 @@ impl ContentMemo {
 /// quote and white space) by `:` or `]`, or directly by `_`. Keys spelled with escape sequences
 /// or reached through an alias are not recognised; sops never writes them.
 pub(crate) fn may_hold_metadata(data: &[u8]) -> bool {
-    memchr::memmem::find_iter(data, b"sops").any(|at| match key_before(data, at) {
+    static SOPS: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"sops"));
+    SOPS.find_iter(data).any(|at| match key_before(data, at) {
         Some(Before::Explicit) => true,
         Some(Before::Key) => key_after(data, at + 4),
         None => false,
@@ -252,10 +292,11 @@ fn display_path(path: &[&str]) -> String {
 
 /// Checks one file against the sops rules.
 pub fn check_file(path: &str, data: &[u8], ctx: &SopsContext<'_>) -> SopsOutcome {
-    check_judged(path, data, ctx, ctx.configs.verdict(path, data, &mut ContentMemo::default()))
+    check_judged(path, data, ctx, ctx.configs.verdict(path, data, ctx.strict, &mut ContentMemo::default()))
 }
 
-/// [`check_file`] with the verdict of `ctx.configs` on this file already worked out.
+/// [`check_file`] with the verdict of `ctx.configs` on this file (under `ctx.strict`) already
+/// worked out.
 pub(crate) fn check_judged(
     path: &str,
     data: &[u8],
@@ -266,27 +307,10 @@ pub(crate) fn check_judged(
         Verdict::Config | Verdict::Inert => return SopsOutcome::default(),
         Verdict::Selected(s) => s,
     };
+    // The verdict settled everything that needs no parse (see `is_inert_under`).
     let name_kind = StoreKind::for_path(path);
     let named = is_sops_named(path);
     let mentions_sops = may_hold_metadata(data);
-    let wants_plain_check = named || matches!(selection, Selection::Rule(_, r) if r.has_path_regex);
-    if !mentions_sops && !wants_plain_check {
-        return SopsOutcome::default();
-    }
-    // A plain file under a path_regex rule is only a finding if the rule encrypts one of its
-    // values; most rules name their keys (`encrypted_regex: ^(data|stringData)$`), and a file
-    // with none of those words needs no parse.
-    if !mentions_sops && !named && name_kind != StoreKind::Binary {
-        if let Selection::Rule(_, r) = &selection {
-            if !r.rule.as_ref().is_none_or(|e| e.may_encrypt_in(data)) {
-                return SopsOutcome::default();
-            }
-            // Kubernetes objects other than Secrets are skipped by the check (unless --strict).
-            if !ctx.strict && name_kind == StoreKind::Yaml && crate::detect::k8s::only_other_manifests(data) {
-                return SopsOutcome::default();
-            }
-        }
-    }
     let (kind, loaded) =
         if mentions_sops { load_any(name_kind, data) } else { (name_kind, store::load(name_kind, data)) };
     let loaded = match loaded {

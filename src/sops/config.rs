@@ -211,14 +211,20 @@ impl ConfigSet {
         &self,
         path: &str,
         data: &[u8],
+        strict: bool,
         memo: &mut super::check::ContentMemo,
     ) -> Verdict<'_> {
         if crate::source::file_name(path) == ".sops.yaml" || self.is_config(path) {
-            Verdict::Config
-        } else if super::check::is_inert(path, data, self, memo) {
+            return Verdict::Config;
+        }
+        if super::check::is_inert(path, data, self, memo) {
+            return Verdict::Inert;
+        }
+        let selection = self.select(path);
+        if super::check::is_inert_under(path, data, &selection, strict, memo) {
             Verdict::Inert
         } else {
-            Verdict::Selected(self.select(path))
+            Verdict::Selected(selection)
         }
     }
 

@@ -1034,3 +1034,49 @@ fn manifest_prefilter_agrees_with_the_plain_check() {
     let o = run(&configs, &Identities::none(), true, "app/x.yaml", docs[0].as_bytes());
     assert!(rules(&o).contains(&"sops/not-encrypted"));
 }
+
+#[test]
+fn inert_verdicts_agree_with_the_full_check() {
+    // A verdict of `Inert` skips the check: forcing it with the selected rule finds nothing.
+    let configs = cfg(concat!(
+        "creation_rules:\n",
+        "  - path_regex: secrets/.*\\.yaml$\n    encrypted_regex: ^(data|stringData)$\n    age: age1xyz\n",
+        "  - path_regex: all/.*\n    age: age1xyz\n",
+        "  - path_regex: bin/.*\\.bin$\n    age: age1xyz\n",
+        "  - age: age1xyz\n",
+    ));
+    let docs: [&[u8]; 7] = [
+        b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\nstringData:\n  k: v\n",
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n",
+        b"metadata:\n  name: x\nspec:\n  database: y\n",
+        b"plain: value\n",
+        b"k: ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]\nsops:\n  version: 3.9.0\n",
+        b"\x00\x01binary",
+        b"",
+    ];
+    let paths =
+        ["secrets/a.yaml", "all/a.yaml", "all/a.json", "bin/a.bin", "other/a.yaml", "x.sops.yaml", "a.env"];
+    let (mut inert, mut found) = (0, 0);
+    for strict in [false, true] {
+        let ids = Identities::none();
+        let ctx = SopsContext { configs: &configs, identities: &ids, strict };
+        for doc in docs {
+            for path in paths {
+                let verdict = configs.verdict(path, doc, strict, &mut check::ContentMemo::default());
+                let forced = check::check_judged(path, doc, &ctx, Verdict::Selected(configs.select(path)));
+                let judged = check::check_judged(path, doc, &ctx, verdict);
+                assert_eq!(
+                    rules(&judged),
+                    rules(&forced),
+                    "{path} {:?} strict={strict}",
+                    String::from_utf8_lossy(doc)
+                );
+                if matches!(verdict, Verdict::Inert) {
+                    inert += 1;
+                }
+                found += usize::from(!judged.hits.is_empty());
+            }
+        }
+    }
+    assert!(inert >= 20 && found >= 10, "{inert} inert, {found} with findings");
+}

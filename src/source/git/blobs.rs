@@ -118,7 +118,7 @@ fn scan_group(
         if done.first().is_some_and(|(at, _)| g.variants[out.scanned[*at].variant as usize].path != v.path) {
             done.clear();
         }
-        let verdict = cfg.verdict(&v.path, data, &mut memo);
+        let verdict = cfg.verdict(&v.path, data, engine.options.strict, &mut memo);
         let result = match done.iter().find(|(_, seen)| seen.same(&verdict)) {
             Some((at, _)) => out.scanned[*at].result.clone(),
             // Under another name, a blob with nothing to report and no sops check to run
@@ -395,21 +395,92 @@ fn look_up_rest(
         .reduce(Outcome::default, Outcome::merge)
 }
 
-/// Blob bytes the prefetch holds before the wanted set is known; then the stream waits.
-const PREFETCH_BYTES: u64 = 128 << 20;
+/// Blob bytes the prefetch holds while the caller still uses every core (see [`Prefetch`]).
+const PREFETCH_EARLY_BYTES: u64 = 32 << 20;
+/// Blob bytes the prefetch holds once the caller works on one thread (see [`Prefetch::widen`]),
+/// until the wanted set is known; then the stream waits.
+const PREFETCH_BYTES: u64 = 192 << 20;
 
 /// Streams the blobs out of the packs while the caller is still working out which blobs it
-/// wants under which names (history's tree walk is mostly one thread): the stream runs on the
-/// other cores, holding what it inflates (up to [`PREFETCH_BYTES`]) until [`Prefetch::finish`]
-/// hands over the wanted set and the configs, then everything is scanned as in
-/// [`scan_wanted`].
+/// wants under which names, holding what it inflates until [`Prefetch::finish`] hands over the
+/// wanted set and the configs; then everything is scanned as in [`scan_wanted`].
+///
+/// The stream fills the cores the caller leaves idle, without slowing the caller down: history
+/// first reads commits and trees on every core, then walks the trees on one thread. So the
+/// stream starts with one thread and [`PREFETCH_EARLY_BYTES`] (enough to use a core while the
+/// pack's delta forest is being built), runs on the cores left over from one thread and holds
+/// up to [`PREFETCH_BYTES`] after [`Prefetch::widen`], and uses every core from
+/// [`Prefetch::finish`] on. Each phase change is worth a tenth of the wall time of a history
+/// scan bound by object count.
 pub(crate) struct Prefetch {
     ready: OnceLock<Ready>,
     held: Mutex<Held>,
     arrived: Condvar,
+    throttle: Throttle,
     budget: Budget,
     tx: Mutex<Option<mpsc::Sender<Job>>>,
     rx: Mutex<mpsc::Receiver<Job>>,
+}
+
+/// Limits how many of the stream's threads run at once. A thread counts as running from the
+/// first object it is handed until it waits here or has delivered its last object.
+struct Throttle {
+    /// `(running, limit)`.
+    state: Mutex<(usize, usize)>,
+    changed: Condvar,
+    /// Set once the limit is lifted for good: running threads no longer take the lock.
+    lifted: AtomicBool,
+}
+
+impl Throttle {
+    fn new(limit: usize) -> Throttle {
+        Throttle {
+            state: Mutex::new((0, limit.max(1))),
+            changed: Condvar::new(),
+            lifted: AtomicBool::new(false),
+        }
+    }
+
+    /// Called by a stream thread before each object; `runs` is that thread's flag.
+    fn pass(&self, runs: &mut bool) {
+        if *runs && self.lifted.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if *runs {
+            if state.0 <= state.1 {
+                return;
+            }
+            state.0 -= 1;
+            *runs = false;
+            self.changed.notify_all();
+        }
+        while state.0 >= state.1 {
+            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        state.0 += 1;
+        *runs = true;
+    }
+
+    /// Called when a stream thread has delivered its last object.
+    fn leave(&self, runs: &mut bool) {
+        if std::mem::take(runs) {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.0 -= 1;
+            self.changed.notify_all();
+        }
+    }
+
+    fn set_limit(&self, limit: usize) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.1 = limit.max(1);
+        self.changed.notify_all();
+    }
+
+    fn lift(&self) {
+        self.set_limit(usize::MAX);
+        self.lifted.store(true, Ordering::Relaxed);
+    }
 }
 
 struct Ready {
@@ -421,12 +492,18 @@ struct Ready {
 struct Held {
     /// Set by `finish` (or when the caller gave up): the stream no longer holds blobs.
     open: bool,
+    /// How many bytes the stream may hold now.
+    cap: u64,
     bytes: u64,
     blobs: Vec<(ObjectId, Vec<u8>)>,
 }
 
 /// What the stream's workers return.
-pub(crate) type Streamed<'p> = (Vec<(Outcome, Tally<'p>, mpsc::Sender<Job>, Batch)>, Vec<String>);
+pub(crate) type Streamed<'p> = (Vec<StreamState<'p>>, Vec<String>);
+
+/// One stream thread's state: what it found, its progress, its channel to the scanners, the
+/// batch it fills, and whether it counts as running (see [`Throttle`]).
+pub(crate) type StreamState<'p> = (Outcome, Tally<'p>, mpsc::Sender<Job>, Batch, bool);
 
 /// Blobs for the scanners, each with its group in the wanted set: sent in batches, so that
 /// small blobs do not cost a wake-up each.
@@ -448,8 +525,9 @@ impl Prefetch {
         let (tx, rx) = mpsc::channel();
         Prefetch {
             ready: OnceLock::new(),
-            held: Mutex::new(Held::default()),
+            held: Mutex::new(Held { cap: PREFETCH_EARLY_BYTES, ..Held::default() }),
             arrived: Condvar::new(),
+            throttle: Throttle::new(1),
             budget: Budget { used: Mutex::new(0), freed: Condvar::new() },
             tx: Mutex::new(Some(tx)),
             rx: Mutex::new(rx),
@@ -470,11 +548,12 @@ impl Prefetch {
     ) -> Streamed<'p> {
         let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let Some(tx) = tx else { return (Vec::new(), Vec::new()) };
-        odb.stream(
+        odb.stream_with_exit(
             &[Kind::Blob],
             opts.threads,
-            || (Outcome::default(), Tally::new(progress), tx.clone(), Batch::default()),
-            |(out, tally, tx, batch), _loc, id, _kind, data| {
+            || (Outcome::default(), Tally::new(progress), tx.clone(), Batch::default(), false),
+            |(out, tally, tx, batch, runs), _loc, id, _kind, data| {
+                self.throttle.pass(runs);
                 tally.add(data.len() as u64);
                 let ready = match self.ready.get() {
                     Some(r) => r,
@@ -485,7 +564,7 @@ impl Prefetch {
                                 break;
                             }
                             let n = data.len() as u64;
-                            if held.blobs.is_empty() || held.bytes + n <= PREFETCH_BYTES {
+                            if held.blobs.is_empty() || held.bytes + n <= held.cap {
                                 held.bytes += n;
                                 held.blobs.push((id.to_owned(), data.to_vec()));
                                 return;
@@ -500,7 +579,18 @@ impl Prefetch {
                 };
                 self.deliver(ready, id, std::borrow::Cow::Borrowed(data), opts, out, batch, tx);
             },
+            |state| self.throttle.leave(&mut state.4),
         )
+    }
+
+    /// Tells the stream that the caller now works on one thread: it may run on the other cores
+    /// and hold up to [`PREFETCH_BYTES`].
+    pub fn widen(&self) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.throttle.set_limit(cores.saturating_sub(1));
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.cap = held.cap.max(PREFETCH_BYTES);
+        self.arrived.notify_all();
     }
 
     /// Sends a wanted, unclaimed blob to the scanners (through this thread's batch).
@@ -551,6 +641,8 @@ impl Prefetch {
         held.open = true;
         held.blobs = Vec::new();
         self.arrived.notify_all();
+        drop(held);
+        self.throttle.lift();
     }
 
     /// Hands over the wanted set and the configs, scans what was held and what the stream still
@@ -577,6 +669,7 @@ impl Prefetch {
             self.arrived.notify_all();
             std::mem::take(&mut held.blobs)
         };
+        self.throttle.lift();
         let scanners = scanner_count(opts);
         let mut outcome = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..scanners)
@@ -608,7 +701,7 @@ impl Prefetch {
                 self.send(&mut batch, &tx);
             }
             let (states, failures) = stream();
-            for (o, _, tx, mut batch) in states {
+            for (o, _, tx, mut batch, _) in states {
                 self.send(&mut batch, &tx);
                 drop(tx);
                 outcome = outcome.merge(o);
@@ -618,5 +711,47 @@ impl Prefetch {
         let rest = look_up_rest(engine, repo, &ready.wanted, configs, opts, progress, &ready.claimed);
         outcome = outcome.merge(rest);
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Throttle;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Threads that each pass the throttle before every item, as the stream's threads do.
+    fn run(throttle: &Throttle, threads: usize, items: usize, raise_to: Option<usize>) -> usize {
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    let mut runs = false;
+                    for _ in 0..items {
+                        throttle.pass(&mut runs);
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::yield_now();
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    throttle.leave(&mut runs);
+                });
+            }
+            if let Some(limit) = raise_to {
+                s.spawn(move || throttle.set_limit(limit));
+            }
+        });
+        most.into_inner()
+    }
+
+    #[test]
+    fn throttle_runs_at_most_its_limit_and_hands_over_when_a_thread_ends() {
+        // With a limit of one, the threads run one after the other, and all finish.
+        assert_eq!(run(&Throttle::new(1), 3, 200, None), 1);
+        assert!(run(&Throttle::new(2), 3, 200, None) <= 2);
+        // Raising the limit while threads wait lets them through; lifting it, all of them.
+        assert!(run(&Throttle::new(1), 3, 200, Some(2)) <= 2);
+        let lifted = Throttle::new(1);
+        lifted.lift();
+        assert!(run(&lifted, 3, 200, None) <= 3);
     }
 }

@@ -810,6 +810,8 @@ pub(crate) fn scan(
             },
         );
         drop(frontier);
+        // From here to the wanted set, this thread works alone.
+        prefetch.widen();
         for f in failures {
             report.problems.push(Problem {
                 path: "(object database)".into(),

@@ -300,10 +300,29 @@ impl Odb {
         I: Fn() -> L + Sync,
         F: Fn(&mut L, Option<(usize, u32)>, &oid, Kind, &[u8]) + Sync,
     {
+        self.stream_with_exit(kinds, threads, init, f, |_| {})
+    }
+
+    /// [`Odb::stream`], calling `exit` with a worker's state when that worker has delivered its
+    /// last object (on the worker's thread).
+    pub fn stream_with_exit<L, I, F, X>(
+        &self,
+        kinds: &[Kind],
+        threads: usize,
+        init: I,
+        f: F,
+        exit: X,
+    ) -> (Vec<L>, Vec<String>)
+    where
+        L: Send,
+        I: Fn() -> L + Sync,
+        F: Fn(&mut L, Option<(usize, u32)>, &oid, Kind, &[u8]) + Sync,
+        X: Fn(&mut L) + Sync,
+    {
         let out: Mutex<Vec<L>> = Mutex::new(Vec::new());
         let mut failures = Vec::new();
         for (pack_idx, p) in self.packs.iter().enumerate() {
-            if let Err(e) = self.stream_pack(pack_idx, p, kinds, threads, &init, &f, &out) {
+            if let Err(e) = self.stream_pack(pack_idx, p, kinds, threads, &init, &f, &exit, &out) {
                 failures.push(format!("pack `{}`: {e}", p.data_path.display()));
             }
         }
@@ -321,7 +340,10 @@ impl Odb {
                         (state, buf)
                     },
                 )
-                .map(|(s, _)| s)
+                .map(|(mut s, _)| {
+                    exit(&mut s);
+                    s
+                })
                 .collect();
             out.lock().unwrap_or_else(|p| p.into_inner()).extend(states);
         }
@@ -329,7 +351,7 @@ impl Odb {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn stream_pack<L, I, F>(
+    fn stream_pack<L, I, F, X>(
         &self,
         pack_idx: usize,
         p: &Pack,
@@ -337,12 +359,14 @@ impl Odb {
         threads: usize,
         init: &I,
         f: &F,
+        exit: &X,
         out: &Mutex<Vec<L>>,
     ) -> Result<(), String>
     where
         L: Send,
         I: Fn() -> L + Sync,
         F: Fn(&mut L, Option<(usize, u32)>, &oid, Kind, &[u8]) + Sync,
+        X: Fn(&mut L) + Sync,
     {
         if !p.order.iter().any(|&pos| p.own[pos as usize] && p.kind(pos).is_some_and(|k| kinds.contains(&k)))
         {
@@ -406,7 +430,7 @@ impl Odb {
             .map_err(|e| one_line(&e))?;
             let data = SliceData::read(p, &ranks).map_err(|e| format!("cannot read: {e}"))?;
             drop(ranks);
-            let mut worker = Worker { state: None, init, out };
+            let mut worker = Worker { state: None, init, exit, out };
             let mut size_progress = gix::progress::Discard;
             tree.traverse(
                 |range, data: &SliceData| data.entry(range.start),
@@ -523,21 +547,23 @@ fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result
 
 /// Per-thread state of a pack traversal. The traversal clones its callback once per thread; each
 /// clone starts empty and hands its state over when dropped.
-struct Worker<'a, L, I> {
+struct Worker<'a, L, I, X: Fn(&mut L)> {
     state: Option<L>,
     init: &'a I,
+    exit: &'a X,
     out: &'a Mutex<Vec<L>>,
 }
 
-impl<L, I> Clone for Worker<'_, L, I> {
+impl<L, I, X: Fn(&mut L)> Clone for Worker<'_, L, I, X> {
     fn clone(&self) -> Self {
-        Worker { state: None, init: self.init, out: self.out }
+        Worker { state: None, init: self.init, exit: self.exit, out: self.out }
     }
 }
 
-impl<L, I> Drop for Worker<'_, L, I> {
+impl<L, I, X: Fn(&mut L)> Drop for Worker<'_, L, I, X> {
     fn drop(&mut self) {
-        if let Some(state) = self.state.take() {
+        if let Some(mut state) = self.state.take() {
+            (self.exit)(&mut state);
             self.out.lock().unwrap_or_else(|p| p.into_inner()).push(state);
         }
     }
