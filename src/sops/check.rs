@@ -69,10 +69,14 @@ fn recipients_of(md: &Metadata) -> Vec<Recipient> {
 /// Whether [`check_file`] certainly finds nothing in this file, decided without parsing it or
 /// matching a creation rule: it holds no sops metadata, is not named like sops output, and no
 /// rule of its config could demand that one of its values be encrypted.
-pub(crate) fn is_inert(path: &str, data: &[u8], configs: &super::ConfigSet, memo: &mut ContentMemo) -> bool {
-    !memo.holds_metadata(data)
-        && !is_sops_named(path)
-        && !configs.may_demand_encryption(path, data, StoreKind::for_path(path) == StoreKind::Binary, memo)
+/// `may_demand_encryption` tells (with the memo) whether a rule of the file's config could.
+pub(crate) fn is_inert(
+    path: &str,
+    data: &[u8],
+    may_demand_encryption: impl FnOnce(&mut ContentMemo) -> bool,
+    memo: &mut ContentMemo,
+) -> bool {
+    !memo.holds_metadata(data) && !is_sops_named(path) && !may_demand_encryption(memo)
 }
 
 /// Whether [`check_file`] finds nothing in this file once the creation rule that applies to it

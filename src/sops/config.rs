@@ -214,13 +214,24 @@ impl ConfigSet {
         strict: bool,
         memo: &mut super::check::ContentMemo,
     ) -> Verdict<'_> {
-        if crate::source::file_name(path) == ".sops.yaml" || self.is_config(path) {
+        // Every config but the override is named `.sops.yaml` (see `ConfigSet::new`).
+        if crate::source::file_name(path) == ".sops.yaml"
+            || self.override_config.as_ref().is_some_and(|c| c.path == path)
+        {
             return Verdict::Config;
         }
-        if super::check::is_inert(path, data, self, memo) {
+        // Looked up once: both judgements below start from it.
+        let governing = self.governing(path);
+        let binary = super::store::StoreKind::for_path(path) == super::store::StoreKind::Binary;
+        if super::check::is_inert(
+            path,
+            data,
+            |memo| may_demand_encryption(governing, data, binary, memo),
+            memo,
+        ) {
             return Verdict::Inert;
         }
-        let selection = self.select(path);
+        let selection = select_in(governing, path);
         if super::check::is_inert_under(path, data, &selection, strict, memo) {
             Verdict::Inert
         } else {
@@ -228,54 +239,59 @@ impl ConfigSet {
         }
     }
 
-    /// Whether some rule of the config governing `path` could demand that sops encrypt a value
-    /// of this file: a rule with a `path_regex` whose encryption rule may encrypt something in
-    /// `data` (any rule, for the binary store, which ignores encryption rules). Cheap: no
-    /// regex is run on the path.
-    pub(crate) fn may_demand_encryption(
-        &self,
-        path: &str,
-        data: &[u8],
-        binary: bool,
-        memo: &mut super::check::ContentMemo,
-    ) -> bool {
-        let Some(cfg) = self.governing(path) else { return false };
-        if cfg.unreadable {
-            return false;
-        }
-        // Rules mostly repeat one encryption rule (`^(data|stringData)$`): the memo tries each
-        // compiled rule once per file.
-        cfg.rules.iter().flatten().filter(|r| r.has_path_regex).any(|r| match &r.rule {
-            None => true,
-            Some(_) if binary => true,
-            Some(e) => memo.may_encrypt_in(e, data),
-        })
-    }
-
-    /// `parseCreationRuleForFile`.
+    /// `parseCreationRuleForFile` (scans get it from [`ConfigSet::verdict`]).
+    #[cfg(any(test, feature = "testkit"))]
     pub(crate) fn select(&self, path: &str) -> Selection<'_> {
-        let Some(cfg) = self.governing(path) else { return Selection::NoConfig };
-        if cfg.unreadable {
+        select_in(self.governing(path), path)
+    }
+}
+
+/// Whether some rule of `cfg` (the config governing a file) could demand that sops encrypt a
+/// value of the file with these bytes: a rule with a `path_regex` whose encryption rule may
+/// encrypt something in `data` (any rule, for the binary store, which ignores encryption
+/// rules). Cheap: no regex is run on the path.
+fn may_demand_encryption(
+    cfg: Option<&ParsedConfig>,
+    data: &[u8],
+    binary: bool,
+    memo: &mut super::check::ContentMemo,
+) -> bool {
+    let Some(cfg) = cfg else { return false };
+    if cfg.unreadable {
+        return false;
+    }
+    // Rules mostly repeat one encryption rule (`^(data|stringData)$`): the memo tries each
+    // compiled rule once per file.
+    cfg.rules.iter().flatten().filter(|r| r.has_path_regex).any(|r| match &r.rule {
+        None => true,
+        Some(_) if binary => true,
+        Some(e) => memo.may_encrypt_in(e, data),
+    })
+}
+
+/// `parseCreationRuleForFile`, given the config that governs `path`.
+fn select_in<'a>(cfg: Option<&'a ParsedConfig>, path: &str) -> Selection<'a> {
+    let Some(cfg) = cfg else { return Selection::NoConfig };
+    if cfg.unreadable {
+        return Selection::Broken;
+    }
+    let Some(rules) = &cfg.rules else { return Selection::NoConfig };
+    let rel = if cfg.dir.is_empty() {
+        path
+    } else {
+        path.strip_prefix(cfg.dir.as_str()).and_then(|p| p.strip_prefix('/')).unwrap_or(path)
+    };
+    for r in rules {
+        if r.regex_broken {
             return Selection::Broken;
         }
-        let Some(rules) = &cfg.rules else { return Selection::NoConfig };
-        let rel = if cfg.dir.is_empty() {
-            path
-        } else {
-            path.strip_prefix(cfg.dir.as_str()).and_then(|p| p.strip_prefix('/')).unwrap_or(path)
-        };
-        for r in rules {
-            if r.regex_broken {
-                return Selection::Broken;
-            }
-            match &r.path_regex {
-                None => return Selection::Rule(cfg, r),
-                Some(re) if re.is_match(rel) => return Selection::Rule(cfg, r),
-                Some(_) => {}
-            }
+        match &r.path_regex {
+            None => return Selection::Rule(cfg, r),
+            Some(re) if re.is_match(rel) => return Selection::Rule(cfg, r),
+            Some(_) => {}
         }
-        Selection::NoMatch(cfg)
     }
+    Selection::NoMatch(cfg)
 }
 
 fn problem(cfg: &str, span: Span, message: impl Into<String>, what: &str) -> Hit {
