@@ -971,8 +971,11 @@ fn metadata_prefilter_never_hides_a_sops_file() {
 #[test]
 fn rule_prefilter_agrees_with_the_walk() {
     // Whenever the walk encrypts a leaf, the prefilter must have let the file through.
-    let docs: [&[u8]; 12] = [
+    let docs: [&[u8]; 15] = [
         b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\nstringData:\n  k: v\n",
+        b"metadata:\n  tokens: 1\nspec:\n  password: x\n",
+        b"\"x=y\": v\n",
+        b"{\"stringDatakey\": 1, \"key\": 2}",
         b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n",
         b"metadata:\n  name: x\nspec:\n  database: y\n",
         b"{\"data\": {\"k\": \"v\"}, \"metadata\": {}}",
@@ -990,6 +993,10 @@ fn rule_prefilter_agrees_with_the_walk() {
         tree::EncryptionRule::new(tree::RuleKind::EncryptedRegex, "^.*ata$"),
         tree::EncryptionRule::new(tree::RuleKind::EncryptedSuffix, "_secret"),
         tree::EncryptionRule::new(tree::RuleKind::EncryptedCommentRegex, "data"),
+        // More than four literals: one automaton, leftmost-longest or (with a delimiter in a
+        // literal) overlapping.
+        tree::EncryptionRule::new(tree::RuleKind::EncryptedRegex, "^(data|stringData|password|token|key)$"),
+        tree::EncryptionRule::new(tree::RuleKind::EncryptedRegex, "^(x=y|y|data|key|token)$"),
     ];
     let mut encrypting = 0;
     for doc in docs {
@@ -1006,6 +1013,10 @@ fn rule_prefilter_agrees_with_the_walk() {
         }
     }
     assert!(encrypting >= 10, "{encrypting}");
+    // And it still turns away files where a literal only appears inside other words.
+    for rule in &rules[4..] {
+        assert!(!rule.may_encrypt_in(b"metadata:\n  tokens: [keys]\nx: stringDatas\n"), "{rule:?}");
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, MatchKind};
 
 use super::re2::LenientRegex;
 use super::value::Scalar;
@@ -116,7 +116,20 @@ fn may_hide_text(data: &[u8]) -> bool {
 /// How needles are searched: a few, one SIMD substring search each; many, one automaton.
 enum Search {
     Each(Vec<memchr::memmem::Finder<'static>>),
+    /// Overlapping matches (a needle holds a delimiter).
     Any(AhoCorasick),
+    /// Leftmost-longest matches.
+    Disjoint(AhoCorasick),
+}
+
+/// Bytes that may precede a key written verbatim (see [`EncryptionRule::may_encrypt_in`]).
+fn is_key_start(b: u8) -> bool {
+    b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'{' | b'[' | b',' | b'?')
+}
+
+/// Bytes that may follow a key written verbatim.
+fn is_key_end(b: u8) -> bool {
+    b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b':' | b'}' | b']' | b',' | b'=' | b'#')
 }
 
 /// See [`EncryptionRule::may_encrypt_in`].
@@ -189,8 +202,18 @@ impl EncryptionRule {
                             Search::Each(
                                 l.iter().map(|n| memchr::memmem::Finder::new(n).into_owned()).collect(),
                             )
-                        } else {
+                        } else if l.iter().flatten().any(|&b| is_key_start(b) || is_key_end(b)) {
                             Search::Any(AhoCorasick::new(l).ok()?)
+                        } else {
+                            // No needle holds a delimiter, so no whole-key occurrence can overlap
+                            // another occurrence: the leftmost-longest matches, without
+                            // overlaps (much faster), find one whenever there is one.
+                            Search::Disjoint(
+                                AhoCorasick::builder()
+                                    .match_kind(MatchKind::LeftmostLongest)
+                                    .build(l)
+                                    .ok()?,
+                            )
                         };
                         Some(Needles { search, whole })
                     })
@@ -207,25 +230,21 @@ impl EncryptionRule {
         let found = if n.whole {
             // A key that is exactly the literal: plain, quoted, flow, dotenv or INI, it is
             // delimited by white space, a quote or an indicator on both sides.
-            let before =
-                |b: u8| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'{' | b'[' | b',' | b'?');
-            let after = |b: u8| {
-                b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b':' | b'}' | b']' | b',' | b'=' | b'#')
-            };
             let whole = |start: usize, end: usize| {
-                start.checked_sub(1).is_none_or(|i| before(data[i]))
-                    && data.get(end).is_none_or(|&b| after(b))
+                start.checked_sub(1).is_none_or(|i| is_key_start(data[i]))
+                    && data.get(end).is_none_or(|&b| is_key_end(b))
             };
             match &n.search {
                 Search::Each(finders) => {
                     finders.iter().any(|f| f.find_iter(data).any(|at| whole(at, at + f.needle().len())))
                 }
                 Search::Any(ac) => ac.find_overlapping_iter(data).any(|m| whole(m.start(), m.end())),
+                Search::Disjoint(ac) => ac.find_iter(data).any(|m| whole(m.start(), m.end())),
             }
         } else {
             match &n.search {
                 Search::Each(finders) => finders.iter().any(|f| f.find(data).is_some()),
-                Search::Any(ac) => ac.is_match(data),
+                Search::Any(ac) | Search::Disjoint(ac) => ac.is_match(data),
             }
         };
         found || may_hide_text(data)
