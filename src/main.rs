@@ -111,6 +111,8 @@ fn collect(args: &ScanArgs) -> miette::Result<(Engine, Settings, ScanReport)> {
             all_objects: args.all_objects,
             sops_config_override,
             threads: args.threads,
+            // The process exits right after the report is written.
+            free_tables: false,
         };
         let bar = ProgressBar::new(!args.quiet);
         let progress = bar.as_ref().map(|b| b as &dyn git::Progress);

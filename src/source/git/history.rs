@@ -1209,11 +1209,11 @@ pub(crate) fn scan(
             report.findings.push(f);
         }
         report.sort();
-        util::drop_later((graph, forest, contexts, dirs, governing, sigs, configs));
-        util::drop_later((trees, recs, names, tree_ids, tree_index, blobs));
+        util::drop_later((graph, forest, contexts, dirs, governing, sigs, configs), opts.free_tables);
+        util::drop_later((trees, recs, names, tree_ids, tree_index, blobs), opts.free_tables);
         Ok(report)
     });
-    util::drop_later(odb);
+    util::drop_later(odb, opts.free_tables);
     result
 }
 

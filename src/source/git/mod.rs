@@ -56,6 +56,11 @@ pub struct GitOptions {
     pub sops_config_override: Option<ConfigFile>,
     /// Worker threads; 0 means one per core. The report is the same whatever the number.
     pub threads: usize,
+    /// Whether a history scan frees its tables (commits, trees, names; hundreds of MB on a large
+    /// history) before it returns. A process that exits right after the scan, like the CLI, can
+    /// leave them to the operating system instead: freeing them piece by piece costs tens of
+    /// milliseconds of CPU at the end of the scan.
+    pub free_tables: bool,
 }
 
 impl Default for GitOptions {
@@ -65,6 +70,7 @@ impl Default for GitOptions {
             all_objects: false,
             sops_config_override: None,
             threads: 0,
+            free_tables: true,
         }
     }
 }

@@ -236,8 +236,13 @@ pub(crate) fn read_object(repo: &gix::Repository, id: gix::ObjectId) -> Result<V
 }
 
 /// Drops a large value on another thread: freeing history's tables takes tens of milliseconds
-/// the caller need not wait for.
-pub(crate) fn drop_later<T: Send + 'static>(value: T) {
+/// the caller need not wait for. Unless `free` is false (see [`super::GitOptions::free_tables`]):
+/// then the value is never dropped, and its memory goes back when the process exits.
+pub(crate) fn drop_later<T: Send + 'static>(value: T, free: bool) {
+    if !free {
+        std::mem::forget(value);
+        return;
+    }
     // If no thread can be started, the value is dropped here, with the closure.
     let _ = std::thread::Builder::new().name("sopsguard-drop".into()).spawn(move || drop(value));
 }
