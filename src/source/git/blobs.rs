@@ -471,6 +471,12 @@ impl Throttle {
         }
     }
 
+    /// The current limit; `None` once lifted.
+    fn limit(&self) -> Option<usize> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        Some(state.1).filter(|_| !self.lifted.load(Ordering::Relaxed))
+    }
+
     fn set_limit(&self, limit: usize) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.1 = limit.max(1);
@@ -478,8 +484,10 @@ impl Throttle {
     }
 
     fn lift(&self) {
-        self.set_limit(usize::MAX);
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.1 = usize::MAX;
         self.lifted.store(true, Ordering::Relaxed);
+        self.changed.notify_all();
     }
 }
 
@@ -548,9 +556,16 @@ impl Prefetch {
     ) -> Streamed<'p> {
         let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let Some(tx) = tx else { return (Vec::new(), Vec::new()) };
+        // A traversal's threads cannot be held back one by one: one held inside a delta chain
+        // leaves the others spinning until it resumes. So a slice started while the stream is
+        // throttled runs on as many threads as it may use then.
+        let threads = || match self.throttle.limit() {
+            Some(limit) => limit.max(1),
+            None => opts.threads,
+        };
         odb.stream_with_exit(
             &[Kind::Blob],
-            opts.threads,
+            &threads,
             || (Outcome::default(), Tally::new(progress), tx.clone(), Batch::default(), false),
             |(out, tally, tx, batch, runs), _loc, id, _kind, data| {
                 self.throttle.pass(runs);

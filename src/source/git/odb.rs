@@ -300,15 +300,16 @@ impl Odb {
         I: Fn() -> L + Sync,
         F: Fn(&mut L, Option<(usize, u32)>, &oid, Kind, &[u8]) + Sync,
     {
-        self.stream_with_exit(kinds, threads, init, f, |_| {})
+        self.stream_with_exit(kinds, &|| threads, init, f, |_| {})
     }
 
     /// [`Odb::stream`], calling `exit` with a worker's state when that worker has delivered its
-    /// last object (on the worker's thread).
+    /// last object (on the worker's thread), and asking `threads` how many threads to use each
+    /// time it starts a part of a pack (a pack is streamed in slices of about 64 MiB).
     pub fn stream_with_exit<L, I, F, X>(
         &self,
         kinds: &[Kind],
-        threads: usize,
+        threads: &(dyn Fn() -> usize + Sync),
         init: I,
         f: F,
         exit: X,
@@ -356,7 +357,7 @@ impl Odb {
         pack_idx: usize,
         p: &Pack,
         kinds: &[Kind],
-        threads: usize,
+        threads: &(dyn Fn() -> usize + Sync),
         init: &I,
         f: &F,
         exit: &X,
@@ -450,7 +451,7 @@ impl Odb {
                 pack::cache::delta::traverse::Options {
                     object_progress: Box::new(gix::progress::Discard),
                     size_progress: &mut size_progress,
-                    thread_limit: (threads > 0).then_some(threads),
+                    thread_limit: Some(threads()).filter(|&n| n > 0),
                     should_interrupt: &interrupt,
                     object_hash: self.hash,
                     alloc_limit_bytes: None,
