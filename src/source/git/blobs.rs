@@ -5,7 +5,7 @@
 //! read once and scanned once per variant. Large sets are streamed out of the packs (see
 //! [`super::odb`]); small ones are looked up by id.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Condvar, Mutex, OnceLock};
 
 use gix::objs::Kind;
@@ -410,85 +410,21 @@ const PREFETCH_BYTES: u64 = 192 << 20;
 /// stream starts with one thread and [`PREFETCH_EARLY_BYTES`] (enough to use a core while the
 /// pack's delta forest is being built), runs on the cores left over from one thread and holds
 /// up to [`PREFETCH_BYTES`] after [`Prefetch::widen`], and uses every core from
-/// [`Prefetch::finish`] on. Each phase change is worth a tenth of the wall time of a history
-/// scan bound by object count.
+/// [`Prefetch::finish`] on. On a history bound by object count, this schedule is worth a
+/// tenth of the wall time.
+///
+/// The thread count is chosen each time the stream starts a slice of a pack (see
+/// [`Odb::stream_with`]), not by holding threads back while a traversal runs: a traversal
+/// thread held back inside a delta chain leaves the others spinning until it resumes.
 pub(crate) struct Prefetch {
     ready: OnceLock<Ready>,
     held: Mutex<Held>,
     arrived: Condvar,
-    throttle: Throttle,
+    /// Threads for the next slice; [`ALL_THREADS`] once the caller no longer works.
+    threads: AtomicUsize,
     budget: Budget,
     tx: Mutex<Option<mpsc::Sender<Job>>>,
     rx: Mutex<mpsc::Receiver<Job>>,
-}
-
-/// Limits how many of the stream's threads run at once. A thread counts as running from the
-/// first object it is handed until it waits here or has delivered its last object.
-struct Throttle {
-    /// `(running, limit)`.
-    state: Mutex<(usize, usize)>,
-    changed: Condvar,
-    /// Set once the limit is lifted for good: running threads no longer take the lock.
-    lifted: AtomicBool,
-}
-
-impl Throttle {
-    fn new(limit: usize) -> Throttle {
-        Throttle {
-            state: Mutex::new((0, limit.max(1))),
-            changed: Condvar::new(),
-            lifted: AtomicBool::new(false),
-        }
-    }
-
-    /// Called by a stream thread before each object; `runs` is that thread's flag.
-    fn pass(&self, runs: &mut bool) {
-        if *runs && self.lifted.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if *runs {
-            if state.0 <= state.1 {
-                return;
-            }
-            state.0 -= 1;
-            *runs = false;
-            self.changed.notify_all();
-        }
-        while state.0 >= state.1 {
-            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
-        }
-        state.0 += 1;
-        *runs = true;
-    }
-
-    /// Called when a stream thread has delivered its last object.
-    fn leave(&self, runs: &mut bool) {
-        if std::mem::take(runs) {
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            state.0 -= 1;
-            self.changed.notify_all();
-        }
-    }
-
-    /// The current limit; `None` once lifted.
-    fn limit(&self) -> Option<usize> {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        Some(state.1).filter(|_| !self.lifted.load(Ordering::Relaxed))
-    }
-
-    fn set_limit(&self, limit: usize) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.1 = limit.max(1);
-        self.changed.notify_all();
-    }
-
-    fn lift(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.1 = usize::MAX;
-        self.lifted.store(true, Ordering::Relaxed);
-        self.changed.notify_all();
-    }
 }
 
 struct Ready {
@@ -507,11 +443,10 @@ struct Held {
 }
 
 /// What the stream's workers return.
-pub(crate) type Streamed<'p> = (Vec<StreamState<'p>>, Vec<String>);
+pub(crate) type Streamed<'p> = (Vec<(Outcome, Tally<'p>, mpsc::Sender<Job>, Batch)>, Vec<String>);
 
-/// One stream thread's state: what it found, its progress, its channel to the scanners, the
-/// batch it fills, and whether it counts as running (see [`Throttle`]).
-pub(crate) type StreamState<'p> = (Outcome, Tally<'p>, mpsc::Sender<Job>, Batch, bool);
+/// [`Prefetch::threads`] once the stream may use as many threads as the options allow.
+const ALL_THREADS: usize = usize::MAX;
 
 /// Blobs for the scanners, each with its group in the wanted set: sent in batches, so that
 /// small blobs do not cost a wake-up each.
@@ -535,7 +470,7 @@ impl Prefetch {
             ready: OnceLock::new(),
             held: Mutex::new(Held { cap: PREFETCH_EARLY_BYTES, ..Held::default() }),
             arrived: Condvar::new(),
-            throttle: Throttle::new(1),
+            threads: AtomicUsize::new(1),
             budget: Budget { used: Mutex::new(0), freed: Condvar::new() },
             tx: Mutex::new(Some(tx)),
             rx: Mutex::new(rx),
@@ -556,19 +491,15 @@ impl Prefetch {
     ) -> Streamed<'p> {
         let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let Some(tx) = tx else { return (Vec::new(), Vec::new()) };
-        // A traversal's threads cannot be held back one by one: one held inside a delta chain
-        // leaves the others spinning until it resumes. So a slice started while the stream is
-        // throttled runs on as many threads as it may use then.
-        let threads = || match self.throttle.limit() {
-            Some(limit) => limit.max(1),
-            None => opts.threads,
+        let threads = || match self.threads.load(Ordering::Relaxed) {
+            ALL_THREADS => opts.threads,
+            n => n,
         };
-        odb.stream_with_exit(
+        odb.stream_with(
             &[Kind::Blob],
             &threads,
-            || (Outcome::default(), Tally::new(progress), tx.clone(), Batch::default(), false),
-            |(out, tally, tx, batch, runs), _loc, id, _kind, data| {
-                self.throttle.pass(runs);
+            || (Outcome::default(), Tally::new(progress), tx.clone(), Batch::default()),
+            |(out, tally, tx, batch), _loc, id, _kind, data| {
                 tally.add(data.len() as u64);
                 let ready = match self.ready.get() {
                     Some(r) => r,
@@ -594,7 +525,6 @@ impl Prefetch {
                 };
                 self.deliver(ready, id, std::borrow::Cow::Borrowed(data), opts, out, batch, tx);
             },
-            |state| self.throttle.leave(&mut state.4),
         )
     }
 
@@ -602,7 +532,9 @@ impl Prefetch {
     /// and hold up to [`PREFETCH_BYTES`].
     pub fn widen(&self) {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        self.throttle.set_limit(cores.saturating_sub(1));
+        // Unless finish() (or abandon()) came first.
+        let wide = cores.saturating_sub(1).max(1);
+        let _ = self.threads.compare_exchange(1, wide, Ordering::Relaxed, Ordering::Relaxed);
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         held.cap = held.cap.max(PREFETCH_BYTES);
         self.arrived.notify_all();
@@ -657,7 +589,7 @@ impl Prefetch {
         held.blobs = Vec::new();
         self.arrived.notify_all();
         drop(held);
-        self.throttle.lift();
+        self.threads.store(ALL_THREADS, Ordering::Relaxed);
     }
 
     /// Hands over the wanted set and the configs, scans what was held and what the stream still
@@ -684,7 +616,7 @@ impl Prefetch {
             self.arrived.notify_all();
             std::mem::take(&mut held.blobs)
         };
-        self.throttle.lift();
+        self.threads.store(ALL_THREADS, Ordering::Relaxed);
         let scanners = scanner_count(opts);
         let mut outcome = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..scanners)
@@ -716,7 +648,7 @@ impl Prefetch {
                 self.send(&mut batch, &tx);
             }
             let (states, failures) = stream();
-            for (o, _, tx, mut batch, _) in states {
+            for (o, _, tx, mut batch) in states {
                 self.send(&mut batch, &tx);
                 drop(tx);
                 outcome = outcome.merge(o);
@@ -726,47 +658,5 @@ impl Prefetch {
         let rest = look_up_rest(engine, repo, &ready.wanted, configs, opts, progress, &ready.claimed);
         outcome = outcome.merge(rest);
         outcome
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Throttle;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// Threads that each pass the throttle before every item, as the stream's threads do.
-    fn run(throttle: &Throttle, threads: usize, items: usize, raise_to: Option<usize>) -> usize {
-        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| {
-                    let mut runs = false;
-                    for _ in 0..items {
-                        throttle.pass(&mut runs);
-                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                        most.fetch_max(now, Ordering::SeqCst);
-                        std::thread::yield_now();
-                        running.fetch_sub(1, Ordering::SeqCst);
-                    }
-                    throttle.leave(&mut runs);
-                });
-            }
-            if let Some(limit) = raise_to {
-                s.spawn(move || throttle.set_limit(limit));
-            }
-        });
-        most.into_inner()
-    }
-
-    #[test]
-    fn throttle_runs_at_most_its_limit_and_hands_over_when_a_thread_ends() {
-        // With a limit of one, the threads run one after the other, and all finish.
-        assert_eq!(run(&Throttle::new(1), 3, 200, None), 1);
-        assert!(run(&Throttle::new(2), 3, 200, None) <= 2);
-        // Raising the limit while threads wait lets them through; lifting it, all of them.
-        assert!(run(&Throttle::new(1), 3, 200, Some(2)) <= 2);
-        let lifted = Throttle::new(1);
-        lifted.lift();
-        assert!(run(&lifted, 3, 200, None) <= 3);
     }
 }

@@ -300,30 +300,27 @@ impl Odb {
         I: Fn() -> L + Sync,
         F: Fn(&mut L, Option<(usize, u32)>, &oid, Kind, &[u8]) + Sync,
     {
-        self.stream_with_exit(kinds, &|| threads, init, f, |_| {})
+        self.stream_with(kinds, &|| threads, init, f)
     }
 
-    /// [`Odb::stream`], calling `exit` with a worker's state when that worker has delivered its
-    /// last object (on the worker's thread), and asking `threads` how many threads to use each
-    /// time it starts a part of a pack (a pack is streamed in slices of about 64 MiB).
-    pub fn stream_with_exit<L, I, F, X>(
+    /// [`Odb::stream`], asking `threads` how many threads to use (0: one per core) each time it
+    /// starts a part of a pack (large packs are streamed in slices of about 64 MiB).
+    pub fn stream_with<L, I, F>(
         &self,
         kinds: &[Kind],
         threads: &(dyn Fn() -> usize + Sync),
         init: I,
         f: F,
-        exit: X,
     ) -> (Vec<L>, Vec<String>)
     where
         L: Send,
         I: Fn() -> L + Sync,
         F: Fn(&mut L, Option<(usize, u32)>, &oid, Kind, &[u8]) + Sync,
-        X: Fn(&mut L) + Sync,
     {
         let out: Mutex<Vec<L>> = Mutex::new(Vec::new());
         let mut failures = Vec::new();
         for (pack_idx, p) in self.packs.iter().enumerate() {
-            if let Err(e) = self.stream_pack(pack_idx, p, kinds, threads, &init, &f, &exit, &out) {
+            if let Err(e) = self.stream_pack(pack_idx, p, kinds, threads, &init, &f, &out) {
                 failures.push(format!("pack `{}`: {e}", p.data_path.display()));
             }
         }
@@ -341,10 +338,7 @@ impl Odb {
                         (state, buf)
                     },
                 )
-                .map(|(mut s, _)| {
-                    exit(&mut s);
-                    s
-                })
+                .map(|(s, _)| s)
                 .collect();
             out.lock().unwrap_or_else(|p| p.into_inner()).extend(states);
         }
@@ -352,7 +346,7 @@ impl Odb {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn stream_pack<L, I, F, X>(
+    fn stream_pack<L, I, F>(
         &self,
         pack_idx: usize,
         p: &Pack,
@@ -360,14 +354,12 @@ impl Odb {
         threads: &(dyn Fn() -> usize + Sync),
         init: &I,
         f: &F,
-        exit: &X,
         out: &Mutex<Vec<L>>,
     ) -> Result<(), String>
     where
         L: Send,
         I: Fn() -> L + Sync,
         F: Fn(&mut L, Option<(usize, u32)>, &oid, Kind, &[u8]) + Sync,
-        X: Fn(&mut L) + Sync,
     {
         if !p.order.iter().any(|&pos| p.own[pos as usize] && p.kind(pos).is_some_and(|k| kinds.contains(&k)))
         {
@@ -431,7 +423,7 @@ impl Odb {
             .map_err(|e| one_line(&e))?;
             let data = SliceData::read(p, &ranks).map_err(|e| format!("cannot read: {e}"))?;
             drop(ranks);
-            let mut worker = Worker { state: None, init, exit, out };
+            let mut worker = Worker { state: None, init, out };
             let mut size_progress = gix::progress::Discard;
             tree.traverse(
                 |range, data: &SliceData| data.entry(range.start),
@@ -548,23 +540,21 @@ fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result
 
 /// Per-thread state of a pack traversal. The traversal clones its callback once per thread; each
 /// clone starts empty and hands its state over when dropped.
-struct Worker<'a, L, I, X: Fn(&mut L)> {
+struct Worker<'a, L, I> {
     state: Option<L>,
     init: &'a I,
-    exit: &'a X,
     out: &'a Mutex<Vec<L>>,
 }
 
-impl<L, I, X: Fn(&mut L)> Clone for Worker<'_, L, I, X> {
+impl<L, I> Clone for Worker<'_, L, I> {
     fn clone(&self) -> Self {
-        Worker { state: None, init: self.init, exit: self.exit, out: self.out }
+        Worker { state: None, init: self.init, out: self.out }
     }
 }
 
-impl<L, I, X: Fn(&mut L)> Drop for Worker<'_, L, I, X> {
+impl<L, I> Drop for Worker<'_, L, I> {
     fn drop(&mut self) {
-        if let Some(mut state) = self.state.take() {
-            (self.exit)(&mut state);
+        if let Some(state) = self.state.take() {
             self.out.lock().unwrap_or_else(|p| p.into_inner()).push(state);
         }
     }
