@@ -215,9 +215,9 @@ impl ConfigSet {
         memo: &mut super::check::ContentMemo,
     ) -> Verdict<'_> {
         // Every config but the override is named `.sops.yaml` (see `ConfigSet::new`).
-        if crate::source::file_name(path) == ".sops.yaml"
-            || self.override_config.as_ref().is_some_and(|c| c.path == path)
-        {
+        let named_config =
+            path.strip_suffix(".sops.yaml").is_some_and(|dir| dir.is_empty() || dir.ends_with('/'));
+        if named_config || self.override_config.as_ref().is_some_and(|c| c.path == path) {
             return Verdict::Config;
         }
         // Looked up once: both judgements below start from it.

@@ -1600,7 +1600,9 @@ impl Trie {
         self.nodes[n].queries.push(query);
     }
 
-    /// The queries whose file tree `t` (standing at `node`) holds, sorted.
+    /// The queries whose file tree `t` (standing at `node`) holds, sorted. `empty` is shared by
+    /// every empty answer (most are), so that those cost no allocation.
+    #[allow(clippy::too_many_arguments)]
     fn hits(
         &self,
         node: u32,
@@ -1609,13 +1611,14 @@ impl Trie {
         holds: &[std::sync::Arc<[u32]>],
         keys: &[Option<u32>],
         memo: &mut FxMap<(u32, u32), std::sync::Arc<[u32]>>,
+        empty: &std::sync::Arc<[u32]>,
     ) -> std::sync::Arc<[u32]> {
         if node != 0 {
             if let Some(h) = memo.get(&(node, t)) {
                 return h.clone();
             }
         }
-        let Some(n) = self.nodes.get(node as usize) else { return std::sync::Arc::from(Vec::new()) };
+        let Some(n) = self.nodes.get(node as usize) else { return empty.clone() };
         let mut out: Vec<u32> = n
             .queries
             .iter()
@@ -1625,12 +1628,13 @@ impl Trie {
         if let Some(info) = trees.get(t as usize).and_then(Option::as_ref) {
             for &(name, child) in &n.children {
                 if let Some(&(_, sub)) = info.subtrees.iter().find(|s| s.0 == name) {
-                    out.extend(self.hits(child, sub, trees, holds, keys, memo).iter().copied());
+                    out.extend(self.hits(child, sub, trees, holds, keys, memo, empty).iter().copied());
                 }
             }
         }
         out.sort_unstable();
-        let out: std::sync::Arc<[u32]> = std::sync::Arc::from(out);
+        let out: std::sync::Arc<[u32]> =
+            if out.is_empty() { empty.clone() } else { std::sync::Arc::from(out) };
         if node != 0 {
             memo.insert((node, t), out.clone());
         }
@@ -1787,7 +1791,7 @@ fn annotate(queries: &[Query], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
     // Which queries a tree holds below a trie node; memoized below the root, where trees are
     // shared by many commits. Commits are looked at in parallel, each thread with its own memo.
     type Memo = FxMap<(u32, u32), std::sync::Arc<[u32]>>;
-    let found_in = |t: u32, memo: &mut Memo| trie.hits(0, t, cx.trees, &holds, &query_keys, memo);
+    let found_in = |t: u32, memo: &mut Memo| trie.hits(0, t, cx.trees, &holds, &query_keys, memo, &empty);
     let per_commit: Vec<(u32, std::sync::Arc<[u32]>)> = graph
         .topo
         .par_iter()
