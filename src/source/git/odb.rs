@@ -66,10 +66,13 @@ impl Pack {
         let data_path = idx_path.with_extension("pack");
         let data = pack::data::File::at(&data_path, hash).map_err(|e| one_line(&e))?;
         let n = index.num_objects();
-        let mut order: Vec<u32> = (0..n).collect();
-        let offsets_by_pos: Vec<u64> = (0..n).map(|i| index.pack_offset_at_index(i)).collect();
-        order.sort_unstable_by_key(|&i| offsets_by_pos[i as usize]);
-        let sorted_offsets: Vec<u64> = order.iter().map(|&i| offsets_by_pos[i as usize]).collect();
+        let offsets_by_pos: Vec<u64> =
+            (0..n).into_par_iter().map(|i| index.pack_offset_at_index(i)).collect();
+        // (offset, position) pairs sort without looking anything up.
+        let mut by_offset: Vec<(u64, u32)> = offsets_by_pos.iter().copied().zip(0..n).collect();
+        by_offset.par_sort_unstable();
+        let order: Vec<u32> = by_offset.iter().map(|x| x.1).collect();
+        let sorted_offsets: Vec<u64> = by_offset.into_iter().map(|x| x.0).collect();
         let mut kinds: Vec<Option<Kind>> = vec![None; n as usize];
         let mut bases: Vec<u32> = vec![u32::MAX; n as usize];
         // Deltas name their base by offset (always earlier in the pack) or by id (anywhere), so a
