@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::util::{age_identity, Dir, Run};
+use crate::util::{age_identity, text, Dir, Run};
 
 fn repo() -> Dir {
     let d = Dir::new();
@@ -20,18 +20,7 @@ fn commit(d: &Dir, msg: &str) -> String {
 
 /// `(rule, path, provenance commit)` of every finding.
 fn found(run: &Run) -> Vec<(String, String, String)> {
-    run.json()["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .map(|f| {
-            (
-                f["rule"].as_str().unwrap_or("").to_owned(),
-                f["path"].as_str().unwrap_or("").to_owned(),
-                f["provenance"]["commit"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect()
+    run.each_finding(|f| (text(&f["rule"]), text(&f["path"]), text(&f["provenance"]["commit"])))
 }
 
 #[test]

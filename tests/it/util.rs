@@ -82,20 +82,14 @@ impl Run {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}):\n{}", self.stdout))
     }
 
+    /// Every finding of the JSON output, projected by `f`.
+    pub fn each_finding<T>(&self, f: impl Fn(&serde_json::Value) -> T) -> Vec<T> {
+        self.json()["findings"].as_array().expect("findings").iter().map(f).collect()
+    }
+
     /// `(rule, path, line)` of every finding, from JSON output.
     pub fn hits(&self) -> Vec<(String, String, u64)> {
-        self.json()["findings"]
-            .as_array()
-            .expect("findings")
-            .iter()
-            .map(|f| {
-                (
-                    f["rule"].as_str().unwrap_or("").to_owned(),
-                    f["path"].as_str().unwrap_or("").to_owned(),
-                    f["line"].as_u64().unwrap_or(0),
-                )
-            })
-            .collect()
+        self.each_finding(|f| (text(&f["rule"]), text(&f["path"]), f["line"].as_u64().unwrap_or(0)))
     }
 }
 
@@ -137,4 +131,9 @@ pub fn pq_identity() -> String {
     }
     let hrp = Hrp::parse("age-secret-key-pq-").expect("hrp");
     bech32::encode::<Bech32>(hrp, &seed).expect("encode").to_ascii_uppercase()
+}
+
+/// A JSON string's text (empty when absent).
+pub fn text(v: &serde_json::Value) -> String {
+    v.as_str().unwrap_or("").to_owned()
 }
