@@ -70,13 +70,14 @@ fn recipients_of(md: &Metadata) -> Vec<Recipient> {
 /// matching a creation rule: it holds no sops metadata, is not named like sops output, and no
 /// rule of its config could demand that one of its values be encrypted.
 /// `may_demand_encryption` tells (with the memo) whether a rule of the file's config could.
+/// `named` tells whether the file's name is like sops output ([`is_sops_named`]).
 pub(crate) fn is_inert(
-    path: &str,
+    named: bool,
     data: &[u8],
     may_demand_encryption: impl FnOnce(&mut ContentMemo) -> bool,
     memo: &mut ContentMemo,
 ) -> bool {
-    !memo.holds_metadata(data) && !is_sops_named(path) && !may_demand_encryption(memo)
+    !memo.holds_metadata(data) && !named && !may_demand_encryption(memo)
 }
 
 /// Whether [`check_file`] finds nothing in this file once the creation rule that applies to it
@@ -84,21 +85,22 @@ pub(crate) fn is_inert(
 /// checked for plaintext values when a rule with a `path_regex` selects it, and then only when
 /// that rule's encryption rule may encrypt one of its values and (unless `strict`) it is not
 /// made only of Kubernetes objects other than `Secret`s, which the check skips.
+/// `named` and `kind` are what the file's name says ([`is_sops_named`], [`StoreKind::for_path`]).
 pub(crate) fn is_inert_under(
-    path: &str,
+    named: bool,
+    kind: StoreKind,
     data: &[u8],
     selection: &Selection<'_>,
     strict: bool,
     memo: &mut ContentMemo,
 ) -> bool {
-    if memo.holds_metadata(data) || is_sops_named(path) {
+    if memo.holds_metadata(data) || named {
         return false;
     }
     let Selection::Rule(_, rule) = selection else { return true };
     if !rule.has_path_regex {
         return true;
     }
-    let kind = StoreKind::for_path(path);
     if kind == StoreKind::Binary {
         return false;
     }

@@ -132,6 +132,48 @@ impl Verdict<'_> {
     }
 }
 
+/// What a verdict needs to know about a path under one config set (see [`ConfigSet::facts`]):
+/// the same for every blob at that path, so a scan of many versions of a file works it out once.
+#[derive(Clone, Copy)]
+pub(crate) struct PathFacts<'a> {
+    /// The path is a config of the set.
+    config: bool,
+    governing: Option<&'a ParsedConfig>,
+    kind: super::store::StoreKind,
+    /// Named like sops output (`is_sops_named`).
+    named: bool,
+    selection: Selection<'a>,
+}
+
+impl<'a> PathFacts<'a> {
+    /// [`ConfigSet::verdict`] on a file at this path with these bytes.
+    pub(crate) fn verdict(
+        &self,
+        data: &[u8],
+        strict: bool,
+        memo: &mut super::check::ContentMemo,
+    ) -> Verdict<'a> {
+        if self.config {
+            return Verdict::Config;
+        }
+        let binary = self.kind == super::store::StoreKind::Binary;
+        let governing = self.governing;
+        if super::check::is_inert(
+            self.named,
+            data,
+            |memo| may_demand_encryption(governing, data, binary, memo),
+            memo,
+        ) {
+            return Verdict::Inert;
+        }
+        if super::check::is_inert_under(self.named, self.kind, data, &self.selection, strict, memo) {
+            Verdict::Inert
+        } else {
+            Verdict::Selected(self.selection)
+        }
+    }
+}
+
 /// Which creation rule applies to a file.
 #[derive(Clone, Copy)]
 pub(crate) enum Selection<'a> {
@@ -214,28 +256,22 @@ impl ConfigSet {
         strict: bool,
         memo: &mut super::check::ContentMemo,
     ) -> Verdict<'_> {
+        self.facts(path).verdict(data, strict, memo)
+    }
+
+    /// What a verdict needs to know about `path` under this set, whatever the file's bytes.
+    pub(crate) fn facts(&self, path: &str) -> PathFacts<'_> {
         // Every config but the override is named `.sops.yaml` (see `ConfigSet::new`).
         let named_config =
             path.strip_suffix(".sops.yaml").is_some_and(|dir| dir.is_empty() || dir.ends_with('/'));
-        if named_config || self.override_config.as_ref().is_some_and(|c| c.path == path) {
-            return Verdict::Config;
-        }
-        // Looked up once: both judgements below start from it.
-        let governing = self.governing(path);
-        let binary = super::store::StoreKind::for_path(path) == super::store::StoreKind::Binary;
-        if super::check::is_inert(
-            path,
-            data,
-            |memo| may_demand_encryption(governing, data, binary, memo),
-            memo,
-        ) {
-            return Verdict::Inert;
-        }
-        let selection = select_in(governing, path);
-        if super::check::is_inert_under(path, data, &selection, strict, memo) {
-            Verdict::Inert
-        } else {
-            Verdict::Selected(selection)
+        let config = named_config || self.override_config.as_ref().is_some_and(|c| c.path == path);
+        let governing = if config { None } else { self.governing(path) };
+        PathFacts {
+            config,
+            governing,
+            kind: super::store::StoreKind::for_path(path),
+            named: super::check::is_sops_named(path),
+            selection: if config { Selection::NoConfig } else { select_in(governing, path) },
         }
     }
 

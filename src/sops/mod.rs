@@ -37,8 +37,8 @@ mod tests;
 
 pub use check::{check_file, inspect, FileInfo, Recipient};
 pub(crate) use check::{check_judged, ContentMemo};
-pub(crate) use config::Verdict;
 pub use config::{ConfigFile, ConfigSet};
+pub(crate) use config::{PathFacts, Verdict};
 pub use keys::{Identities, IdentityError};
 pub use metadata::KeyKind;
 pub use store::StoreKind;

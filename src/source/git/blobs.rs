@@ -14,10 +14,10 @@ use rayon::prelude::*;
 
 use super::configs::Configs;
 use super::odb::Odb;
-use super::util::one_line;
+use super::util::{one_line, FxMap};
 use super::{GitOptions, Progress};
 use crate::scan::{Engine, FileResult};
-use crate::sops::Verdict;
+use crate::sops::{PathFacts, Verdict};
 use crate::source::{Problem, Skipped};
 
 /// One name under which a blob is scanned.
@@ -93,13 +93,35 @@ impl Outcome {
 }
 
 /// Scans one blob under each of its names.
-fn scan_group(
+/// A scanner thread's memo of [`crate::sops::ConfigSet::facts`], by config set and path: the
+/// versions of a file across history share them, and working them out (the governing config,
+/// the creation rule's `path_regex`) cost as much as the rest of a verdict.
+#[derive(Default)]
+pub(crate) struct PathMemo<'c> {
+    by_set: FxMap<u32, FxMap<Box<str>, PathFacts<'c>>>,
+}
+
+impl<'c> PathMemo<'c> {
+    fn facts(&mut self, set: u32, configs: &'c crate::sops::ConfigSet, path: &str) -> PathFacts<'c> {
+        let known = self.by_set.entry(set).or_default();
+        if let Some(f) = known.get(path) {
+            return *f;
+        }
+        let f = configs.facts(path);
+        known.insert(path.into(), f);
+        f
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scan_group<'c>(
     engine: &Engine,
-    configs: &Configs,
+    configs: &'c Configs,
     opts: &GitOptions,
     gi: u32,
     g: &Group,
     data: &[u8],
+    paths: &mut PathMemo<'c>,
     out: &mut Outcome,
 ) {
     if data.len() as u64 > opts.max_file_size {
@@ -118,7 +140,7 @@ fn scan_group(
         if done.first().is_some_and(|(at, _)| g.variants[out.scanned[*at].variant as usize].path != v.path) {
             done.clear();
         }
-        let verdict = cfg.verdict(&v.path, data, engine.options.strict, &mut memo);
+        let verdict = paths.facts(v.cfg, cfg, &v.path).verdict(data, engine.options.strict, &mut memo);
         let result = match done.iter().find(|(_, seen)| seen.same(&verdict)) {
             Some((at, _)) => out.scanned[*at].result.clone(),
             // Under another name, a blob with nothing to report and no sops check to run
@@ -271,11 +293,12 @@ fn stream_and_scan(
         let workers: Vec<_> = (0..scanners)
             .map(|_| {
                 scope.spawn(|| {
-                    let mut out = Outcome::default();
+                    let (mut out, mut paths) = (Outcome::default(), PathMemo::default());
                     loop {
                         let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                         let Ok((gi, data)) = next else { break };
-                        scan_group(engine, configs, opts, gi, &wanted.groups[gi as usize], &data, &mut out);
+                        let g = &wanted.groups[gi as usize];
+                        scan_group(engine, configs, opts, gi, g, &data, &mut paths, &mut out);
                         budget.give(data.len() as u64);
                     }
                     out
@@ -302,7 +325,7 @@ fn stream_and_scan(
                     // No scanner left (they only stop when the channel closes): scan here.
                     let (gi, data) = back.0;
                     budget.give(data.len() as u64);
-                    scan_group(engine, configs, opts, gi, g, &data, out);
+                    scan_group(engine, configs, opts, gi, g, &data, &mut PathMemo::default(), out);
                 }
             },
         );
@@ -350,8 +373,8 @@ fn look_up_rest(
         (0..wanted.len() as u32).filter(|&gi| !claimed[gi as usize].load(Ordering::Relaxed)).collect();
     rest.par_iter()
         .map_init(
-            || (repo.to_thread_local(), Tally::new(progress)),
-            |(repo, tally), &gi| {
+            || (repo.to_thread_local(), Tally::new(progress), PathMemo::default()),
+            |(repo, tally, paths), &gi| {
                 let g = &wanted.groups[gi as usize];
                 let mut out = Outcome::default();
                 match repo.try_find_header(g.id) {
@@ -377,7 +400,7 @@ fn look_up_rest(
                 match repo.try_find_object(g.id) {
                     Ok(Some(obj)) if obj.kind == Kind::Blob => {
                         tally.add(obj.data.len() as u64);
-                        scan_group(engine, configs, opts, gi, g, &obj.data, &mut out);
+                        scan_group(engine, configs, opts, gi, g, &obj.data, paths, &mut out);
                     }
                     Ok(Some(obj)) => {
                         missing(g, format!("object {} is a {}, not a blob", g.id, obj.kind), &mut out)
@@ -622,14 +645,14 @@ impl Prefetch {
             let workers: Vec<_> = (0..scanners)
                 .map(|_| {
                     scope.spawn(|| {
-                        let mut out = Outcome::default();
+                        let (mut out, mut paths) = (Outcome::default(), PathMemo::default());
                         loop {
                             let next = self.rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                             let Ok(jobs) = next else { break };
                             let mut bytes = 0;
                             for (gi, data) in jobs {
                                 let g = &ready.wanted.groups[gi as usize];
-                                scan_group(engine, configs, opts, gi, g, &data, &mut out);
+                                scan_group(engine, configs, opts, gi, g, &data, &mut paths, &mut out);
                                 bytes += data.len() as u64;
                             }
                             self.budget.give(bytes);
