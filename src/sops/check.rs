@@ -66,27 +66,13 @@ fn recipients_of(md: &Metadata) -> Vec<Recipient> {
         .collect()
 }
 
-/// Whether [`check_file`] certainly finds nothing in this file, decided without parsing it or
-/// matching a creation rule: it holds no sops metadata, is not named like sops output, and no
-/// rule of its config could demand that one of its values be encrypted.
-/// `may_demand_encryption` tells (with the memo) whether a rule of the file's config could.
-/// `named` tells whether the file's name is like sops output ([`is_sops_named`]).
-pub(crate) fn is_inert(
-    named: bool,
-    data: &[u8],
-    may_demand_encryption: impl FnOnce(&mut ContentMemo) -> bool,
-    memo: &mut ContentMemo,
-) -> bool {
-    !memo.holds_metadata(data) && !named && !may_demand_encryption(memo)
-}
-
 /// Whether [`check_file`] finds nothing in this file once the creation rule that applies to it
 /// is known, still without parsing it: a file with no sops metadata and no sops name is only
 /// checked for plaintext values when a rule with a `path_regex` selects it, and then only when
 /// that rule's encryption rule may encrypt one of its values and (unless `strict`) it is not
 /// made only of Kubernetes objects other than `Secret`s, which the check skips.
 /// `named` and `kind` are what the file's name says ([`is_sops_named`], [`StoreKind::for_path`]).
-pub(crate) fn is_inert_under(
+pub(crate) fn is_inert(
     named: bool,
     kind: StoreKind,
     data: &[u8],
@@ -129,7 +115,7 @@ impl ContentMemo {
         *self.other_manifests.get_or_insert_with(|| crate::detect::k8s::only_other_manifests(data))
     }
 
-    pub(crate) fn may_encrypt_in(&mut self, rule: &EncryptionRule, data: &[u8]) -> bool {
+    fn may_encrypt_in(&mut self, rule: &EncryptionRule, data: &[u8]) -> bool {
         let key = rule.compiled_id();
         if let Some(&(_, v)) = self.encrypts.iter().find(|(k, _)| *k == key) {
             return v;
@@ -313,7 +299,7 @@ pub(crate) fn check_judged(
         Verdict::Config | Verdict::Inert => return SopsOutcome::default(),
         Verdict::Selected(s) => s,
     };
-    // The verdict settled everything that needs no parse (see `is_inert_under`).
+    // The verdict settled everything that needs no parse (see `is_inert`).
     let name_kind = StoreKind::for_path(path);
     let named = is_sops_named(path);
     let mentions_sops = may_hold_metadata(data);

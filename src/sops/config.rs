@@ -138,7 +138,6 @@ impl Verdict<'_> {
 pub(crate) struct PathFacts<'a> {
     /// The path is a config of the set.
     config: bool,
-    governing: Option<&'a ParsedConfig>,
     kind: super::store::StoreKind,
     /// Named like sops output (`is_sops_named`).
     named: bool,
@@ -156,17 +155,7 @@ impl<'a> PathFacts<'a> {
         if self.config {
             return Verdict::Config;
         }
-        let binary = self.kind == super::store::StoreKind::Binary;
-        let governing = self.governing;
-        if super::check::is_inert(
-            self.named,
-            data,
-            |memo| may_demand_encryption(governing, data, binary, memo),
-            memo,
-        ) {
-            return Verdict::Inert;
-        }
-        if super::check::is_inert_under(self.named, self.kind, data, &self.selection, strict, memo) {
+        if super::check::is_inert(self.named, self.kind, data, &self.selection, strict, memo) {
             Verdict::Inert
         } else {
             Verdict::Selected(self.selection)
@@ -265,13 +254,11 @@ impl ConfigSet {
         let named_config =
             path.strip_suffix(".sops.yaml").is_some_and(|dir| dir.is_empty() || dir.ends_with('/'));
         let config = named_config || self.override_config.as_ref().is_some_and(|c| c.path == path);
-        let governing = if config { None } else { self.governing(path) };
         PathFacts {
             config,
-            governing,
             kind: super::store::StoreKind::for_path(path),
             named: super::check::is_sops_named(path),
-            selection: if config { Selection::NoConfig } else { select_in(governing, path) },
+            selection: if config { Selection::NoConfig } else { select_in(self.governing(path), path) },
         }
     }
 
@@ -280,29 +267,6 @@ impl ConfigSet {
     pub(crate) fn select(&self, path: &str) -> Selection<'_> {
         select_in(self.governing(path), path)
     }
-}
-
-/// Whether some rule of `cfg` (the config governing a file) could demand that sops encrypt a
-/// value of the file with these bytes: a rule with a `path_regex` whose encryption rule may
-/// encrypt something in `data` (any rule, for the binary store, which ignores encryption
-/// rules). Cheap: no regex is run on the path.
-fn may_demand_encryption(
-    cfg: Option<&ParsedConfig>,
-    data: &[u8],
-    binary: bool,
-    memo: &mut super::check::ContentMemo,
-) -> bool {
-    let Some(cfg) = cfg else { return false };
-    if cfg.unreadable {
-        return false;
-    }
-    // Rules mostly repeat one encryption rule (`^(data|stringData)$`): the memo tries each
-    // compiled rule once per file.
-    cfg.rules.iter().flatten().filter(|r| r.has_path_regex).any(|r| match &r.rule {
-        None => true,
-        Some(_) if binary => true,
-        Some(e) => memo.may_encrypt_in(e, data),
-    })
 }
 
 /// `parseCreationRuleForFile`, given the config that governs `path`.

@@ -108,8 +108,8 @@ type CompiledCache = HashMap<(RuleKind, String), Arc<Compiled>>;
 /// Whether a key or comment of this file could be spelled other than verbatim: an escape
 /// sequence (`\\`) or a `!!binary` scalar.
 fn may_hide_text(data: &[u8]) -> bool {
-    static BINARY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"binary"));
+    static BINARY: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"binary"));
     memchr::memchr(b'\\', data).is_some() || BINARY.find(data).is_some()
 }
 
