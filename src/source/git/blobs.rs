@@ -273,89 +273,33 @@ fn join_scanners(
     outcome
 }
 
-/// Streams the blobs out of the packs and scans the wanted ones on separate threads: scanning
-/// inside the traversal would put every scan of a delta chain on that chain's critical path
-/// (its children are only decoded after the callback returns), leaving cores idle.
-fn stream_and_scan(
-    engine: &Engine,
-    odb: &Odb,
-    wanted: &Wanted,
-    configs: &Configs,
-    opts: &GitOptions,
-    progress: Option<&dyn Progress>,
-    claimed: &[AtomicBool],
-) -> Outcome {
-    let scanners = scanner_count(opts);
-    let budget = Budget { used: Mutex::new(0), freed: Condvar::new() };
-    let (tx, rx) = std::sync::mpsc::channel::<(u32, Vec<u8>)>();
-    let rx = Mutex::new(rx);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..scanners)
-            .map(|_| {
-                scope.spawn(|| {
-                    let (mut out, mut paths) = (Outcome::default(), PathMemo::default());
-                    loop {
-                        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        let Ok((gi, data)) = next else { break };
-                        let g = &wanted.groups[gi as usize];
-                        scan_group(engine, configs, opts, gi, g, &data, &mut paths, &mut out);
-                        budget.give(data.len() as u64);
-                    }
-                    out
-                })
-            })
-            .collect();
-        let (states, failures) = odb.stream(
-            &[Kind::Blob],
-            opts.threads,
-            || (Outcome::default(), Tally::new(progress), tx.clone()),
-            |(out, tally, tx), _loc, id, _kind, data| {
-                tally.add(data.len() as u64);
-                let Some(&gi) = wanted.index.get(id) else { return };
-                if claimed[gi as usize].swap(true, Ordering::Relaxed) {
-                    return;
-                }
-                let g = &wanted.groups[gi as usize];
-                if data.len() as u64 > opts.max_file_size {
-                    skip_group(g, data.len() as u64, opts, out);
-                    return;
-                }
-                budget.take(data.len() as u64);
-                if let Err(back) = tx.send((gi, data.to_vec())) {
-                    // No scanner left (they only stop when the channel closes): scan here.
-                    let (gi, data) = back.0;
-                    budget.give(data.len() as u64);
-                    scan_group(engine, configs, opts, gi, g, &data, &mut PathMemo::default(), out);
-                }
-            },
-        );
-        drop(tx);
-        let mut outcome = Outcome::default();
-        for (o, _, _) in states {
-            outcome = outcome.merge(o);
-        }
-        join_scanners(workers, failures, outcome)
-    })
-}
-
-/// Reads every wanted blob once and scans it. With `odb`, the packs are streamed (every blob in
-/// them is inflated once, and the wanted ones scanned); without, blobs are looked up by id.
-/// Blobs that cannot be found become problems.
+/// Reads every wanted blob once and scans it, and gives the set back with the outcome. With
+/// `odb`, the packs are streamed as in [`Prefetch`] (every blob in them is inflated once, and
+/// the wanted ones scanned); without, blobs are looked up by id. Blobs that cannot be found
+/// become problems.
 pub(crate) fn scan_wanted(
     engine: &Engine,
     repo: &gix::ThreadSafeRepository,
     odb: Option<&Odb>,
-    wanted: &Wanted,
+    wanted: Wanted,
     configs: &Configs,
     opts: &GitOptions,
     progress: Option<&dyn Progress>,
-) -> Outcome {
-    let mut outcome = Outcome::default();
-    let claimed: Vec<AtomicBool> = (0..wanted.len()).map(|_| AtomicBool::new(false)).collect();
-    if let Some(odb) = odb {
-        outcome = outcome.merge(stream_and_scan(engine, odb, wanted, configs, opts, progress, &claimed));
+) -> (Wanted, Outcome) {
+    match odb {
+        Some(odb) => {
+            let prefetch = Prefetch::new();
+            let outcome = prefetch.finish(engine, repo, wanted, configs, opts, progress, || {
+                prefetch.stream(odb, opts, progress)
+            });
+            (prefetch.into_wanted(), outcome)
+        }
+        None => {
+            let claimed: Vec<AtomicBool> = (0..wanted.len()).map(|_| AtomicBool::new(false)).collect();
+            let outcome = look_up_rest(engine, repo, &wanted, configs, opts, progress, &claimed);
+            (wanted, outcome)
+        }
     }
-    outcome.merge(look_up_rest(engine, repo, wanted, configs, opts, progress, &claimed))
 }
 
 /// Looks up, by id, every wanted blob the packs did not deliver (or all of them, when nothing
@@ -426,7 +370,9 @@ const PREFETCH_BYTES: u64 = 192 << 20;
 
 /// Streams the blobs out of the packs while the caller is still working out which blobs it
 /// wants under which names, holding what it inflates until [`Prefetch::finish`] hands over the
-/// wanted set and the configs; then everything is scanned as in [`scan_wanted`].
+/// wanted set and the configs; then the wanted blobs are scanned on every core, and those the
+/// packs did not hold are looked up by id. (Range scans use it with the wanted set known from
+/// the start: see [`scan_wanted`].)
 ///
 /// The stream fills the cores the caller leaves idle, without slowing the caller down: history
 /// first reads commits and trees on every core, then walks the trees on one thread. So the
@@ -503,6 +449,11 @@ impl Prefetch {
     /// The wanted set given to [`Prefetch::finish`].
     pub fn wanted(&self) -> &Wanted {
         &self.ready.get().expect("finish() was called").wanted
+    }
+
+    /// [`Prefetch::wanted`], taken back.
+    pub fn into_wanted(self) -> Wanted {
+        self.ready.into_inner().expect("finish() was called").wanted
     }
 
     /// Streams every blob of the packs (run it on its own thread).
@@ -662,7 +613,8 @@ impl Prefetch {
                 })
                 .collect();
             let mut outcome = Outcome::default();
-            if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(tx) = tx {
                 let mut batch = Batch::default();
                 for (id, data) in held {
                     let data = std::borrow::Cow::Owned(data);
@@ -670,12 +622,14 @@ impl Prefetch {
                 }
                 self.send(&mut batch, &tx);
             }
+            // The stream may start only now (it takes its sender then): the last sender is
+            // dropped after it, and the scanners stop once they have drained the channel.
             let (states, failures) = stream();
             for (o, _, tx, mut batch) in states {
                 self.send(&mut batch, &tx);
-                drop(tx);
                 outcome = outcome.merge(o);
             }
+            drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
             join_scanners(workers, failures, outcome)
         });
         let rest = look_up_rest(engine, repo, &ready.wanted, configs, opts, progress, &ready.claimed);

@@ -198,7 +198,7 @@ pub(crate) fn scan(
         }
         odb
     });
-    let outcome = blobs::scan_wanted(engine, &safe, odb.as_ref(), &wanted, &configs, opts, progress);
+    let (wanted, outcome) = blobs::scan_wanted(engine, &safe, odb.as_ref(), wanted, &configs, opts, progress);
     for mut s in outcome.scanned {
         let g = &wanted.groups[s.group as usize];
         let v = &g.variants[s.variant as usize];

@@ -148,7 +148,7 @@ pub(crate) fn scan(engine: &Engine, start: &Path, opts: &GitOptions) -> Result<S
         })
         .collect();
     let wanted = Wanted::from_pairs(pairs);
-    let outcome = blobs::scan_wanted(engine, &safe, None, &wanted, &configs, opts, None);
+    let (wanted, outcome) = blobs::scan_wanted(engine, &safe, None, wanted, &configs, opts, None);
     for mut s in outcome.scanned {
         let blob = wanted.groups[s.group as usize].id.to_string();
         for f in &mut s.result.findings {
