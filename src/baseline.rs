@@ -127,16 +127,26 @@ impl Baseline {
 
     /// Parses a baseline file's text.
     pub fn parse(name: &str, text: &str) -> Result<Baseline, BaselineError> {
+        // The file may be anything (a key file passed by mistake): diagnostics never quote it.
+        let vocabulary =
+            |w: &str| matches!(w, "version" | "findings" | "path" | "rule" | "fingerprint" | "1" | "null");
         let invalid = |message: String, span: Range<usize>| BaselineError::Invalid {
             message,
             span,
-            source_code: NamedSource::new(name, text.to_owned()),
+            source_code: NamedSource::new(name, crate::masked::mask_source(text, &vocabulary)),
         };
         let mut b: Baseline = serde_json::from_str(text).map_err(|e| {
             let at = offset_of(text, e.line(), e.column());
-            let msg = e.to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-            invalid(msg, at..at)
+            // serde_json's own messages quote the offending value; say only what kind of problem.
+            let msg = match e.classify() {
+                serde_json::error::Category::Syntax => "not valid JSON",
+                serde_json::error::Category::Eof => "the file ends too early",
+                serde_json::error::Category::Data => {
+                    "not a sopsguard baseline (expected `version` and a list of `findings` with `path`, `rule` and `fingerprint`)"
+                }
+                serde_json::error::Category::Io => "cannot be read",
+            };
+            invalid(msg.to_owned(), at..at)
         })?;
         if b.version != 1 {
             let at = text.find("\"version\"").unwrap_or(0);
@@ -150,11 +160,19 @@ impl Baseline {
         Ok(b)
     }
 
-    /// Reads a baseline file.
-    pub fn load(path: &Path) -> Result<Baseline, BaselineError> {
+    /// Reads a baseline file. `confine`: the repository it was found in (named by the repository's
+    /// configuration), which it may not leave through a symbolic link; `None` for a file named on
+    /// the command line.
+    pub fn load(path: &Path, confine: Option<&Path>) -> Result<Baseline, BaselineError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| BaselineError::Io { path: name.clone(), message: e.kind().to_string() })?;
+        let limit = crate::config::MAX_CONFIG_SIZE;
+        let read = match confine {
+            Some(root) => crate::fsread::read_confined(path, root, limit),
+            None => crate::fsread::read_regular(path, limit),
+        };
+        let bytes = read.map_err(|e| BaselineError::Io { path: name.clone(), message: e.to_string() })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| BaselineError::Io { path: name.clone(), message: "not valid UTF-8".into() })?;
         Baseline::parse(&name, &text)
     }
 

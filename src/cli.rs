@@ -88,7 +88,7 @@ pub struct IncidentArgs {
     pub color: ColorChoice,
 
     /// Worker threads (0: one per core).
-    #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
+    #[arg(long, short = 'j', default_value_t = 0, value_parser = parse_threads, value_name = "N")]
     pub threads: usize,
 
     /// Skip blobs larger than this.
@@ -180,7 +180,7 @@ pub struct ScanArgs {
     pub fail_on: FailOn,
 
     /// Worker threads (0: one per core). Output is identical whatever the count.
-    #[arg(long, short = 'j', default_value_t = 0, value_name = "N", help_heading = "Scanning")]
+    #[arg(long, short = 'j', default_value_t = 0, value_parser = parse_threads, value_name = "N", help_heading = "Scanning")]
     pub threads: usize,
 
     /// An age identity file for MAC verification (repeatable). `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY`
@@ -244,4 +244,15 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+/// Most worker threads accepted: more only costs memory and start-up time.
+pub const MAX_THREADS: usize = 256;
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    let n: usize = s.trim().parse().map_err(|_| format!("`{s}` is not a number of threads"))?;
+    if n > MAX_THREADS {
+        return Err(format!("at most {MAX_THREADS} threads (0 means one per core)"));
+    }
+    Ok(n)
 }

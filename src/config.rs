@@ -36,6 +36,9 @@ use crate::sops::Identities;
 /// The file name looked for.
 pub const FILE_NAME: &str = ".sopsguard.toml";
 
+/// The largest `.sopsguard.toml`, rule file or baseline read.
+pub const MAX_CONFIG_SIZE: u64 = 16 << 20;
+
 const KEYS: &[&str] = &["exclude", "max-file-size", "rules-dir", "baseline", "rules"];
 
 /// One problem in the configuration, pointing into it.
@@ -139,17 +142,40 @@ pub struct Settings {
 struct Validator<'a> {
     name: &'a str,
     text: &'a str,
+    /// The text as diagnostics show it, made on the first problem.
+    masked: Option<String>,
     problems: Vec<ConfigProblem>,
+}
+
+/// Words of the configuration format that diagnostics may show (see [`crate::masked`]): its keys,
+/// its values' keywords and rule ids. Everything else in the file is masked.
+fn vocabulary(word: &str) -> bool {
+    let word = word.trim_matches(|c| c == '"' || c == '\'');
+    KEYS.contains(&word)
+        || matches!(word, "error" | "warning" | "note" | "off" | "true" | "false")
+        || Registry::builtin().get(word).is_some()
+}
+
+/// The file's text as diagnostics show it.
+fn masked_text(text: &str) -> String {
+    crate::masked::mask_source(text, &vocabulary)
+}
+
+fn scrub(message: &str) -> String {
+    crate::masked::scrub_quotes(message, &vocabulary)
 }
 
 impl Validator<'_> {
     fn problem(&mut self, span: Range<usize>, message: impl Into<String>, label: &str, help: Option<String>) {
+        if self.masked.is_none() {
+            self.masked = Some(masked_text(self.text));
+        }
         self.problems.push(ConfigProblem {
-            message: message.into(),
+            message: scrub(&message.into()),
             span,
             label: label.to_owned(),
-            source_code: NamedSource::new(self.name, self.text.to_owned()),
-            help,
+            source_code: NamedSource::new(self.name, self.masked.clone().unwrap_or_default()),
+            help: help.map(|h| scrub(&h)),
         });
     }
 
@@ -282,8 +308,15 @@ impl Settings {
             return Ok(Settings { dir: absolute(Path::new(".")), ..Settings::default() });
         };
         let display = display_path(&file);
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| ConfigError::Read { path: display.clone(), message: e.kind().to_string() })?;
+        let read = match explicit {
+            // Named on the command line: the user's own file, links followed.
+            Some(_) => crate::fsread::read_regular(&file, MAX_CONFIG_SIZE),
+            // Found in the repository: never through a link that leaves it.
+            None => crate::fsread::read_confined(&file, &crate::fsread::repository_of(start), MAX_CONFIG_SIZE),
+        };
+        let bytes = read.map_err(|e| ConfigError::Read { path: display.clone(), message: e.to_string() })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| ConfigError::Read { path: display.clone(), message: "not valid UTF-8".into() })?;
         let abs = absolute(&file);
         let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut settings = Settings::parse(&display, &dir, &text)?;
@@ -294,10 +327,10 @@ impl Settings {
     /// Parses and validates the text of a configuration file. `name` is how diagnostics name it and
     /// `dir` is what relative paths in it are relative to.
     pub fn parse(name: &str, dir: &Path, text: &str) -> Result<Settings, ConfigError> {
-        let mut v = Validator { name, text, problems: Vec::new() };
+        let mut v = Validator { name, text, masked: None, problems: Vec::new() };
         let mut settings = Settings {
             dir: dir.to_path_buf(),
-            source: Some((name.to_owned(), text.to_owned())),
+            source: Some((name.to_owned(), masked_text(text))),
             ..Settings::default()
         };
         let (root, errors) = DeTable::parse_recoverable(text);
@@ -388,7 +421,8 @@ impl Settings {
     pub fn registry(&self) -> Result<Registry, ConfigError> {
         let mut registry = Registry::builtin();
         if let Some(dir) = &self.rules_dir {
-            let files = read_rule_files(dir)
+            let root = crate::fsread::repository_of(&self.dir);
+            let files = read_rule_files(dir, &root)
                 .map_err(|message| ConfigError::Read { path: dir.display().to_string(), message })?;
             let errors = registry.extend_from_files(&files);
             if !errors.is_empty() {
@@ -402,7 +436,7 @@ impl Settings {
                 let help = did_you_mean(id, registry.rules().iter().map(|r| r.id.as_str()))
                     .unwrap_or_else(|| "`sopsguard rules` lists every rule".to_owned());
                 problems.push(ConfigProblem {
-                    message: format!("unknown rule `{id}`"),
+                    message: scrub(&format!("unknown rule `{id}`")),
                     span: self.rule_spans.get(id).cloned().unwrap_or(0..0),
                     label: "no such rule".into(),
                     source_code: NamedSource::new(name, text),
@@ -527,10 +561,9 @@ fn parse_rules(v: &mut Validator<'_>, value: &Spanned<DeValue<'_>>, settings: &m
                 settings.rule_spans.insert(id.to_owned(), key.span());
             }
             None => {
-                let shown = &v.text[val.span()];
                 v.problem(
                     val.span(),
-                    format!("invalid setting {shown} for rule `{id}`"),
+                    format!("invalid setting for rule `{id}`"),
                     "expected \"error\", \"warning\", \"note\" or \"off\"",
                     None,
                 );
@@ -540,16 +573,23 @@ fn parse_rules(v: &mut Validator<'_>, value: &Spanned<DeValue<'_>>, settings: &m
 }
 
 /// Every `*.yaml` / `*.yml` file in `dir`, sorted, as `(display path, text)`.
-fn read_rule_files(dir: &Path) -> Result<Vec<(String, String)>, String> {
+/// The files are in the repository (the directory is named by its configuration): none is read
+/// through a symbolic link that leaves `root`.
+fn read_rule_files(dir: &Path, root: &Path) -> Result<Vec<(String, String)>, String> {
+    if !crate::fsread::is_confined(dir, root) {
+        return Err(crate::fsread::ReadError::LeavesRepository.to_string());
+    }
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| e.kind().to_string())?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
         .collect();
     paths.sort();
     let mut files = Vec::new();
     for p in paths {
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {}", p.display(), e.kind()))?;
+        let bytes = crate::fsread::read_confined(&p, root, MAX_CONFIG_SIZE)
+            .map_err(|e| format!("{}: {e}", display_path(&p)))?;
+        let text = String::from_utf8(bytes).map_err(|_| format!("{}: not valid UTF-8", display_path(&p)))?;
         files.push((display_path(&p), text));
     }
     Ok(files)

@@ -1,38 +1,54 @@
-//! Content-based fingerprints.
+//! Fingerprints: a stable identity for each finding, that cannot be turned back into the secret.
 //!
-//! A fingerprint identifies a finding across runs: it is stable when lines move or a file is
-//! reformatted (white space and quotes are normalised away, line numbers are not part of it), and it
-//! changes when the secret changes. It must not let anyone recover the secret: for findings that
-//! carry secret material the fingerprint is Argon2id (memory-hard, keyed with a product-wide secret
-//! and salted with the rule id and path), so even a short password cannot be brute-forced back at
-//! any useful rate. Findings without secret material (a missing recipient, a bad MAC) hash their
-//! public identity with SHA-256.
+//! A fingerprint identifies a finding across runs and machines (baselines and SARIF
+//! `partialFingerprints` match on it): it stays the same when lines move or a file is reformatted
+//! (line numbers are not part of it) and is the same on every machine.
 //!
-//! Cost: Argon2id with 4 MiB and one pass, about 3 ms per distinct (rule, path, secret); results are
-//! cached in memory for the run.
+//! **What a published fingerprint reveals.** A fingerprint appears in SARIF uploads, JSON reports
+//! and baseline files, which are often public. If it were computed from the secret with a key that
+//! ships in the binary, anyone holding a fingerprint could test guesses of the secret offline, at
+//! whatever rate the hash allows (a memory-hard hash only slows that down; a short password or PIN
+//! still falls). So by default a fingerprint holds **no secret material at all**: it is a SHA-256
+//! of the rule id, the path and the finding's *structural* identity (the Secret name and key, the
+//! public recipient of an age identity, the config key a problem is about, …), plus the ordinal of
+//! the finding among those with the same identity in the file. Nothing can be learnt from it that
+//! the report does not already say.
+//!
+//! **Keyed mode.** With `SOPSGUARD_FINGERPRINT_KEY` set (a CI secret, at least 16 bytes), the
+//! normalised secret is mixed in with HMAC-SHA256 under that key instead of the ordinal, so a new
+//! secret at the same place gets a new fingerprint (a baseline then no longer hides a rotated and
+//! re-leaked value). Guessing the secret from such a fingerprint needs the key. Baselines are
+//! stable across machines that use the same key; a baseline written in one mode does not match in
+//! the other (the two modes are separated by their domain strings).
+//!
+//! Cost: one SHA-256 or HMAC per finding, microseconds; no cache is needed.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::OnceLock;
 
-use argon2::{Algorithm, Argon2, Params, Version};
+use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-const DOMAIN: &[u8] = b"sopsguard-fingerprint-v1";
-/// The Argon2 "secret" (pepper). Public, but it separates our hashes from any other Argon2 use.
-const PEPPER: &[u8] = b"sopsguard fingerprint pepper v1: not a password hash";
+/// The environment variable holding the fingerprint key (read by `main.rs` only).
+pub const KEY_ENV: &str = "SOPSGUARD_FINGERPRINT_KEY";
 
-fn salt(rule: &str, path: &str) -> [u8; 16] {
-    let mut h = Sha256::new();
-    h.update(DOMAIN);
-    h.update([0]);
-    h.update(rule.as_bytes());
-    h.update([0]);
-    h.update(path.as_bytes());
-    let d = h.finalize();
-    let mut s = [0u8; 16];
-    s.copy_from_slice(&d[..16]);
-    s
+/// Shortest key accepted, in bytes.
+pub const MIN_KEY_LEN: usize = 16;
+
+const DOMAIN_PUBLIC: &[u8] = b"sopsguard-fingerprint-v2-structural";
+const DOMAIN_KEYED: &[u8] = b"sopsguard-fingerprint-v2-keyed";
+
+static KEY: OnceLock<Zeroizing<Vec<u8>>> = OnceLock::new();
+
+/// Sets the key for keyed fingerprints, once per process. Returns `false` when a key was already
+/// set (the first one stays).
+pub fn set_key(key: &[u8]) -> bool {
+    KEY.set(Zeroizing::new(key.to_vec())).is_ok()
+}
+
+/// Whether fingerprints are keyed in this process.
+pub fn is_keyed() -> bool {
+    KEY.get().is_some()
 }
 
 /// Removes what reformatting changes: ASCII white space, quotes, `\n` escapes.
@@ -53,57 +69,48 @@ pub fn normalize_secret(secret: &[u8]) -> Zeroizing<Vec<u8>> {
     out
 }
 
-/// In-memory cache: the same secret at the same path is met again and again in a history scan
-/// (every version of a file that kept it). Keyed by a SHA-256 of rule, path and secret; lives only
-/// in this process and is never written anywhere.
-static CACHE: Mutex<Option<HashMap<[u8; 32], String>>> = Mutex::new(None);
-const CACHE_MAX: usize = 100_000;
+fn field(h: &mut impl FnMut(&[u8]), bytes: &[u8]) {
+    h(&(bytes.len() as u64).to_le_bytes());
+    h(bytes);
+}
 
-/// Fingerprint of a finding with secret material.
-pub fn of_secret(rule: &str, path: &str, secret: &[u8]) -> String {
-    let normalized = normalize_secret(secret);
-    let mut h = Sha256::new();
-    h.update(PEPPER);
-    h.update(salt(rule, path));
-    h.update(&normalized[..]);
-    let key: [u8; 32] = h.finalize().into();
-    if let Some(hit) = CACHE.lock().ok().and_then(|c| c.as_ref().and_then(|m| m.get(&key).cloned())) {
-        return hit;
-    }
-    let fp = compute(rule, path, &normalized);
-    if let Ok(mut c) = CACHE.lock() {
-        let map = c.get_or_insert_with(HashMap::new);
-        if map.len() >= CACHE_MAX {
-            map.clear();
+/// Fingerprint of a finding with secret material. `structural` is the finding's public identity
+/// within the file and `ordinal` its position among the findings of the same rule and identity
+/// there; the secret itself is used only in keyed mode.
+pub fn of_secret(rule: &str, path: &str, structural: &str, ordinal: usize, secret: &[u8]) -> String {
+    match KEY.get() {
+        Some(key) => {
+            let normalized = normalize_secret(secret);
+            let Ok(mut mac) = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key) else {
+                return of_public(rule, path, structural, ordinal);
+            };
+            let mut put = |b: &[u8]| mac.update(b);
+            field(&mut put, DOMAIN_KEYED);
+            field(&mut put, rule.as_bytes());
+            field(&mut put, path.as_bytes());
+            field(&mut put, structural.as_bytes());
+            field(&mut put, &normalized);
+            hex::encode(&mac.finalize().into_bytes()[..16])
         }
-        map.insert(key, fp.clone());
+        None => of_public(rule, path, structural, ordinal),
     }
-    fp
 }
 
-fn compute(rule: &str, path: &str, normalized: &[u8]) -> String {
-    let params = Params::new(4096, 1, 1, Some(16)).expect("constant Argon2 parameters are valid");
-    let mut out = [0u8; 16];
-    let ok = Argon2::new_with_secret(PEPPER, Algorithm::Argon2id, Version::V0x13, params)
-        .and_then(|a| a.hash_password_into(normalized, &salt(rule, path), &mut out));
-    if ok.is_err() {
-        // Only possible for absurd lengths; fall back to a keyed SHA-256 of the salt and length.
-        let mut h = Sha256::new();
-        h.update(PEPPER);
-        h.update(salt(rule, path));
-        h.update((normalized.len() as u64).to_le_bytes());
-        out.copy_from_slice(&h.finalize()[..16]);
-    }
-    hex::encode(out)
-}
-
-/// Fingerprint of a finding without secret material.
-pub fn of_identity(rule: &str, path: &str, identity: &str) -> String {
+fn of_public(rule: &str, path: &str, structural: &str, ordinal: usize) -> String {
     let mut h = Sha256::new();
-    h.update(DOMAIN);
-    h.update(salt(rule, path));
-    h.update(identity.as_bytes());
+    let mut put = |b: &[u8]| h.update(b);
+    field(&mut put, DOMAIN_PUBLIC);
+    field(&mut put, rule.as_bytes());
+    field(&mut put, path.as_bytes());
+    field(&mut put, structural.as_bytes());
+    put(&(ordinal as u64).to_le_bytes());
     hex::encode(&h.finalize()[..16])
+}
+
+/// Fingerprint of a finding without secret material (a missing recipient, a bad MAC): its public
+/// identity. The same in both modes.
+pub fn of_identity(rule: &str, path: &str, identity: &str) -> String {
+    of_public(rule, path, identity, 0)
 }
 
 #[cfg(test)]
@@ -111,15 +118,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stable_under_reformatting_and_distinct_otherwise() {
-        let a = of_secret("k8s/plaintext-secret", "s.yaml", b"\"hunter2\"");
-        let b = of_secret("k8s/plaintext-secret", "s.yaml", b"hunter2");
-        let c = of_secret("k8s/plaintext-secret", "s.yaml", b"hunter3");
-        let d = of_secret("k8s/plaintext-secret", "t.yaml", b"hunter2");
-        assert_eq!(a, b);
+    fn structural_fingerprints_hold_no_secret_and_are_stable() {
+        // Without a key (the unit tests never set one), the secret does not enter at all.
+        let a = of_secret("k8s/plaintext-secret", "s.yaml", "data.password", 0, b"\"hunter2\"");
+        let b = of_secret("k8s/plaintext-secret", "s.yaml", "data.password", 0, b"hunter3");
+        let c = of_secret("k8s/plaintext-secret", "s.yaml", "data.password", 1, b"hunter2");
+        let d = of_secret("k8s/plaintext-secret", "t.yaml", "data.password", 0, b"hunter2");
+        let e = of_secret("k8s/plaintext-secret", "s.yaml", "data.user", 0, b"hunter2");
+        assert_eq!(a, b, "the value must not change a structural fingerprint");
         assert_ne!(a, c);
         assert_ne!(a, d);
+        assert_ne!(a, e);
         assert_eq!(a.len(), 32);
-        assert!(!a.contains("hunter"));
+        assert_eq!(of_identity("r", "p", "x"), of_public("r", "p", "x", 0));
+    }
+
+    #[test]
+    fn fields_cannot_run_into_each_other() {
+        assert_ne!(of_identity("a/b", "cd", ""), of_identity("a/bc", "d", ""));
+    }
+
+    #[test]
+    fn normalisation_removes_quotes_and_white_space() {
+        assert_eq!(&normalize_secret(b" \"a b\\n\" ")[..], b"ab");
     }
 }

@@ -96,8 +96,12 @@ fn scope(args: &ScanArgs) -> Scope {
 /// Applies `--baseline FILE` (or the config's `baseline`): suppresses the recorded findings and
 /// notes stale entries.
 pub fn apply_baseline(args: &ScanArgs, settings: &Settings, report: &mut ScanReport) -> miette::Result<()> {
-    let Some(path) = args.baseline.clone().or_else(|| settings.baseline.clone()) else { return Ok(()) };
-    let baseline = Baseline::load(&path)?;
+    let (path, confine) = match (&args.baseline, &settings.baseline) {
+        (Some(p), _) => (p.clone(), None),
+        (None, Some(p)) => (p.clone(), Some(sopsguard::fsread::repository_of(&settings.dir))),
+        (None, None) => return Ok(()),
+    };
+    let baseline = Baseline::load(&path, confine.as_deref())?;
     baseline.apply(report, &scope(args));
     report.notes.sort();
     Ok(())

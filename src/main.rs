@@ -39,6 +39,19 @@ fn main() -> ExitCode {
         );
     }));
     let cli = Cli::parse();
+    if let Some(key) = std::env::var_os(sopsguard::fingerprint::KEY_ENV) {
+        let key = key.as_encoded_bytes();
+        if key.len() < sopsguard::fingerprint::MIN_KEY_LEN {
+            let _ = writeln!(
+                std::io::stderr(),
+                "sopsguard: {} must hold at least {} bytes (a random CI secret)",
+                sopsguard::fingerprint::KEY_ENV,
+                sopsguard::fingerprint::MIN_KEY_LEN
+            );
+            return ExitCode::from(2);
+        }
+        sopsguard::fingerprint::set_key(key);
+    }
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -94,8 +107,8 @@ fn collect(args: &ScanArgs) -> miette::Result<(Engine, Settings, ScanReport)> {
     let sops_config_override = match &args.sops_config {
         Some(p) => Some(ConfigFile {
             path: p.to_string_lossy().replace('\\', "/"),
-            data: std::fs::read(p)
-                .map_err(|e| miette::miette!("cannot read {}: {}", p.display(), e.kind()))?,
+            data: sopsguard::fsread::read_regular(p, sopsguard::sops::MAX_CONFIG_SIZE)
+                .map_err(|e| miette::miette!("cannot read {}: {e}", p.display()))?,
         }),
         None => None,
     };

@@ -5,7 +5,7 @@
 //! data rules (one aho-corasick prefilter, then each rule's regex and validator), the structural
 //! detectors and the SOPS engine, then turns hits into redacted, fingerprinted [`Finding`]s.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 
@@ -205,6 +205,14 @@ impl Engine {
     ) -> FileResult {
         let mut hits = Vec::new();
         let mut problems = Vec::new();
+        if let Some((config, why)) = configs.unread_governing(path) {
+            problems.push(Problem {
+                path: path.to_owned(),
+                message: format!(
+                    "its governing {config} could not be read ({why}); the sops checks did not run on this file"
+                ),
+            });
+        }
         self.matcher.scan(&self.registry, data, &mut hits);
         detect::names::check(path, &mut hits);
         let binary = is_binary(data);
@@ -274,9 +282,10 @@ impl Engine {
         }
         let lines = LineIndex::new(data);
         let secrets: Vec<Range<usize>> = hits.iter().filter_map(|h| h.secret.clone()).collect();
+        let ordinals = ordinals(&hits);
         let mut out = Vec::with_capacity(hits.len());
         let mut suppressed = 0;
-        for hit in hits {
+        for (hit, (structural, ordinal)) in hits.into_iter().zip(ordinals) {
             if self.disabled.contains(&hit.rule) {
                 continue;
             }
@@ -307,7 +316,7 @@ impl Engine {
                 None => label_text(data, &span, &secrets),
             };
             let fingerprint = match &secret {
-                Some(sec) => fingerprint::of_secret(&hit.rule, path, &data[sec.clone()]),
+                Some(sec) => fingerprint::of_secret(&hit.rule, path, &structural, ordinal, &data[sec.clone()]),
                 None => {
                     fingerprint::of_identity(&hit.rule, path, hit.identity.as_deref().unwrap_or(&hit.message))
                 }
@@ -337,6 +346,26 @@ impl Engine {
         }
         (out, suppressed)
     }
+}
+
+/// The public identity of each hit with secret material within its file (its properties, which
+/// name the Secret, key or recipient and never hold a value) and its ordinal among the hits of the
+/// same rule and identity, in file order: what a structural fingerprint is made of.
+fn ordinals(hits: &[Hit]) -> Vec<(String, usize)> {
+    let ids: Vec<String> = hits
+        .iter()
+        .map(|h| if h.properties.is_empty() { String::new() } else { serde_json::to_string(&h.properties).unwrap_or_default() })
+        .collect();
+    let mut order: Vec<usize> = (0..hits.len()).collect();
+    order.sort_by_key(|&i| (hits[i].span.start, hits[i].span.end, i));
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut out = vec![0; hits.len()];
+    for i in order {
+        let n = seen.entry((hits[i].rule.as_str(), ids[i].as_str())).or_insert(0);
+        out[i] = *n;
+        *n += 1;
+    }
+    ids.into_iter().zip(out).collect()
 }
 
 /// Whether bytes look binary (a NUL in the first 8 KiB, as git and ripgrep decide).

@@ -21,6 +21,11 @@ pub const MAX_DEPTH: usize = 256;
 /// Most nodes that alias expansion may add to one stream.
 pub const MAX_ALIAS_NODES: usize = 100_000;
 
+/// Most scalar bytes that alias expansion may add to one stream: an alias copies its anchor's
+/// scalars, so this bounds the memory a small file can make the parser use (a 1 MiB scalar behind
+/// an anchor and 100,000 aliases to it is refused after a few aliases, not after 100 GiB).
+pub const MAX_ALIAS_BYTES: usize = 8 << 20;
+
 /// The whole parsed file: every document and every comment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stream {
@@ -204,8 +209,9 @@ pub fn parse(text: &str) -> Result<Stream, YamlError> {
     let mut parser = Parser::new_from_str(text);
     let mut documents = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    let mut anchors: HashMap<usize, (Node, usize, usize)> = HashMap::new();
     let mut alias_budget = MAX_ALIAS_NODES;
+    let mut alias_bytes = MAX_ALIAS_BYTES;
     let mut doc_start = 0usize;
     let mut doc_root: Option<Node> = None;
     let mut scalar_spans: Vec<Range<usize>> = Vec::new();
@@ -235,11 +241,12 @@ pub fn parse(text: &str) -> Result<Stream, YamlError> {
                 None
             }
             Event::Alias(id) => {
-                let (node, count) = anchors.get(&id).cloned().ok_or_else(|| YamlError {
+                // The budget is checked before anything is copied.
+                let (node, count, bytes) = anchors.get(&id).ok_or_else(|| YamlError {
                     message: "alias refers to an unknown anchor".into(),
                     span: range.clone(),
                 })?;
-                if count > alias_budget {
+                if *count > alias_budget {
                     return Err(YamlError {
                         message: format!(
                             "alias expansion exceeds {MAX_ALIAS_NODES} nodes (a \"billion laughs\" document?)"
@@ -247,8 +254,18 @@ pub fn parse(text: &str) -> Result<Stream, YamlError> {
                         span: range,
                     });
                 }
+                if *bytes > alias_bytes {
+                    return Err(YamlError {
+                        message: format!(
+                            "alias expansion exceeds {} MiB of copied values (an alias bomb?)",
+                            MAX_ALIAS_BYTES >> 20
+                        ),
+                        span: range,
+                    });
+                }
                 alias_budget -= count;
-                Some((Node { kind: node.kind, span: range }, 0))
+                alias_bytes -= bytes;
+                Some((Node { kind: node.kind.clone(), span: range }, 0))
             }
             Event::Scalar(value, style, anchor, tag) => {
                 let style = match style {
@@ -301,8 +318,8 @@ pub fn parse(text: &str) -> Result<Stream, YamlError> {
         };
         if let Some((node, anchor)) = finished {
             if anchor != 0 {
-                let count = count_nodes(&node);
-                anchors.insert(anchor, (node.clone(), count));
+                let (count, bytes) = weigh(&node);
+                anchors.insert(anchor, (node.clone(), count, bytes));
             }
             match stack.last_mut() {
                 Some(Frame::Seq { items, .. }) => items.push(node),
@@ -331,13 +348,15 @@ fn too_deep(span: Range<usize>) -> YamlError {
     YamlError { message: format!("YAML nested deeper than {MAX_DEPTH} levels"), span }
 }
 
-fn count_nodes(node: &Node) -> usize {
+/// Nodes and scalar bytes in a subtree (what an alias to it copies).
+fn weigh(node: &Node) -> (usize, usize) {
     let mut count = 0usize;
+    let mut bytes = 0usize;
     let mut todo = vec![node];
     while let Some(n) = todo.pop() {
         count += 1;
         match &n.kind {
-            Kind::Scalar(_) => {}
+            Kind::Scalar(s) => bytes += s.value.len() + s.tag.as_ref().map_or(0, String::len),
             Kind::Seq(items) => todo.extend(items.iter()),
             Kind::Map(entries) => {
                 for (k, v) in entries {
@@ -347,7 +366,7 @@ fn count_nodes(node: &Node) -> usize {
             }
         }
     }
-    count
+    (count, bytes)
 }
 
 /// Finds comments: a `#` at the start of a line or after white space, outside every scalar.

@@ -248,7 +248,7 @@ pub fn gather(opts: &Options) -> Result<Gathered, GitError> {
             post_quantum: pq,
             fingerprint: key
                 .as_ref()
-                .map(|k| crate::fingerprint::of_secret("age/identity", "", k.as_bytes()))
+                .map(|k| crate::fingerprint::of_secret("age/identity", "", &recipient, 0, k.as_bytes()))
                 .unwrap_or_default(),
             ..LeakedIdentity::default()
         };

@@ -46,13 +46,24 @@ struct Ctx<'a> {
     errors: Vec<RuleError>,
 }
 
+/// Words of the rule-file format that diagnostics may show (see [`crate::masked`]): a rule file
+/// in a repository's rules directory may be anything, so its own content is never quoted.
+fn vocabulary(word: &str) -> bool {
+    RULE_KEYS.contains(&word)
+        || VALIDATORS.contains(&word)
+        || matches!(
+            word,
+            "rules" | "what" | "why" | "fix" | "hit" | "miss" | "error" | "warning" | "note" | "regex" | "-" | "|"
+        )
+}
+
 impl Ctx<'_> {
     fn err(&mut self, span: Range<usize>, message: impl Into<String>) {
         self.errors.push(RuleError {
             file: self.file.to_owned(),
-            message: message.into(),
+            message: crate::masked::scrub_quotes(&message.into(), &vocabulary),
             span,
-            source_text: self.text.to_owned(),
+            source_text: crate::masked::mask_source(self.text, &vocabulary),
         });
     }
 

@@ -24,6 +24,11 @@ use super::tree::{EncryptionRule, RuleKind, Span};
 use crate::finding::Hit;
 use crate::yaml::{self, Kind, Node};
 
+/// The largest file sopsguard reads as a `.sops.yaml`, whatever `--max-file-size` says: a config
+/// governs other files, so skipping it would let them pass unchecked. Generous: real ones are a
+/// few KiB.
+pub const MAX_CONFIG_SIZE: u64 = 64 << 20;
+
 /// One `.sops.yaml` as a source sees it.
 #[derive(Clone, Debug)]
 pub struct ConfigFile {
@@ -91,6 +96,9 @@ pub(crate) struct ParsedConfig {
     pub rules: Option<Vec<CreationRule>>,
     /// Whether YAML parsing failed (then nothing is known about its rules).
     pub unreadable: bool,
+    /// Why the file could not even be read (too large, a link out of the repository, an I/O
+    /// error): every file it governs is then a problem, never silently unchecked.
+    pub unread: Option<String>,
     pub problems: Vec<Hit>,
 }
 
@@ -197,6 +205,26 @@ impl ConfigSet {
             by_dir.insert(parsed.dir.clone(), parsed);
         }
         ConfigSet { by_dir, override_config: override_config.map(|f| parse_config(&f)) }
+    }
+
+    /// Records a `.sops.yaml` that exists but could not be read (`reason` names no content).
+    pub fn add_unreadable(&mut self, path: &str, reason: String) {
+        let dir = dir_of(path);
+        let parsed = ParsedConfig {
+            path: path.to_owned(),
+            dir: dir.clone(),
+            rules: None,
+            unreadable: true,
+            unread: Some(reason),
+            problems: Vec::new(),
+        };
+        self.by_dir.insert(dir, parsed);
+    }
+
+    /// When the config governing `path` could not be read: its path and why.
+    pub fn unread_governing(&self, path: &str) -> Option<(&str, &str)> {
+        let c = self.governing(path)?;
+        Some((c.path.as_str(), c.unread.as_deref()?))
     }
 
     /// Diagnostics for broken configs, as `(config path, hits into that file)`.
@@ -357,7 +385,7 @@ fn parse_config(f: &ConfigFile) -> ParsedConfig {
     let mut ctx = Ctx { path: &f.path, problems: Vec::new() };
     let dir = dir_of(&f.path);
     let mut out =
-        ParsedConfig { path: f.path.clone(), dir, rules: None, unreadable: false, problems: Vec::new() };
+        ParsedConfig { path: f.path.clone(), dir, rules: None, unreadable: false, unread: None, problems: Vec::new() };
     let text = match std::str::from_utf8(&f.data) {
         Ok(t) => t,
         Err(e) => {

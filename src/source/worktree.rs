@@ -62,6 +62,11 @@ enum Entry {
     Symlink {
         display: String,
     },
+    /// A FIFO, socket or device: never opened (a FIFO blocks for ever).
+    Special {
+        display: String,
+        kind: &'static str,
+    },
 }
 
 fn display_path(p: &Path) -> String {
@@ -90,6 +95,8 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
             let display = display_path(root);
             let e = if meta.file_type().is_symlink() {
                 Entry::Symlink { display }
+            } else if let Some(kind) = crate::fsread::special_kind(meta.file_type()) {
+                Entry::Special { display, kind }
             } else {
                 Entry::File { display, fs: root.clone(), size: Some(meta.len()) }
             };
@@ -133,6 +140,8 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
                                 .push(Entry::Symlink { display });
+                        } else if let Some(kind) = crate::fsread::special_kind(ft) {
+                            entries.lock().unwrap_or_else(|p| p.into_inner()).push(Entry::Special { display, kind });
                         } else if ft.is_file() {
                             // No stat here: the size comes from the open file (fstat) when it is
                             // read, which saves a path lookup per file.
@@ -168,14 +177,35 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
     };
     let mut files = Vec::new();
     let mut config_files = Vec::new();
+    let mut unread_configs = Vec::new();
     for e in entries {
         match e {
-            Entry::Symlink { display } => report.skipped.push(Skipped {
-                path: display,
-                reason: "symbolic link (not followed)".into(),
-                size: None,
-            }),
+            Entry::Symlink { display } => {
+                if super::file_name(&display) == ".sops.yaml" {
+                    unread_configs.push((display.clone(), "it is a symbolic link, which is not followed".to_owned()));
+                }
+                report.skipped.push(Skipped { path: display, reason: "symbolic link (not followed)".into(), size: None })
+            }
+            Entry::Special { display, kind } => {
+                if super::file_name(&display) == ".sops.yaml" {
+                    unread_configs.push((display.clone(), format!("it is {kind}")));
+                }
+                report.skipped.push(Skipped { path: display, reason: format!("not a regular file ({kind})"), size: None })
+            }
             Entry::File { display, fs, size } => {
+                // A config is read up to its own, larger limit: skipping it would leave the files
+                // it governs unchecked.
+                if super::file_name(&display) == ".sops.yaml" {
+                    let mut data = Vec::new();
+                    match read_capped(&fs, crate::sops::MAX_CONFIG_SIZE, &mut data) {
+                        Ok(Read::Data) => config_files.push(ConfigFile { path: display.clone(), data }),
+                        Ok(Read::TooLarge(_)) => unread_configs.push((
+                            display.clone(),
+                            format!("it is larger than {} MiB", crate::sops::MAX_CONFIG_SIZE >> 20),
+                        )),
+                        Err(e) => unread_configs.push((display.clone(), e.to_string())),
+                    }
+                }
                 if let Some(size) = size.filter(|&s| s > opts.max_file_size) {
                     report.skipped.push(Skipped {
                         path: display,
@@ -184,17 +214,15 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
                     });
                     continue;
                 }
-                if super::file_name(&display) == ".sops.yaml" {
-                    let mut data = Vec::new();
-                    if let Ok(Read::Data) = read_capped(&fs, opts.max_file_size, &mut data) {
-                        config_files.push(ConfigFile { path: display.clone(), data });
-                    }
-                }
                 files.push((display, fs));
             }
         }
     }
-    let configs = ConfigSet::new(config_files, opts.sops_config_override.clone());
+    let mut configs = ConfigSet::new(config_files, opts.sops_config_override.clone());
+    for (path, why) in unread_configs {
+        report.problems.push(Problem { path: path.clone(), message: format!("cannot read this .sops.yaml: {why}") });
+        configs.add_unreadable(&path, why);
+    }
     let max = opts.max_file_size;
     // Each worker reads into one buffer that it keeps: no allocation, no fresh pages, per file.
     let scan_one = |buf: &mut Vec<u8>,
@@ -219,7 +247,7 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
                 0,
                 None,
                 None,
-                Some(Problem { path: display.clone(), message: format!("cannot read: {}", e.kind()) }),
+                Some(Problem { path: display.clone(), message: format!("cannot read: {e}") }),
             ),
         }
     };
@@ -236,7 +264,7 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
 
 fn entry_path(e: &Entry) -> &str {
     match e {
-        Entry::File { display, .. } | Entry::Symlink { display } => display,
+        Entry::File { display, .. } | Entry::Symlink { display } | Entry::Special { display, .. } => display,
     }
 }
 
@@ -254,7 +282,10 @@ enum Read {
 fn read_capped(path: &Path, max: u64, buf: &mut Vec<u8>) -> std::io::Result<Read> {
     use std::io::Read as _;
     buf.clear();
-    let f = std::fs::File::open(path)?;
+    let f = crate::fsread::open_regular(path).map_err(|e| match e {
+        crate::fsread::ReadError::Io(m) => std::io::Error::other(m),
+        other => std::io::Error::other(other.to_string()),
+    })?;
     buf.reserve(64 * 1024);
     (&f).take(max.saturating_add(1)).read_to_end(buf)?;
     if buf.len() as u64 > max {

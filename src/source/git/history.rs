@@ -729,7 +729,8 @@ pub(crate) fn scan(
     let repo = safe.to_thread_local();
     let hash = repo.object_hash();
     let mut report = ScanReport::default();
-    let (odb, odb_problems) = Odb::open(&safe);
+    let (mut odb, odb_problems) = Odb::open(&safe);
+    odb.blob_limit = opts.max_file_size;
     for message in odb_problems {
         report.problems.push(Problem { path: "(object database)".into(), message });
     }

@@ -20,12 +20,19 @@ use rayon::prelude::*;
 
 use super::util::one_line;
 
+/// Whole blobs above this size are remembered when a pack is opened (see [`Odb::blob_limit`]).
+const LARGE_BLOB: u64 = 1 << 20;
+
 /// Packs larger than this are streamed in slices (see [`Odb::stream`]).
 const SLICE_BYTES: u64 = 64 << 20;
 
 /// Every pack and loose object of a repository (and its alternates).
 pub struct Odb {
     pub hash: gix::hash::Kind,
+    /// Whole blobs larger than this are never inflated by a stream (a zlib bomb of a few MiB can
+    /// hold GiBs of zeros); they are left to the caller, which sees their size in the header.
+    /// Blobs that are delta bases of other objects are inflated whatever their size.
+    pub blob_limit: u64,
     pub packs: Vec<Pack>,
     pub loose: Vec<Loose>,
     loose_stores: Vec<gix::odb::loose::Store>,
@@ -49,6 +56,9 @@ pub struct Pack {
     root_rank: Vec<u32>,
     /// The rank of each object in pack order.
     rank: Vec<u32>,
+    /// Whole blobs that no delta builds on, with their size (only those larger than 1 MiB, the
+    /// smallest limit that matters): what a stream may leave out.
+    large_leaf_blobs: std::collections::HashMap<u32, u64>,
     /// Where the last entry ends (the trailing checksum starts).
     pack_end: u64,
 }
@@ -80,16 +90,22 @@ impl Pack {
         // Entry headers are read in parallel (on a large pack this is most of opening it), then
         // kinds are passed down the delta chains.
         use pack::data::entry::Header;
+        let large = std::sync::Mutex::new(Vec::new());
         let headers: Vec<Option<Result<Kind, Option<u32>>>> = order
             .par_iter()
             .enumerate()
-            .map(|(rank, _)| {
+            .map(|(rank, &pos)| {
                 let offset = sorted_offsets[rank];
                 let entry = data.entry(offset).ok()?;
                 Some(match entry.header {
                     Header::Commit => Ok(Kind::Commit),
                     Header::Tree => Ok(Kind::Tree),
-                    Header::Blob => Ok(Kind::Blob),
+                    Header::Blob => {
+                        if entry.decompressed_size > LARGE_BLOB {
+                            large.lock().unwrap_or_else(|p| p.into_inner()).push((pos, entry.decompressed_size));
+                        }
+                        Ok(Kind::Blob)
+                    }
                     Header::Tag => Ok(Kind::Tag),
                     Header::OfsDelta { base_distance } => Err(offset
                         .checked_sub(base_distance)
@@ -158,7 +174,14 @@ impl Pack {
             }
         }
         let pack_end = data.pack_end() as u64;
-        Ok(Pack { index, data_path, order, kinds, own, bases, root_rank, rank, pack_end })
+        let mut large_leaf_blobs: std::collections::HashMap<u32, u64> =
+            large.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().collect();
+        if !large_leaf_blobs.is_empty() {
+            for &b in &bases {
+                large_leaf_blobs.remove(&b);
+            }
+        }
+        Ok(Pack { index, data_path, order, kinds, own, bases, root_rank, rank, pack_end, large_leaf_blobs })
     }
 
     /// The id at an index position.
@@ -247,7 +270,7 @@ impl Odb {
         loose.retain(|l| !packs.iter().any(|p| p.index.lookup(l.id).is_some()));
         loose.sort_by_key(|a| a.id);
         loose.dedup_by(|a, b| a.id == b.id);
-        (Odb { hash, packs, loose, loose_stores }, problems)
+        (Odb { hash, blob_limit: u64::MAX, packs, loose, loose_stores }, problems)
     }
 
     /// How many objects the packs of the repository (and its alternates) hold, counted from their
@@ -334,7 +357,14 @@ impl Odb {
                 .fold(
                     || (init(), Vec::new()),
                     |(mut state, mut buf), l| {
-                        if let Ok(Some(data)) = self.loose_stores[l.store].try_find(&l.id, &mut buf) {
+                        let store = &self.loose_stores[l.store];
+                        if l.kind == Kind::Blob
+                            && self.blob_limit < u64::MAX
+                            && store.try_header(&l.id).ok().flatten().is_none_or(|(size, _)| size > self.blob_limit)
+                        {
+                            return (state, buf);
+                        }
+                        if let Ok(Some(data)) = store.try_find(&l.id, &mut buf) {
                             let kind = data.kind;
                             f(&mut state, None, &l.id, kind, data.data);
                         }
@@ -403,8 +433,12 @@ impl Odb {
         // The forest builder reads headers sequentially from the pack's first entry, so that entry
         // is always part of the forest (inflated, but delivered only by its own slice).
         let first = p.order.first().copied();
+        let limit = self.blob_limit.max(LARGE_BLOB);
+        let too_large = |pos: u32| p.large_leaf_blobs.get(&pos).is_some_and(|&size| size > limit);
         for slice in 0..slices {
-            let wanted = |pos: u32| p.kind(pos).is_some_and(|k| kinds.contains(&k)) && slice_of(pos) == slice;
+            let wanted = |pos: u32| {
+                p.kind(pos).is_some_and(|k| kinds.contains(&k)) && slice_of(pos) == slice && !too_large(pos)
+            };
             if !p.order.iter().any(|&pos| p.own[pos as usize] && wanted(pos)) {
                 continue;
             }

@@ -192,7 +192,8 @@ pub(crate) fn scan(
     let stream = wanted.len() > STREAM_THRESHOLD
         && (wanted.len() as u64) * STREAM_FRACTION * 3 > Odb::packed_objects(&safe);
     let odb = stream.then(|| {
-        let (odb, problems) = Odb::open(&safe);
+        let (mut odb, problems) = Odb::open(&safe);
+        odb.blob_limit = opts.max_file_size;
         for message in problems {
             report.problems.push(Problem { path: "(object database)".into(), message });
         }

@@ -40,8 +40,15 @@ pub(crate) type FxMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHa
 pub(crate) type FxSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<FxHasher>>;
 
 /// Opens the repository containing `start` (or the one named by `GIT_DIR`, as in a hook).
+///
+/// Replace refs (`refs/replace/*`) are never honoured: every git mode reads the real objects, so a
+/// replace ref cannot hide a commit's real content from the scan.
 pub(crate) fn open(start: &Path) -> Result<gix::ThreadSafeRepository, GitError> {
-    match gix::ThreadSafeRepository::discover_with_environment_overrides(start) {
+    let mut trust: gix::sec::trust::Mapping<gix::open::Options> = Default::default();
+    const NO_REPLACE: &str = "core.useReplaceRefs=false";
+    trust.full = trust.full.config_overrides([NO_REPLACE]);
+    trust.reduced = trust.reduced.config_overrides([NO_REPLACE]);
+    match gix::ThreadSafeRepository::discover_with_environment_overrides_opts(start, Default::default(), trust) {
         Ok(repo) => Ok(repo),
         Err(err) => {
             if err.dominant_class() == Some(gix::error::Class::NotFound) {
