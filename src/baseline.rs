@@ -120,7 +120,7 @@ impl Baseline {
 
     /// The file's text: pretty JSON, one entry per line group, sorted, with a final newline.
     pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        let mut s = crate::textsafe::to_json_pretty(self).unwrap_or_default();
         s.push('\n');
         s
     }

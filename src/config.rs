@@ -151,9 +151,15 @@ struct Validator<'a> {
 /// its values' keywords and rule ids. Everything else in the file is masked.
 fn vocabulary(word: &str) -> bool {
     let word = word.trim_matches(|c| c == '"' || c == '\'');
-    KEYS.contains(&word)
+    // A near miss of a key is a typo, worth quoting (`exclud`).
+    KEYS.iter().any(|k| distance(word, k) <= 2)
         || matches!(word, "error" | "warning" | "note" | "off" | "true" | "false")
-        || Registry::builtin().get(word).is_some()
+        || builtin_ids().iter().any(|id| id == word || (word.contains('/') && distance(word, id) <= 2))
+}
+
+fn builtin_ids() -> &'static [String] {
+    static IDS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    IDS.get_or_init(|| Registry::builtin().rules().iter().map(|r| r.id.clone()).collect())
 }
 
 /// The file's text as diagnostics show it.
@@ -625,9 +631,9 @@ mod tests {
             p,
             vec![
                 ("unknown key `exclud`".to_owned(), "exclud".to_owned()),
-                ("`huge` is not a size".to_owned(), "\"huge\"".to_owned()),
+                ("`…` is not a size".to_owned(), "\"huge\"".to_owned()),
                 ("`exclude` must be a list of patterns, not string".to_owned(), "\"vendor\"".to_owned()),
-                ("invalid setting \"loud\" for rule `age/identity`".to_owned(), "\"loud\"".to_owned()),
+                ("invalid setting for rule `age/identity`".to_owned(), "\"loud\"".to_owned()),
             ]
         );
     }

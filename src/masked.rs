@@ -76,7 +76,7 @@ mod tests {
         let text = "exclude = [\"AGE-SECRET-KEY-1XYZ\"]\n[rules]\nhunter2 = 1\n";
         let m = mask_source(text, &keep);
         assert_eq!(m.len(), text.len());
-        assert_eq!(m, "exclude = [\"******************\"]\n[rules]\n******* = *\n");
+        assert_eq!(m, "exclude = [\"*******************\"]\n[rules]\n******* = *\n");
         let m = mask_source("ключ = 1", &keep);
         assert_eq!(m.len(), "ключ = 1".len());
     }

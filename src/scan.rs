@@ -43,7 +43,13 @@ pub struct FileResult {
     pub mac: MacStatus,
     /// Inline-suppressed findings.
     pub suppressed: usize,
+    /// Findings left out past [`MAX_FINDINGS_PER_FILE`] (counted in a note).
+    pub omitted: usize,
 }
+
+/// Most findings reported for one file: past this, a hostile or generated file (a `Secret` with a
+/// million keys, a file of 100,000 PEM blocks) costs only the counting of the rest.
+pub const MAX_FINDINGS_PER_FILE: usize = 1000;
 
 impl FileResult {
     /// Nothing found, nothing suppressed, no problem, not a sops file.
@@ -95,6 +101,14 @@ impl ScanReport {
             MacStatus::Verified | MacStatus::Failed => self.stats.macs_verified += 1,
             MacStatus::Unverified => self.stats.macs_unverified += 1,
             MacStatus::NotSops => {}
+        }
+        if result.omitted > 0 {
+            if let Some(f) = result.findings.first() {
+                self.notes.push(format!(
+                    "{}: {} more findings not listed (at most {MAX_FINDINGS_PER_FILE} per file)",
+                    f.path, result.omitted
+                ));
+            }
         }
         self.findings.extend(result.findings);
         self.problems.extend(result.problems);
@@ -271,8 +285,14 @@ impl Engine {
             }
         }
         let is_text = !hits.is_empty() && text_of(data).is_some();
+        let mut omitted = 0;
+        if hits.len() > MAX_FINDINGS_PER_FILE {
+            hits.sort_by_key(|h| (h.span.start, h.span.end));
+            omitted = hits.len() - MAX_FINDINGS_PER_FILE;
+            hits.truncate(MAX_FINDINGS_PER_FILE);
+        }
         let (findings, suppressed) = self.finalize(path, data, is_text, hits);
-        FileResult { findings, problems, mac: sops.mac, suppressed }
+        FileResult { findings, problems, mac: sops.mac, suppressed, omitted }
     }
 
     /// Turns hits into findings: severity, position, suppression, redaction, fingerprint.
@@ -322,8 +342,11 @@ impl Engine {
                 }
             };
             // File-level findings (empty span) show no source: the file may be all secrets.
-            let context =
-                if is_text && !span.is_empty() { lines.context(data, &span, &secrets) } else { None };
+            let context = if is_text && !span.is_empty() {
+                lines.context(data, &span, secret.as_ref(), &secrets)
+            } else {
+                None
+            };
             out.push(Finding {
                 rule: hit.rule,
                 severity,
@@ -456,62 +479,114 @@ impl LineIndex {
         (first..=line).any(|l| allows(&data[self.line_bounds(data, l)], rule))
     }
 
-    /// The redacted line around `span`, with the label position inside it.
-    fn context(&self, data: &[u8], span: &Range<usize>, secrets: &[Range<usize>]) -> Option<Context> {
+    /// What the source line shows of a finding: the line's indentation, the key the span belongs
+    /// to (the word and separator just before it), the span itself and the hit's own secret, every
+    /// secret redacted. Nothing else of the line is shown, so a neighbouring value (another secret,
+    /// or one no rule recognised) never reaches the output.
+    fn context(
+        &self,
+        data: &[u8],
+        span: &Range<usize>,
+        own: Option<&Range<usize>>,
+        secrets: &[Range<usize>],
+    ) -> Option<Context> {
         let line = self.line_of(span.start);
         let bounds = self.line_bounds(data, line);
+        let start = span.start.clamp(bounds.start, bounds.end);
+        let mut stop = span.end.clamp(start, bounds.end);
+        if let Some(own) = own.filter(|o| o.start >= bounds.start && o.start <= bounds.end) {
+            stop = stop.max(own.end.min(bounds.end));
+        }
+        let prefix = &data[bounds.start..start];
+        let indent = prefix.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+        let mut key_from = key_tail(prefix).max(indent);
+        let overlaps = |a: usize, b: usize| secrets.iter().any(|s| s.start < b && a < s.end);
+        if overlaps(bounds.start + key_from, start) {
+            key_from = prefix.len();
+        }
         let mut text = String::new();
-        let (mut label_start, mut label_end) = (None, None);
-        let mut pos = bounds.start;
-        let label_stop = span.end.min(bounds.end).max(span.start);
-        while pos <= bounds.end {
-            if pos == span.start {
-                label_start = Some(text.len());
+        text.push_str(&" ".repeat(indent));
+        if key_from > indent {
+            // Words between the indentation and the key are left out; a YAML list marker stays.
+            let between = &prefix[indent..key_from];
+            if between.iter().all(|&b| b == b'-' || b == b' ' || b == b'\t') {
+                push_visible(&mut text, between);
+            } else {
+                text.push_str("… ");
             }
-            if pos == label_stop && label_start.is_some() && label_end.is_none() {
+        }
+        push_visible(&mut text, &data[bounds.start + key_from..start]);
+        let label_start = text.len();
+        let span_end = span.end.clamp(start, bounds.end);
+        let mut label_end = None;
+        let mut pos = start;
+        let mut cut = false;
+        while pos < stop {
+            if pos >= span_end && label_end.is_none() {
                 label_end = Some(text.len());
             }
-            if pos == bounds.end {
-                break;
-            }
             if let Some(sec) = secrets.iter().find(|s| s.start <= pos && pos < s.end) {
-                let covered_end = sec.end.min(bounds.end);
-                let already = sec.start < bounds.start || sec.start < pos;
-                if !already {
-                    text.push_str(&redact(&data[sec.clone()]));
-                } else if pos == bounds.start {
-                    text.push('…');
-                }
-                // A label inside the secret starts at the redaction.
-                if span.start > pos && span.start < covered_end && label_start.is_none() {
-                    label_start = Some(text.len());
-                }
-                pos = covered_end;
+                text.push_str(&redact(&data[sec.clone()]));
+                pos = sec.end.min(bounds.end).max(pos + 1);
                 continue;
             }
-            let ch_len = utf8_len(data[pos]);
-            let end = (pos + ch_len).min(bounds.end);
-            match std::str::from_utf8(&data[pos..end]) {
-                Ok(s) if !s.chars().any(|c| c.is_control() && c != '\t') => text.push_str(s),
-                _ => text.push('\u{FFFD}'),
+            let mut next = secrets.iter().filter(|s| s.start > pos).map(|s| s.start).min().unwrap_or(stop).min(stop);
+            if pos < span_end {
+                next = next.min(span_end);
             }
-            pos = end;
+            push_visible(&mut text, &data[pos..next]);
+            pos = next;
+            if text.len() - label_start > 160 {
+                cut = true;
+                break;
+            }
         }
-        let label_start = label_start.unwrap_or(text.len());
+        if cut {
+            text.push('…');
+        }
         let label_end = label_end.unwrap_or(text.len()).max(label_start);
         let (text, label_start, label_end) = window(text, label_start, label_end);
         Some(Context { text, label_start, label_len: label_end - label_start })
     }
 }
 
-fn utf8_len(b: u8) -> usize {
-    match b {
-        0x00..=0x7f => 1,
-        0xc0..=0xdf => 2,
-        0xe0..=0xef => 3,
-        0xf0..=0xf7 => 4,
-        _ => 1,
+/// Where the key of a value at the end of `prefix` starts: `key: `, `"key": "`, `key=` (the
+/// word, its quotes and the separator). `prefix.len()` when there is none.
+fn key_tail(prefix: &[u8]) -> usize {
+    let mut i = prefix.len();
+    let skip = |i: &mut usize, f: &dyn Fn(u8) -> bool, max: usize| {
+        let mut n = 0;
+        while *i > 0 && n < max && f(prefix[*i - 1]) {
+            *i -= 1;
+            n += 1;
+        }
+    };
+    let space = |b: u8| b == b' ' || b == b'\t';
+    let quote = |b: u8| b == b'"' || b == b'\'';
+    skip(&mut i, &space, usize::MAX);
+    skip(&mut i, &quote, 1);
+    skip(&mut i, &space, usize::MAX);
+    let before_sep = i;
+    skip(&mut i, &|b| b == b':' || b == b'=', 1);
+    if i == before_sep {
+        return prefix.len();
     }
+    skip(&mut i, &space, usize::MAX);
+    skip(&mut i, &quote, 1);
+    let word_end = i;
+    skip(&mut i, &|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/' | b'@'), 64);
+    if i == word_end {
+        return prefix.len();
+    }
+    skip(&mut i, &quote, 1);
+    skip(&mut i, &|b| b == b'-', 1);
+    i
+}
+
+/// Appends bytes as text, with invalid UTF-8 as U+FFFD and unsafe characters escaped visibly.
+fn push_visible(text: &mut String, bytes: &[u8]) {
+    let s = String::from_utf8_lossy(bytes);
+    text.push_str(&crate::textsafe::escape(&s));
 }
 
 /// Cuts a long line to at most ~240 characters around the label.
@@ -584,9 +659,18 @@ mod tests {
         let lines = LineIndex::new(data);
         let span = 5..13;
         let secrets = vec![15..25, 32..39];
-        let ctx = lines.context(data, &span, &secrets).unwrap();
-        assert_eq!(ctx.text, "password: h… # and A…");
+        let ctx = lines.context(data, &span, None, &secrets).unwrap();
+        assert_eq!(ctx.text, "password");
         assert_eq!(&ctx.text[ctx.label_start..ctx.label_start + ctx.label_len], "password");
+        // The value is shown redacted with its key, and nothing after it on the line.
+        let ctx = lines.context(data, &(15..25), Some(&(15..25)), &secrets).unwrap();
+        assert_eq!(ctx.text, "password: h…");
         assert_eq!(lines.line_col(data, 15), (2, 11));
+        let data = b"  db: {user: admin, password: hunter2222, other: NotDetected}\n";
+        let lines = LineIndex::new(data);
+        let at = 30;
+        let ctx = lines.context(data, &(at..at + 10), Some(&(at..at + 10)), &[at..at + 10]).unwrap();
+        assert_eq!(ctx.text, "  … password: h…");
+        assert!(!ctx.text.contains("admin") && !ctx.text.contains("NotDetected"));
     }
 }

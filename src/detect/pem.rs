@@ -1,6 +1,7 @@
 //! PEM and OpenSSH private key blocks, and armoured PGP secret keys.
 //!
-//! The regex finds the BEGIN line; this validator requires the matching END line within 64 KiB
+//! The regex finds the BEGIN line; this validator requires the matching END line, as the next
+//! armour line, within 64 KiB
 //! with real base64 content between (indented, in a YAML block, or with `\n` escapes inside a JSON
 //! string), so prose that mentions a BEGIN line, or `...` placeholders, are not findings. Key data
 //! means: every line between BEGIN and END (lines also split at `\n` escapes, indentation, quotes
@@ -20,7 +21,13 @@ pub fn validate(rule: &str, data: &[u8], m: Range<usize>) -> Option<Hit> {
     let end_marker = format!("-----END {kind}-----");
     let window_end = (m.end + WINDOW).min(data.len());
     let rest = &data[m.end..window_end];
-    let end_rel = memchr::memmem::find(rest, end_marker.as_bytes())?;
+    // The END line must be the next armour line: key data holds no `-----`. Stopping at the next
+    // one keeps the cost linear however many BEGIN lines a file holds (each search ends where the
+    // next block starts).
+    let end_rel = memchr::memmem::find(rest, b"-----")?;
+    if !rest[end_rel..].starts_with(end_marker.as_bytes()) {
+        return None;
+    }
     let body = &rest[..end_rel];
     if !looks_like_key_data(body) {
         return None;

@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::{CommitRef, Exposure, Incident};
+use super::{CommitRef, Exposure, ExposedFile, Incident, LeakedIdentity, PlaintextSecret, SecretNames};
+use crate::textsafe::{escape, markdown_code};
 
 const REVERT: &str = "`git revert` is not remediation: the key and the values stay in every earlier commit, \
 every clone, every fork, every cache and every CI log. Follow the plan below.";
@@ -34,13 +35,14 @@ fn where_now(e: &Exposure) -> String {
 
 /// JSON.
 pub fn json(incident: &Incident) -> String {
-    let mut s = serde_json::to_string_pretty(incident).unwrap_or_else(|_| "{}".to_owned());
+    let mut s = crate::textsafe::to_json_pretty(incident).unwrap_or_else(|_| "{}".to_owned());
     s.push('\n');
     s
 }
 
 /// Terminal text, in sections.
 pub fn human(incident: &Incident, color: bool) -> String {
+    let incident = &displayable(incident);
     let (red, yellow, bold, reset) =
         if color { ("\x1b[31m", "\x1b[33m", "\x1b[1m", "\x1b[0m") } else { ("", "", "", "") };
     let mut o = String::new();
@@ -168,12 +170,81 @@ fn list_or_dash(v: &[String]) -> String {
     }
 }
 
+/// Repository text in Markdown prose or a table cell (see [`crate::textsafe::markdown_text`]).
 fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|")
+    crate::textsafe::markdown_text(s)
+}
+
+/// A copy of the incident with every string from the repository (paths, ref names, authors,
+/// Secret names and keys) escaped for a terminal or a page: control characters, bidirectional
+/// overrides and newlines become visible escapes (see [`crate::textsafe`]).
+fn displayable(i: &Incident) -> Incident {
+    let e = |s: &String| escape(s).into_owned();
+    let all = |v: &Vec<String>| v.iter().map(e).collect::<Vec<_>>();
+    let commit = |c: &CommitRef| CommitRef {
+        id: e(&c.id),
+        author: e(&c.author),
+        date: e(&c.date),
+        summary: e(&c.summary),
+    };
+    let exposure = |x: &Exposure| Exposure {
+        path: e(&x.path),
+        introduced_in: x.introduced_in.iter().map(commit).collect(),
+        removed_in: x.removed_in.iter().map(commit).collect(),
+        refs: all(&x.refs),
+        ref_tips: all(&x.ref_tips),
+        ..x.clone()
+    };
+    let names = |n: &SecretNames| SecretNames { name: e(&n.name), namespace: e(&n.namespace), keys: all(&n.keys) };
+    Incident {
+        refs: all(&i.refs),
+        identities: i
+            .identities
+            .iter()
+            .map(|id| LeakedIdentity {
+                recipient: e(&id.recipient),
+                exposures: id.exposures.iter().map(exposure).collect(),
+                authors: all(&id.authors),
+                exposed_files: id
+                    .exposed_files
+                    .iter()
+                    .map(|f| ExposedFile {
+                        path: e(&f.path),
+                        commits: all(&f.commits),
+                        secrets: f.secrets.iter().map(names).collect(),
+                        unproven: all(&f.unproven),
+                        ..f.clone()
+                    })
+                    .collect(),
+                config_files: all(&id.config_files),
+                ..id.clone()
+            })
+            .collect(),
+        other_keys: i.other_keys.iter().map(|(r, x)| (e(r), exposure(x))).collect(),
+        plaintext_secrets: i
+            .plaintext_secrets
+            .iter()
+            .map(|p| PlaintextSecret { rule: e(&p.rule), secret: names(&p.secret), exposure: exposure(&p.exposure) })
+            .collect(),
+        plan: i
+            .plan
+            .iter()
+            .map(|s| super::PlanStep {
+                title: e(&s.title),
+                detail: e(&s.detail),
+                commands: all(&s.commands),
+                items: all(&s.items),
+                ..s.clone()
+            })
+            .collect(),
+        notes: all(&i.notes),
+        ..i.clone()
+    }
 }
 
 /// Markdown for an incident ticket.
 pub fn markdown(incident: &Incident) -> String {
+    let incident = &displayable(incident);
     let mut o = String::new();
     let _ = writeln!(o, "# Secret leak: incident report\n");
     let _ = writeln!(
@@ -194,7 +265,7 @@ pub fn markdown(incident: &Incident) -> String {
         let name = if id.recipient.is_empty() {
             "post-quantum identity".to_owned()
         } else {
-            format!("`{}`", id.recipient)
+            markdown_code(&id.recipient)
         };
         let _ = writeln!(o, "### {name}\n");
         let _ = writeln!(o, "- Fingerprint: `{}`", id.fingerprint);
@@ -211,8 +282,8 @@ pub fn markdown(incident: &Incident) -> String {
         for e in &id.exposures {
             let _ = writeln!(
                 o,
-                "| `{}` | {} | {} | {} | {} | {} |",
-                e.path,
+                "| {} | {} | {} | {} | {} | {} |",
+                markdown_code(&e.path),
                 md_escape(&commits(&e.introduced_in)),
                 md_escape(&commits(&e.removed_in)),
                 e.commits,
@@ -249,8 +320,8 @@ pub fn markdown(incident: &Incident) -> String {
                     .join("; ");
                 let _ = writeln!(
                     o,
-                    "| `{}` | {at_head} | {} | {} | {} | {} |",
-                    f.path,
+                    "| {} | {at_head} | {} | {} | {} | {} |",
+                    markdown_code(&f.path),
                     f.versions,
                     f.commits.len(),
                     if f.proven { "yes" } else { "no" },
@@ -265,10 +336,11 @@ pub fn markdown(incident: &Incident) -> String {
         for (rule, e) in &incident.other_keys {
             let _ = writeln!(
                 o,
-                "- `{}` ({rule}), introduced in {}; now in {}",
-                e.path,
+                "- {} ({}), introduced in {}; now in {}",
+                markdown_code(&e.path),
+                md_escape(rule),
                 md_escape(&commits(&e.introduced_in)),
-                where_now(e)
+                md_escape(&where_now(e))
             );
         }
         let _ = writeln!(o);
@@ -283,9 +355,9 @@ pub fn markdown(incident: &Incident) -> String {
                 if s.name.is_empty() { "—".to_owned() } else { format!("{}/{}", s.namespace, s.name) };
             let _ = writeln!(
                 o,
-                "| {} | `{}` | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} |",
                 md_escape(&who),
-                p.exposure.path,
+                markdown_code(&p.exposure.path),
                 md_escape(&list_or_dash(&s.keys)),
                 md_escape(&commits(&p.exposure.introduced_in)),
                 md_escape(&commits(&p.exposure.removed_in)),
@@ -309,7 +381,7 @@ pub fn markdown(incident: &Incident) -> String {
         }
     }
     for n in &incident.notes {
-        let _ = writeln!(o, "\n_Note: {n}_");
+        let _ = writeln!(o, "\n_Note: {}_", md_escape(n));
     }
     o
 }

@@ -97,7 +97,7 @@ impl Diagnostic for FindingDiag<'_> {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let ctx = self.finding.context.as_ref()?;
-        let label = if self.finding.snippet.is_empty() { None } else { Some(self.finding.snippet.clone()) };
+        let label = if self.finding.snippet.is_empty() { None } else { Some(esc(&self.finding.snippet)) };
         Some(Box::new(std::iter::once(LabeledSpan::new(label, ctx.label_start, ctx.label_len.max(1)))))
     }
 }
@@ -113,6 +113,11 @@ struct Plain {
     help: Option<String>,
 }
 
+/// Text from the repository, escaped for a terminal (see [`crate::textsafe`]).
+fn esc(s: &str) -> String {
+    crate::textsafe::escape(s).into_owned()
+}
+
 fn first_paragraph(s: &str) -> String {
     s.split("\n\n").next().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -123,12 +128,12 @@ fn provenance_text(f: &Finding) -> Option<String> {
     match (&p.commit, p.source.as_str()) {
         (Some(c), _) => {
             let short = c.get(..12).unwrap_or(c);
-            let mut s = format!("introduced in commit {short}");
+            let mut s = format!("introduced in commit {}", esc(short));
             if let Some(a) = &p.author {
-                s.push_str(&format!(" by {a}"));
+                s.push_str(&format!(" by {}", esc(a)));
             }
             if let Some(d) = &p.date {
-                s.push_str(&format!(" on {d}"));
+                s.push_str(&format!(" on {}", esc(d)));
             }
             parts.push(s);
         }
@@ -139,7 +144,7 @@ fn provenance_text(f: &Finding) -> Option<String> {
         parts.push(format!("present in {n} commit{}", if n == 1 { "" } else { "s" }));
     }
     if !p.refs.is_empty() {
-        parts.push(format!("still reachable from {}", p.refs.join(", ")));
+        parts.push(format!("still reachable from {}", esc(&p.refs.join(", "))));
     }
     if let Some(h) = p.at_head {
         parts.push(if h { "still at HEAD".to_owned() } else { "not at HEAD".to_owned() });
@@ -183,21 +188,22 @@ impl Emitter for Human {
             if let Some(p) = provenance_text(f) {
                 help = format!("{p}\n{help}");
             }
-            let name = format!("{}:{}:{}", f.path, f.location.line, f.location.column);
+            let path = esc(&f.path);
+            let name = format!("{path}:{}:{}", f.location.line, f.location.column);
             let source = f.context.as_ref().map(|c| LineSource {
-                name: f.path.clone(),
+                name: path.clone(),
                 text: c.text.clone(),
                 line0: f.location.line.saturating_sub(1),
                 column0: f.location.column.saturating_sub(1),
             });
             let message =
-                if source.is_some() { f.message.clone() } else { format!("{} ({name})", f.message) };
+                if source.is_some() { esc(&f.message) } else { format!("{} ({name})", esc(&f.message)) };
             let diag = FindingDiag { finding: f, help, source, message };
             self.render(&handler, out, &diag)?;
         }
         for p in &report.problems {
             let diag = Plain {
-                message: format!("{}: {}", p.path, p.message),
+                message: format!("{}: {}", esc(&p.path), esc(&p.message)),
                 severity: MSeverity::Error,
                 help: Some(
                     "sopsguard could not check this completely; the exit code is 2 unless findings make it 1"
@@ -209,10 +215,10 @@ impl Emitter for Human {
         if !self.quiet {
             for s in &report.skipped {
                 let size = s.size.map(|n| format!(", {}", super::human_bytes(n))).unwrap_or_default();
-                writeln!(out, "skipped {}: {}{}", s.path, s.reason, size)?;
+                writeln!(out, "skipped {}: {}{}", esc(&s.path), esc(&s.reason), size)?;
             }
             for n in &report.notes {
-                writeln!(out, "note: {n}")?;
+                writeln!(out, "note: {}", esc(n))?;
             }
         }
         Ok(())

@@ -78,7 +78,8 @@ impl Emitter for Json {
             notes: &report.notes,
             summary: Summary::of(report),
         };
-        serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
+        let text = crate::textsafe::to_json_pretty(&doc).map_err(io::Error::other)?;
+        out.write_all(text.as_bytes())?;
         out.write_all(b"\n")
     }
 }

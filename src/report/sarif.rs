@@ -694,7 +694,7 @@ impl Emitter for Sarif {
         let mut by_size = false;
         let bytes = loop {
             let log = self.build(report, registry, &plans, by_size);
-            let mut bytes = serde_json::to_vec_pretty(&log).map_err(io::Error::other)?;
+            let mut bytes = crate::textsafe::to_json_pretty(&log).map_err(io::Error::other)?.into_bytes();
             bytes.push(b'\n');
             // gzip adds only a few header bytes to data it cannot compress, so a file this small fits
             // without measuring (the limit has a margin).

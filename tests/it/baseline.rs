@@ -1,5 +1,6 @@
 //! `sopsguard baseline` and `scan --baseline`: exactly the recorded findings are suppressed, across
-//! moved lines and reformatting; a new secret on the same line is reported; stale entries are noted.
+//! moved lines and reformatting; with a fingerprint key, a new secret on the same line is reported;
+//! stale entries are noted.
 
 use std::path::Path;
 
@@ -17,10 +18,23 @@ fn setup() -> tempfile::TempDir {
 }
 
 fn json(dir: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
+    json_keyed(dir, extra, None)
+}
+
+/// The CI secret of the keyed-fingerprint tests (not a real secret).
+const KEY: &str = "test-fingerprint-key-0123456789";
+
+fn json_keyed(dir: &Path, extra: &[&str], key: Option<&str>) -> (i32, serde_json::Value) {
     let mut args = vec!["scan", "--isolated", "--format", "json"];
     args.extend_from_slice(extra);
-    let (code, out, err) = run(dir, &args);
-    (code, serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}")))
+    let mut cmd = crate::sarif::sopsguard(dir);
+    cmd.args(&args);
+    if let Some(k) = key {
+        cmd.env("SOPSGUARD_FINGERPRINT_KEY", k);
+    }
+    let out = cmd.output().expect("run sopsguard");
+    let (code, stdout) = (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned());
+    (code, serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}")))
 }
 
 fn rules_of(v: &serde_json::Value) -> Vec<String> {
@@ -74,9 +88,26 @@ fn baseline_suppresses_exactly_the_recorded_findings() {
     assert_eq!((code, rules_of(&v)), (0, Vec::new()));
     assert_eq!(v["summary"]["suppressed"], 2);
 
-    // A new secret on the same line is not suppressed, and the old entry is now stale.
+    // Without a fingerprint key, a fingerprint holds no secret material (see the README): a new
+    // value under the same key of the same Secret is the same finding.
     std::fs::write(dir.join("secret.yaml"), secret_yaml("bmV3LXNlY3JldA==")).unwrap();
     let (code, v) = json(dir, &["--baseline", "base.json"]);
+    assert_eq!((code, rules_of(&v)), (0, Vec::new()));
+
+    // With a key (a CI secret), the value is part of the fingerprint: a baseline made with the key
+    // suppresses the old value, and a new secret on the same line is reported, the old entry stale.
+    std::fs::write(dir.join("secret.yaml"), secret_yaml("aHVudGVyMg==")).unwrap();
+    let mut cmd = crate::sarif::sopsguard(dir);
+    let status = cmd
+        .args(["baseline", "--isolated", "--output", "base.json"])
+        .env("SOPSGUARD_FINGERPRINT_KEY", KEY)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (code, v) = json_keyed(dir, &["--baseline", "base.json"], Some(KEY));
+    assert_eq!((code, rules_of(&v)), (0, Vec::new()));
+    std::fs::write(dir.join("secret.yaml"), secret_yaml("bmV3LXNlY3JldA==")).unwrap();
+    let (code, v) = json_keyed(dir, &["--baseline", "base.json"], Some(KEY));
     assert_eq!(code, 1);
     assert_eq!(rules_of(&v), ["k8s/plaintext-secret secret.yaml"]);
     assert_eq!(v["summary"]["suppressed"], 1);
@@ -89,7 +120,7 @@ fn baseline_suppresses_exactly_the_recorded_findings() {
 
     // A second finding of another rule in a new file is reported too.
     std::fs::write(dir.join("more.txt"), age_identity("another")).unwrap();
-    let (_, v) = json(dir, &["--baseline", "base.json"]);
+    let (_, v) = json_keyed(dir, &["--baseline", "base.json"], Some(KEY));
     assert_eq!(rules_of(&v), ["age/identity more.txt", "k8s/plaintext-secret secret.yaml"]);
 }
 
@@ -136,7 +167,7 @@ fn a_broken_baseline_is_a_diagnostic_pointing_into_it() {
     .unwrap();
     let (code, _, err) = run(dir, &["scan", "--isolated", "--baseline", "b.json"]);
     assert_eq!(code, 2);
-    assert!(err.contains("missing field `fingerprint`"), "{err}");
+    assert!(err.contains("not a sopsguard baseline"), "{err}");
     assert!(err.contains("b.json:4:"), "points at line 4: {err}");
     let (code, _, err) = run(dir, &["scan", "--isolated", "--baseline", "missing.json"]);
     assert_eq!(code, 2);

@@ -139,11 +139,11 @@ fn unknown_key_and_bad_values_point_into_the_file() {
     assert_eq!(code, 2, "{out}");
     assert!(err.contains("3 problems in the configuration"), "{err}");
     for expected in [
-        "unknown key `colour`",
+        "unknown key `…`",
         "[.sopsguard.toml:2:1]",
-        "`huge` is not a size",
+        "`…` is not a size",
         "[.sopsguard.toml:3:17]",
-        "invalid setting \"loud\" for rule `age/identity`",
+        "invalid setting for rule `age/identity`",
         "[.sopsguard.toml:7:18]",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
@@ -179,13 +179,14 @@ fn bad_regex_in_the_rules_directory_points_into_the_rule_file() {
     assert!(err.contains("1 problem in the rule files"), "{err}");
     assert!(err.contains("invalid regex"), "{err}");
     assert!(err.contains("rules/bad.yaml"), "{err}");
-    assert!(err.contains("5 │     regex: 'CORP-(unclosed'"), "shows the line: {err}");
+    // The line is shown with the file's own words masked: a rule file is never quoted.
+    assert!(err.contains("5 │     regex: '**************'"), "shows the masked line: {err}");
     // A missing directory points at the setting.
     write(d, ".sopsguard.toml", "rules-dir = \"nope\"\n");
     let (code, _, err) = run(d, &["scan"]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("rules directory `nope` does not exist") && err.contains(".sopsguard.toml:1:13"),
+        err.contains("rules directory `…` does not exist") && err.contains(".sopsguard.toml:1:13"),
         "{err}"
     );
 }

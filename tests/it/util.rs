@@ -34,6 +34,7 @@ impl Dir {
             .current_dir(self.path())
             .env_remove("SOPS_AGE_KEY")
             .env_remove("SOPS_AGE_KEY_FILE")
+            .env_remove("SOPSGUARD_FINGERPRINT_KEY")
             .env("XDG_CONFIG_HOME", self.path().join(".no-config"))
             .env("HOME", self.path().join(".no-home"))
             .env("NO_COLOR", "1")
