@@ -226,6 +226,17 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is not a size (examples: 1048576, 512K, 10M, 1G)"))
 }
 
+/// Most worker threads accepted: more only costs memory and start-up time.
+pub const MAX_THREADS: usize = 256;
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    let n: usize = s.trim().parse().map_err(|_| format!("`{s}` is not a number of threads"))?;
+    if n > MAX_THREADS {
+        return Err(format!("at most {MAX_THREADS} threads (0 means one per core)"));
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,15 +255,4 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
-}
-
-/// Most worker threads accepted: more only costs memory and start-up time.
-pub const MAX_THREADS: usize = 256;
-
-fn parse_threads(s: &str) -> Result<usize, String> {
-    let n: usize = s.trim().parse().map_err(|_| format!("`{s}` is not a number of threads"))?;
-    if n > MAX_THREADS {
-        return Err(format!("at most {MAX_THREADS} threads (0 means one per core)"));
-    }
-    Ok(n)
 }

@@ -318,7 +318,9 @@ impl Settings {
             // Named on the command line: the user's own file, links followed.
             Some(_) => crate::fsread::read_regular(&file, MAX_CONFIG_SIZE),
             // Found in the repository: never through a link that leaves it.
-            None => crate::fsread::read_confined(&file, &crate::fsread::repository_of(start), MAX_CONFIG_SIZE),
+            None => {
+                crate::fsread::read_confined(&file, &crate::fsread::repository_of(start), MAX_CONFIG_SIZE)
+            }
         };
         let bytes = read.map_err(|e| ConfigError::Read { path: display.clone(), message: e.to_string() })?;
         let text = String::from_utf8(bytes)

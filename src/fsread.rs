@@ -98,7 +98,9 @@ pub fn open_regular(path: &Path) -> Result<std::fs::File, ReadError> {
 pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let file = open_regular(path)?;
     let mut data = Vec::new();
-    file.take(limit.saturating_add(1)).read_to_end(&mut data).map_err(|e| ReadError::Io(e.kind().to_string()))?;
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(|e| ReadError::Io(e.kind().to_string()))?;
     if data.len() as u64 > limit {
         return Err(ReadError::TooLarge { limit });
     }
@@ -138,7 +140,8 @@ pub fn is_confined(path: &Path, root: &Path) -> bool {
 /// `start`'s own directory outside a repository.
 pub fn repository_of(start: &Path) -> PathBuf {
     let abs = std::fs::canonicalize(start).unwrap_or_else(|_| start.to_path_buf());
-    let dir = if abs.is_dir() { abs.clone() } else { abs.parent().map(Path::to_path_buf).unwrap_or(abs.clone()) };
+    let dir =
+        if abs.is_dir() { abs.clone() } else { abs.parent().map(Path::to_path_buf).unwrap_or(abs.clone()) };
     dir.ancestors().find(|d| d.join(".git").exists()).map_or(dir.clone(), Path::to_path_buf)
 }
 
@@ -154,9 +157,15 @@ mod tests {
         std::fs::write(repo.path().join("ok"), "fine").unwrap();
         std::os::unix::fs::symlink(outside.path().join("key"), repo.path().join("out")).unwrap();
         std::os::unix::fs::symlink(repo.path().join("ok"), repo.path().join("in")).unwrap();
-        assert_eq!(read_confined(&repo.path().join("out"), repo.path(), 100), Err(ReadError::LeavesRepository));
+        assert_eq!(
+            read_confined(&repo.path().join("out"), repo.path(), 100),
+            Err(ReadError::LeavesRepository)
+        );
         assert_eq!(read_confined(&repo.path().join("in"), repo.path(), 100).unwrap(), b"fine");
-        assert_eq!(read_confined(&repo.path().join("ok"), repo.path(), 3), Err(ReadError::TooLarge { limit: 3 }));
+        assert_eq!(
+            read_confined(&repo.path().join("ok"), repo.path(), 3),
+            Err(ReadError::TooLarge { limit: 3 })
+        );
         let fifo = repo.path().join("fifo");
         assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
         assert_eq!(read_confined(&fifo, repo.path(), 100), Err(ReadError::NotRegular("a FIFO")));

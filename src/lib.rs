@@ -18,6 +18,6 @@ pub mod report;
 pub mod rules;
 pub mod scan;
 pub mod sops;
-pub mod textsafe;
 pub mod source;
+pub mod textsafe;
 pub mod yaml;

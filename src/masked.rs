@@ -10,7 +10,10 @@
 /// Whether a byte separates words in a masked source: white space and the punctuation of TOML,
 /// YAML and JSON.
 fn is_structural(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'=' | b'[' | b']' | b'{' | b'}' | b',' | b'"' | b'\'' | b'#' | b':')
+    matches!(
+        b,
+        b' ' | b'\t' | b'\r' | b'\n' | b'=' | b'[' | b']' | b'{' | b'}' | b',' | b'"' | b'\'' | b'#' | b':'
+    )
 }
 
 /// `text` with every word for which `keep` is false replaced by `*` (one per byte).
@@ -84,7 +87,10 @@ mod tests {
     #[test]
     fn scrubs_quoted_content() {
         let keep = |w: &str| w == "max-file-size";
-        assert_eq!(scrub_quotes("`ghp_x` is not a size for `max-file-size`", &keep), "`…` is not a size for `max-file-size`");
+        assert_eq!(
+            scrub_quotes("`ghp_x` is not a size for `max-file-size`", &keep),
+            "`…` is not a size for `max-file-size`"
+        );
         assert_eq!(scrub_quotes("duplicate key `a\nb", &keep), "duplicate key `…");
     }
 }

@@ -217,6 +217,22 @@ impl Engine {
         configs: &ConfigSet,
         verdict: Option<crate::sops::Verdict<'_>>,
     ) -> FileResult {
+        // UTF-16 with a byte-order mark (what some Windows editors save): scanned as the text it
+        // holds; positions are those of the decoded UTF-8 text.
+        if let Some(decoded) = decode_utf16(data) {
+            return match decoded {
+                Ok(text) => self.scan_blob_inner(path, text.as_bytes(), configs, None),
+                Err(at) => FileResult {
+                    problems: vec![Problem {
+                        path: path.to_owned(),
+                        message: format!(
+                            "starts with a UTF-16 byte-order mark but is not valid UTF-16 (at byte {at}); not scanned"
+                        ),
+                    }],
+                    ..FileResult::default()
+                },
+            };
+        }
         let mut hits = Vec::new();
         let mut problems = Vec::new();
         if let Some((config, why)) = configs.unread_governing(path) {
@@ -336,7 +352,9 @@ impl Engine {
                 None => label_text(data, &span, &secrets),
             };
             let fingerprint = match &secret {
-                Some(sec) => fingerprint::of_secret(&hit.rule, path, &structural, ordinal, &data[sec.clone()]),
+                Some(sec) => {
+                    fingerprint::of_secret(&hit.rule, path, &structural, ordinal, &data[sec.clone()])
+                }
                 None => {
                     fingerprint::of_identity(&hit.rule, path, hit.identity.as_deref().unwrap_or(&hit.message))
                 }
@@ -377,7 +395,13 @@ impl Engine {
 fn ordinals(hits: &[Hit]) -> Vec<(String, usize)> {
     let ids: Vec<String> = hits
         .iter()
-        .map(|h| if h.properties.is_empty() { String::new() } else { serde_json::to_string(&h.properties).unwrap_or_default() })
+        .map(|h| {
+            if h.properties.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string(&h.properties).unwrap_or_default()
+            }
+        })
         .collect();
     let mut order: Vec<usize> = (0..hits.len()).collect();
     order.sort_by_key(|&i| (hits[i].span.start, hits[i].span.end, i));
@@ -389,6 +413,35 @@ fn ordinals(hits: &[Hit]) -> Vec<(String, usize)> {
         *n += 1;
     }
     ids.into_iter().zip(out).collect()
+}
+
+/// The text of a file that starts with a UTF-16 byte-order mark (little or big endian), without
+/// the mark; `Err(offset)` when the rest is not valid UTF-16. `None` without such a mark.
+fn decode_utf16(data: &[u8]) -> Option<Result<zeroize::Zeroizing<String>, usize>> {
+    let le = match data {
+        [0xFF, 0xFE, ..] => true,
+        [0xFE, 0xFF, ..] => false,
+        _ => return None,
+    };
+    let body = &data[2..];
+    if body.len() % 2 != 0 {
+        return Some(Err(data.len() - 1));
+    }
+    let units = body.chunks_exact(2).map(|c| {
+        if le {
+            u16::from_le_bytes([c[0], c[1]])
+        } else {
+            u16::from_be_bytes([c[0], c[1]])
+        }
+    });
+    let mut out = zeroize::Zeroizing::new(String::with_capacity(body.len() / 2));
+    for (i, c) in char::decode_utf16(units).enumerate() {
+        match c {
+            Ok(c) => out.push(c),
+            Err(_) => return Some(Err(2 + 2 * i)),
+        }
+    }
+    Some(Ok(out))
 }
 
 /// Whether bytes look binary (a NUL in the first 8 KiB, as git and ripgrep decide).
@@ -530,7 +583,8 @@ impl LineIndex {
                 pos = sec.end.min(bounds.end).max(pos + 1);
                 continue;
             }
-            let mut next = secrets.iter().filter(|s| s.start > pos).map(|s| s.start).min().unwrap_or(stop).min(stop);
+            let mut next =
+                secrets.iter().filter(|s| s.start > pos).map(|s| s.start).min().unwrap_or(stop).min(stop);
             if pos < span_end {
                 next = next.min(span_end);
             }
@@ -669,7 +723,8 @@ mod tests {
         let data = b"  db: {user: admin, password: hunter2222, other: NotDetected}\n";
         let lines = LineIndex::new(data);
         let at = 30;
-        let ctx = lines.context(data, &(at..at + 10), Some(&(at..at + 10)), &[at..at + 10]).unwrap();
+        let secrets: Vec<Range<usize>> = std::iter::once(at..at + 10).collect();
+        let ctx = lines.context(data, &(at..at + 10), Some(&(at..at + 10)), &secrets).unwrap();
         assert_eq!(ctx.text, "  … password: h…");
         assert!(!ctx.text.contains("admin") && !ctx.text.contains("NotDetected"));
     }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{CommitRef, Exposure, ExposedFile, Incident, LeakedIdentity, PlaintextSecret, SecretNames};
+use super::{CommitRef, ExposedFile, Exposure, Incident, LeakedIdentity, PlaintextSecret, SecretNames};
 use crate::textsafe::{escape, markdown_code};
 
 const REVERT: &str = "`git revert` is not remediation: the key and the values stay in every earlier commit, \
@@ -195,7 +195,8 @@ fn displayable(i: &Incident) -> Incident {
         ref_tips: all(&x.ref_tips),
         ..x.clone()
     };
-    let names = |n: &SecretNames| SecretNames { name: e(&n.name), namespace: e(&n.namespace), keys: all(&n.keys) };
+    let names =
+        |n: &SecretNames| SecretNames { name: e(&n.name), namespace: e(&n.namespace), keys: all(&n.keys) };
     Incident {
         refs: all(&i.refs),
         identities: i
@@ -224,7 +225,11 @@ fn displayable(i: &Incident) -> Incident {
         plaintext_secrets: i
             .plaintext_secrets
             .iter()
-            .map(|p| PlaintextSecret { rule: e(&p.rule), secret: names(&p.secret), exposure: exposure(&p.exposure) })
+            .map(|p| PlaintextSecret {
+                rule: e(&p.rule),
+                secret: names(&p.secret),
+                exposure: exposure(&p.exposure),
+            })
             .collect(),
         plan: i
             .plan

@@ -53,7 +53,18 @@ fn vocabulary(word: &str) -> bool {
         || VALIDATORS.contains(&word)
         || matches!(
             word,
-            "rules" | "what" | "why" | "fix" | "hit" | "miss" | "error" | "warning" | "note" | "regex" | "-" | "|"
+            "rules"
+                | "what"
+                | "why"
+                | "fix"
+                | "hit"
+                | "miss"
+                | "error"
+                | "warning"
+                | "note"
+                | "regex"
+                | "-"
+                | "|"
         )
 }
 
@@ -311,10 +322,6 @@ fn examples(ctx: &mut Ctx<'_>, node: &Node) -> Vec<Example> {
     out
 }
 
-fn one_line(s: &str) -> String {
-    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,10 +331,10 @@ mod tests {
         let text = "rules:\n  - id: my/rule\n    title: T\n    colour: red\n    keywords: [abcd]\n    regex: '(unclosed'\n    docs: {what: a, why: b, fix: c}\n    examples: {hit: [abcd]}\n";
         let errors = parse_rule_file("x.yaml", text).unwrap_err();
         let msgs: Vec<_> = errors.iter().map(|e| (e.message.as_str(), &text[e.span.clone()])).collect();
+        assert!(msgs.iter().any(|(m, s)| m.starts_with("unknown key `…`") && *s == "colour"), "{msgs:?}");
         assert!(
-            msgs.iter().any(|(m, s)| m.starts_with("unknown key `…`") && *s == "colour"),
+            msgs.iter().any(|(m, s)| *m == "invalid regex: unclosed group" && *s == "'(unclosed'"),
             "{msgs:?}"
         );
-        assert!(msgs.iter().any(|(m, s)| *m == "invalid regex: unclosed group" && *s == "'(unclosed'"), "{msgs:?}");
     }
 }

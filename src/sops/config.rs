@@ -384,8 +384,14 @@ fn check_duplicate_keys(n: &Node, ctx: &mut Ctx<'_>, depth: usize) {
 fn parse_config(f: &ConfigFile) -> ParsedConfig {
     let mut ctx = Ctx { path: &f.path, problems: Vec::new() };
     let dir = dir_of(&f.path);
-    let mut out =
-        ParsedConfig { path: f.path.clone(), dir, rules: None, unreadable: false, unread: None, problems: Vec::new() };
+    let mut out = ParsedConfig {
+        path: f.path.clone(),
+        dir,
+        rules: None,
+        unreadable: false,
+        unread: None,
+        problems: Vec::new(),
+    };
     let text = match std::str::from_utf8(&f.data) {
         Ok(t) => t,
         Err(e) => {

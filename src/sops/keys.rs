@@ -125,8 +125,11 @@ impl Identities {
 
     fn add_file(&mut self, path: &Path, name: &str) -> Result<(), IdentityError> {
         let mut buf = Zeroizing::new(Vec::new());
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut buf))
+        // Never blocks on a FIFO; at most 16 MiB.
+        let f = crate::fsread::open_regular(path)
+            .map_err(|e| IdentityError::Read { path: name.to_owned(), reason: e.to_string() })?;
+        f.take(16 << 20)
+            .read_to_end(&mut buf)
             .map_err(|e| IdentityError::Read { path: name.to_owned(), reason: e.kind().to_string() })?;
         let text = Zeroizing::new(String::from_utf8_lossy(&buf).into_owned());
         self.add_text(name, &text, false)

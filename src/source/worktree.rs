@@ -141,7 +141,10 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
                                 .unwrap_or_else(|p| p.into_inner())
                                 .push(Entry::Symlink { display });
                         } else if let Some(kind) = crate::fsread::special_kind(ft) {
-                            entries.lock().unwrap_or_else(|p| p.into_inner()).push(Entry::Special { display, kind });
+                            entries
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push(Entry::Special { display, kind });
                         } else if ft.is_file() {
                             // No stat here: the size comes from the open file (fstat) when it is
                             // read, which saves a path lookup per file.
@@ -182,15 +185,24 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
         match e {
             Entry::Symlink { display } => {
                 if super::file_name(&display) == ".sops.yaml" {
-                    unread_configs.push((display.clone(), "it is a symbolic link, which is not followed".to_owned()));
+                    unread_configs
+                        .push((display.clone(), "it is a symbolic link, which is not followed".to_owned()));
                 }
-                report.skipped.push(Skipped { path: display, reason: "symbolic link (not followed)".into(), size: None })
+                report.skipped.push(Skipped {
+                    path: display,
+                    reason: "symbolic link (not followed)".into(),
+                    size: None,
+                })
             }
             Entry::Special { display, kind } => {
                 if super::file_name(&display) == ".sops.yaml" {
                     unread_configs.push((display.clone(), format!("it is {kind}")));
                 }
-                report.skipped.push(Skipped { path: display, reason: format!("not a regular file ({kind})"), size: None })
+                report.skipped.push(Skipped {
+                    path: display,
+                    reason: format!("not a regular file ({kind})"),
+                    size: None,
+                })
             }
             Entry::File { display, fs, size } => {
                 // A config is read up to its own, larger limit: skipping it would leave the files
@@ -220,7 +232,9 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
     }
     let mut configs = ConfigSet::new(config_files, opts.sops_config_override.clone());
     for (path, why) in unread_configs {
-        report.problems.push(Problem { path: path.clone(), message: format!("cannot read this .sops.yaml: {why}") });
+        report
+            .problems
+            .push(Problem { path: path.clone(), message: format!("cannot read this .sops.yaml: {why}") });
         configs.add_unreadable(&path, why);
     }
     let max = opts.max_file_size;
@@ -243,12 +257,9 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
                 }),
                 None,
             ),
-            Err(e) => (
-                0,
-                None,
-                None,
-                Some(Problem { path: display.clone(), message: format!("cannot read: {e}") }),
-            ),
+            Err(e) => {
+                (0, None, None, Some(Problem { path: display.clone(), message: format!("cannot read: {e}") }))
+            }
         }
     };
     let results: Vec<_> = files.par_iter().map_init(Vec::new, scan_one).collect();

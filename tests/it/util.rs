@@ -29,6 +29,11 @@ impl Dir {
 
     /// Runs `sopsguard ARGS` in this directory with a clean environment.
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    /// [`Dir::run`] with extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out = Command::new(env!("CARGO_BIN_EXE_sopsguard"))
             .args(args)
             .current_dir(self.path())
@@ -38,6 +43,7 @@ impl Dir {
             .env("XDG_CONFIG_HOME", self.path().join(".no-config"))
             .env("HOME", self.path().join(".no-home"))
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .output()
             .expect("run sopsguard");
         Run::from(out)

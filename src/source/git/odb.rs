@@ -102,7 +102,10 @@ impl Pack {
                     Header::Tree => Ok(Kind::Tree),
                     Header::Blob => {
                         if entry.decompressed_size > LARGE_BLOB {
-                            large.lock().unwrap_or_else(|p| p.into_inner()).push((pos, entry.decompressed_size));
+                            large
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push((pos, entry.decompressed_size));
                         }
                         Ok(Kind::Blob)
                     }
@@ -360,7 +363,11 @@ impl Odb {
                         let store = &self.loose_stores[l.store];
                         if l.kind == Kind::Blob
                             && self.blob_limit < u64::MAX
-                            && store.try_header(&l.id).ok().flatten().is_none_or(|(size, _)| size > self.blob_limit)
+                            && store
+                                .try_header(&l.id)
+                                .ok()
+                                .flatten()
+                                .is_none_or(|(size, _)| size > self.blob_limit)
                         {
                             return (state, buf);
                         }

@@ -48,7 +48,11 @@ pub(crate) fn open(start: &Path) -> Result<gix::ThreadSafeRepository, GitError> 
     const NO_REPLACE: &str = "core.useReplaceRefs=false";
     trust.full = trust.full.config_overrides([NO_REPLACE]);
     trust.reduced = trust.reduced.config_overrides([NO_REPLACE]);
-    match gix::ThreadSafeRepository::discover_with_environment_overrides_opts(start, Default::default(), trust) {
+    match gix::ThreadSafeRepository::discover_with_environment_overrides_opts(
+        start,
+        Default::default(),
+        trust,
+    ) {
         Ok(repo) => Ok(repo),
         Err(err) => {
             if err.dominant_class() == Some(gix::error::Class::NotFound) {
