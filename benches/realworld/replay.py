@@ -100,12 +100,12 @@ def run_sopsguard(binary, clone, mode):
     if mode == "history":
         cmd.insert(2, "--history")
     proc = subprocess.run(cmd, cwd=clone, capture_output=True, text=True)
-    if proc.returncode not in (0, 1):
-        return None, f"sopsguard exited {proc.returncode}"
     try:
         doc = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        return None, "sopsguard output is not JSON"
+        return None, f"sopsguard exited {proc.returncode} without a JSON report"
+    if proc.returncode not in (0, 1, 2):
+        return None, f"sopsguard exited {proc.returncode}"
     findings = []
     notes = 0
     for f in doc.get("findings", []):
@@ -114,7 +114,10 @@ def run_sopsguard(binary, clone, mode):
             findings.append((f.get("path", ""), f.get("rule", "")))
         else:
             notes += 1
-    return {"findings": findings, "notes": notes}, None
+    # exit 2 with a report: some inputs could not be read (e.g. blobs absent from a partial
+    # clone); the findings are still scored and the problem count is shown.
+    return {"findings": findings, "notes": notes, "exit": proc.returncode,
+            "problems": len(doc.get("problems", []))}, None
 
 
 def norm_peer_path(p, clone):
@@ -295,6 +298,8 @@ def main():
                 continue
             s = score(rows, result, mode)
             print_score(mode, s, out)
+            if result["exit"] == 2:
+                out.append(f"    note: sopsguard exited 2 with {result['problems']} problem(s)")
             t = total[mode]
             for k in ("findings", "notes", "tp", "fp", "either", "untriaged", "tp_rows", "found"):
                 t[k] += s[k]
