@@ -271,6 +271,11 @@ impl Engine {
                 None => {}
             }
         }
+        if detect::schema::is_candidate(data) {
+            if let Some(t) = text_of(data) {
+                detect::schema::check(t, &mut hits);
+            }
+        }
         let ctx = SopsContext { configs, identities: &self.identities, strict: self.options.strict };
         let sops = match verdict {
             Some(v) => crate::sops::check_judged(path, data, &ctx, v),
@@ -300,6 +305,7 @@ impl Engine {
                 }
             }
         }
+        yield_to_specific(&mut hits);
         let is_text = !hits.is_empty() && text_of(data).is_some();
         let mut omitted = 0;
         if hits.len() > MAX_FINDINGS_PER_FILE {
@@ -387,6 +393,36 @@ impl Engine {
         }
         (out, suppressed)
     }
+}
+
+/// Rules that give way to a more specific one on the same value: a random literal under a
+/// `password:` key that is also a Secret's `data` value, a provider token or a Talos secret is
+/// reported once, by the rule that knows what it is.
+const YIELDING_RULES: &[&str] = &["generic/credential", "key/private-key-base64"];
+
+fn yield_to_specific(hits: &mut Vec<Hit>) {
+    // Strength: the first yielding rule is the weakest; a value a sops file's own rule left in
+    // clear, reported by a manifest or schema check, gives way to the sops engine's own finding on
+    // it; every other hit is stronger than all of these.
+    let rank = |h: &Hit| match YIELDING_RULES.iter().position(|r| *r == h.rule) {
+        Some(p) => p + 1,
+        None if h.properties.contains_key("left_in_clear_by_sops") => YIELDING_RULES.len() + 1,
+        None => usize::MAX,
+    };
+    if hits.iter().all(|h| rank(h) == usize::MAX) {
+        return;
+    }
+    let covered = |h: &Hit| h.secret.clone().unwrap_or_else(|| h.span.clone());
+    let strong: Vec<(Range<usize>, usize)> =
+        hits.iter().filter(|h| h.severity != Some(Severity::Note)).map(|h| (covered(h), rank(h))).collect();
+    hits.retain(|h| {
+        let mine = rank(h);
+        if mine == usize::MAX {
+            return true;
+        }
+        let r = covered(h);
+        !strong.iter().any(|(o, theirs)| *theirs > mine && o.start < r.end && r.start < o.end)
+    });
 }
 
 /// The public identity of each hit with secret material within its file (its properties, which

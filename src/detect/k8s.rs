@@ -181,9 +181,9 @@ pub fn check(path: &str, text: &str, hits: &mut Vec<Hit>) -> Result<(), yaml::Ya
     let is_kustomization_file = is_kustomization_name(path);
     for doc in &stream.documents {
         let root = &doc.root;
-        if root.get("sops").is_some_and(|s| s.as_map().is_some()) {
-            continue;
-        }
+        // A sops file: its values are checked too, as the sops engine only checks what the
+        // file's own rule encrypts; what that rule left in clear is reported here.
+        let in_sops = root.get("sops").is_some_and(|s| s.as_map().is_some());
         let mut objects: Vec<&Node> = vec![root];
         if root.get("kind").and_then(Node::as_str).is_some_and(|k| k.ends_with("List")) {
             if let Some(items) = root.get("items").and_then(Node::as_seq) {
@@ -198,8 +198,11 @@ pub fn check(path: &str, text: &str, hits: &mut Vec<Hit>) -> Result<(), yaml::Ya
             if kind == Some("Secret") {
                 let api = obj.get("apiVersion").and_then(Node::as_str).unwrap_or("v1");
                 if api == "v1" {
-                    check_secret(text, obj, hits);
+                    check_secret(text, obj, in_sops, hits);
                 }
+            }
+            if in_sops {
+                continue;
             }
             if kind == Some("Kustomization") || (kind.is_none() && is_kustomization_file) {
                 check_kustomization(text, obj, hits);
@@ -209,7 +212,7 @@ pub fn check(path: &str, text: &str, hits: &mut Vec<Hit>) -> Result<(), yaml::Ya
     Ok(())
 }
 
-fn check_secret(text: &str, obj: &Node, hits: &mut Vec<Hit>) {
+fn check_secret(text: &str, obj: &Node, in_sops: bool, hits: &mut Vec<Hit>) {
     let meta = obj.get("metadata");
     let name = meta.and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("");
     let namespace = meta.and_then(|m| m.get("namespace")).and_then(Node::as_str).unwrap_or("");
@@ -224,18 +227,20 @@ fn check_secret(text: &str, obj: &Node, hits: &mut Vec<Hit>) {
                 continue;
             }
             let what = if name.is_empty() { "a Secret".to_owned() } else { format!("Secret `{name}`") };
-            hits.push(
-                Hit::new(
-                    SECRET_RULE,
-                    k.span.clone(),
-                    format!("{what} holds a plaintext value in `{field}.{key}`"),
-                )
+            let mut message = format!("{what} holds a plaintext value in `{field}.{key}`");
+            if in_sops {
+                message.push_str(super::schema::LEFT_IN_CLEAR);
+            }
+            let mut hit = Hit::new(SECRET_RULE, k.span.clone(), message)
                 .with_secret(inner(text, v.span.clone()))
                 .with_property("secret_name", name)
                 .with_property("namespace", namespace)
                 .with_property("key", key)
-                .with_property("field", field),
-            );
+                .with_property("field", field);
+            if in_sops {
+                hit = hit.with_property("left_in_clear_by_sops", true);
+            }
+            hits.push(hit);
         }
     }
 }

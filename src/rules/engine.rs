@@ -149,7 +149,7 @@ impl Matcher {
                         Hit::new(rule.id.clone(), whole.range(), rule.title.clone()).with_secret(secret),
                     ),
                     Some(v) => {
-                        if let Some(hit) = detect::validate(v, &rule.id, data, whole.range()) {
+                        if let Some(hit) = detect::validate(v, &rule.id, data, whole.range(), secret) {
                             hits.push(hit);
                         }
                     }

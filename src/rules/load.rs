@@ -24,7 +24,16 @@ pub struct RuleError {
 }
 
 /// Validators that rule files may name.
-pub const VALIDATORS: &[&str] = &["age-identity", "pem-block"];
+pub const VALIDATORS: &[&str] = &[
+    "age-identity",
+    "pem-block",
+    "base64-pem",
+    "base62-crc32",
+    "random",
+    "aws-pair",
+    "jwt",
+    "generic-secret",
+];
 
 const RULE_KEYS: &[&str] = &[
     "id",

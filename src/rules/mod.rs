@@ -89,7 +89,9 @@ pub const BUILTIN_RULE_FILES: &[(&str, &str)] = &[
     ("rules/file.yaml", include_str!("../../rules/file.yaml")),
     ("rules/k8s.yaml", include_str!("../../rules/k8s.yaml")),
     ("rules/keys.yaml", include_str!("../../rules/keys.yaml")),
+    ("rules/schema.yaml", include_str!("../../rules/schema.yaml")),
     ("rules/sops.yaml", include_str!("../../rules/sops.yaml")),
+    ("rules/tokens.yaml", include_str!("../../rules/tokens.yaml")),
 ];
 
 impl Registry {

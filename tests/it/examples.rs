@@ -3,7 +3,7 @@
 
 use sopsguard::rules::Registry;
 
-use crate::util::{expand_placeholders, Dir};
+use crate::util::{expand_placeholders_with_values, Dir};
 
 #[test]
 fn every_rule_example() {
@@ -15,8 +15,24 @@ fn every_rule_example() {
             rule.hit_examples.iter().map(|e| (true, e)).chain(rule.miss_examples.iter().map(|e| (false, e)))
         {
             let dir = Dir::new();
-            dir.write(&ex.path, expand_placeholders(&ex.content));
+            let (content, values) = expand_placeholders_with_values(&ex.content);
+            dir.write(&ex.path, &content);
             let run = dir.run(&["scan", "--format", "json", "--threads", "1"]);
+            // No generated secret is ever printed, in any format (a token is long enough that a
+            // redacted prefix never repeats it whole).
+            if expect_hit {
+                for format in ["json", "human", "sarif"] {
+                    let out = dir.run(&["scan", "--format", format, "--threads", "1"]);
+                    for v in values.iter().filter(|v| v.len() >= 16) {
+                        if out.stdout.contains(v.as_str()) || out.stderr.contains(v.as_str()) {
+                            failures.push(format!(
+                                "{} example ({}): {format} output repeats a secret",
+                                rule.id, ex.path
+                            ));
+                        }
+                    }
+                }
+            }
             let hit = run.hits().iter().any(|(r, _, _)| *r == rule.id);
             if hit != expect_hit {
                 failures.push(format!(

@@ -193,7 +193,7 @@ fn symlinked_config_rules_and_baseline_are_never_read_out_of_the_repository() {
 fn an_unreadable_sops_config_is_a_problem_for_every_file_it_governs() {
     let dir = Dir::new();
     dir.write("secrets/.keep", "");
-    dir.write("secrets/app.yaml", "password: hunter2-plaintext\n");
+    dir.write("secrets/app.yaml", "password: hunter-plaintext\n");
     let (_out, secret, key) = outside_secret();
     std::os::unix::fs::symlink(&secret, dir.path().join(".sops.yaml")).unwrap();
     let (code, json, _) = scan_json(&dir);

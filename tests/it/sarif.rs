@@ -55,6 +55,7 @@ fn expand(content: &str, seed: &str) -> Option<String> {
         .replace("{{age-identity}}", &age_identity(seed))
         .replace("{{age-identity-lowercase}}", &age_identity(seed).to_ascii_lowercase())
         .replace("{{age-identity-bad-checksum}}", &age_identity_bad_checksum(seed));
+    let s = crate::util::expand_placeholders(&s);
     let generator_placeholder = s.match_indices("{{").any(|(i, _)| {
         s[i + 2..].split("}}").next().is_some_and(|inner| {
             !inner.is_empty()

@@ -1,0 +1,292 @@
+//! The credential files of the GitOps world, recognised by their schema whatever their name:
+//! kubeconfigs, talosconfigs, the Talos secrets bundle (`talosctl gen secrets`, talhelper's
+//! `talsecret.yaml`), rendered Talos machine configs and Docker `config.json` files.
+//!
+//! A cheap byte test picks the files that can be one of them; only those are parsed (YAML, or
+//! JSON as YAML flow syntax). Each credential field holding a literal is one hit on the value:
+//! not SOPS `ENC[…]` values, empty values, `${VAR}` substitutions or `{{ … }}` templates. A file
+//! with sops metadata is checked too: the values its own encryption rule left in clear are
+//! reported, with that said in the message.
+
+use std::ops::Range;
+
+use crate::finding::Hit;
+use crate::yaml::{self, Node};
+
+/// Rule for kubeconfig user credentials.
+pub const KUBECONFIG_RULE: &str = "kube/kubeconfig-credential";
+/// Rule for talosconfig client keys.
+pub const TALOSCONFIG_RULE: &str = "talos/talosconfig";
+/// Rule for the Talos secrets bundle.
+pub const TALOS_BUNDLE_RULE: &str = "talos/secrets-bundle";
+/// Rule for rendered Talos machine configs.
+pub const TALOS_MACHINE_RULE: &str = "talos/machine-config";
+/// Rule for Docker registry credentials.
+pub const DOCKER_RULE: &str = "docker/registry-auth";
+
+/// What a sops file's own rule leaving a value in clear means, for messages.
+pub const LEFT_IN_CLEAR: &str = "; the file's own sops encryption rule left it readable: widen `encrypted_regex` (or the suffix) in the creation rule, re-encrypt with `sops`, and rotate the value";
+
+const MARKERS: &[&[u8]] = &[
+    b"client-key-data",
+    b"users",
+    b"contexts",
+    b"trustdinfo",
+    b"bootstraptoken",
+    b"secretboxencryptionsecret",
+    b"aescbcencryptionsecret",
+    b"machine",
+    b"auths",
+];
+
+/// Cheap test: could the file be one of the recognised credential files?
+pub fn is_candidate(data: &[u8]) -> bool {
+    if data.len() > 4 * 1024 * 1024 {
+        return false;
+    }
+    let finder = |m: &[u8]| memchr::memmem::find(data, m).is_some();
+    if !MARKERS.iter().any(|m| finder(m)) {
+        return false;
+    }
+    (finder(b"client-key-data") || finder(b"users"))
+        && (finder(b"token") || finder(b"password") || finder(b"client-key-data"))
+        || finder(b"contexts") && finder(b"key")
+        || finder(b"trustdinfo")
+        || finder(b"bootstraptoken")
+        || finder(b"secretboxencryptionsecret")
+        || finder(b"aescbcencryptionsecret")
+        || finder(b"machine") && finder(b"v1alpha1")
+        || finder(b"auths") && (finder(b"auth") || finder(b"password"))
+}
+
+/// Checks one text file; files that do not parse are left alone (other detectors still run).
+pub fn check(text: &str, hits: &mut Vec<Hit>) {
+    let Ok(stream) = yaml::parse(text) else { return };
+    for doc in &stream.documents {
+        let root = &doc.root;
+        if root.as_map().is_none() {
+            continue;
+        }
+        let in_sops = root.get("sops").is_some_and(|s| s.as_map().is_some());
+        let mut c = Checker { text, hits, in_sops };
+        c.kubeconfig(root);
+        c.talosconfig(root);
+        c.talos_bundle(root);
+        c.talos_machine(root);
+        c.docker(root);
+    }
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    hits: &'a mut Vec<Hit>,
+    in_sops: bool,
+}
+
+/// Whether a value is a literal that can be a credential.
+fn is_literal(v: &str) -> bool {
+    let v = v.trim();
+    !(v.is_empty()
+        || v.starts_with("ENC[")
+        || v.contains("{{")
+        || (v.starts_with("${") && v.ends_with('}'))
+        || v.starts_with("op://")
+        || v.starts_with("ref+"))
+}
+
+fn path_get<'n>(node: &'n Node, path: &[&str]) -> Option<&'n Node> {
+    path.iter().try_fold(node, |n, k| n.get(k))
+}
+
+impl Checker<'_> {
+    fn report(&mut self, rule: &str, node: &Node, what: &str, field: &str) {
+        let Some(v) = node.as_str() else { return };
+        if node.is_null() || !is_literal(v) {
+            return;
+        }
+        let mut message = format!("{what}: `{field}` holds a credential in clear");
+        if self.in_sops {
+            message.push_str(LEFT_IN_CLEAR);
+        }
+        let span = inner(self.text, node.span.clone());
+        let mut hit =
+            Hit::new(rule, node.span.clone(), message).with_secret(span).with_property("field", field);
+        if self.in_sops {
+            hit = hit.with_property("left_in_clear_by_sops", true);
+        }
+        self.hits.push(hit);
+    }
+
+    fn kubeconfig(&mut self, root: &Node) {
+        let Some(users) = root.get("users").and_then(Node::as_seq) else { return };
+        let looks_like = root.get("clusters").is_some()
+            || root.get("contexts").is_some()
+            || root.get("kind").and_then(Node::as_str) == Some("Config");
+        if !looks_like {
+            return;
+        }
+        for u in users {
+            let name = u.get("name").and_then(Node::as_str).unwrap_or("");
+            let Some(user) = u.get("user") else { continue };
+            for field in ["client-key-data", "token", "password"] {
+                if let Some(v) = user.get(field) {
+                    self.report(KUBECONFIG_RULE, v, "kubeconfig", &format!("users[{name}].user.{field}"));
+                }
+            }
+            if let Some(cfg) = path_get(user, &["auth-provider", "config"]) {
+                for field in ["client-secret", "refresh-token", "id-token", "access-token"] {
+                    if let Some(v) = cfg.get(field) {
+                        self.report(
+                            KUBECONFIG_RULE,
+                            v,
+                            "kubeconfig",
+                            &format!("users[{name}].user.auth-provider.config.{field}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn talosconfig(&mut self, root: &Node) {
+        let Some(contexts) = root.get("contexts").and_then(Node::as_map) else { return };
+        if root.get("context").is_none() {
+            return;
+        }
+        for (k, ctx) in contexts {
+            let name = k.as_str().unwrap_or("");
+            if ctx.get("endpoints").is_none() && ctx.get("crt").is_none() {
+                continue;
+            }
+            if let Some(v) = ctx.get("key") {
+                self.report(TALOSCONFIG_RULE, v, "talosconfig", &format!("contexts.{name}.key"));
+            }
+        }
+    }
+
+    fn talos_bundle(&mut self, root: &Node) {
+        let secrets = root.get("secrets");
+        let is_bundle = root.get("trustdinfo").is_some()
+            || secrets.is_some_and(|s| {
+                s.get("bootstraptoken").is_some()
+                    || s.get("secretboxencryptionsecret").is_some()
+                    || s.get("aescbcencryptionsecret").is_some()
+            });
+        if !is_bundle {
+            return;
+        }
+        const WHAT: &str = "Talos secrets bundle";
+        if let Some(v) = path_get(root, &["cluster", "secret"]) {
+            self.report(TALOS_BUNDLE_RULE, v, WHAT, "cluster.secret");
+        }
+        for field in ["bootstraptoken", "secretboxencryptionsecret", "aescbcencryptionsecret"] {
+            if let Some(v) = secrets.and_then(|s| s.get(field)) {
+                self.report(TALOS_BUNDLE_RULE, v, WHAT, &format!("secrets.{field}"));
+            }
+        }
+        if let Some(v) = path_get(root, &["trustdinfo", "token"]) {
+            self.report(TALOS_BUNDLE_RULE, v, WHAT, "trustdinfo.token");
+        }
+        if let Some(certs) = root.get("certs").and_then(Node::as_map) {
+            for (k, c) in certs {
+                let name = k.as_str().unwrap_or("");
+                if let Some(v) = c.get("key") {
+                    self.report(TALOS_BUNDLE_RULE, v, WHAT, &format!("certs.{name}.key"));
+                }
+            }
+        }
+    }
+
+    fn talos_machine(&mut self, root: &Node) {
+        if root.get("version").and_then(Node::as_str) != Some("v1alpha1") {
+            return;
+        }
+        let Some(machine) = root.get("machine").filter(|m| m.as_map().is_some()) else { return };
+        const WHAT: &str = "Talos machine config";
+        let fields: &[(&Node, &[&str], &str)] =
+            &[(machine, &["token"], "machine.token"), (machine, &["ca", "key"], "machine.ca.key")];
+        for (n, path, field) in fields {
+            if let Some(v) = path_get(n, path) {
+                self.report(TALOS_MACHINE_RULE, v, WHAT, field);
+            }
+        }
+        if let Some(cluster) = root.get("cluster") {
+            for (path, field) in [
+                (&["secret"][..], "cluster.secret"),
+                (&["token"][..], "cluster.token"),
+                (&["secretboxEncryptionSecret"][..], "cluster.secretboxEncryptionSecret"),
+                (&["aescbcEncryptionSecret"][..], "cluster.aescbcEncryptionSecret"),
+                (&["ca", "key"][..], "cluster.ca.key"),
+                (&["aggregatorCA", "key"][..], "cluster.aggregatorCA.key"),
+                (&["etcd", "ca", "key"][..], "cluster.etcd.ca.key"),
+                (&["serviceAccount", "key"][..], "cluster.serviceAccount.key"),
+            ] {
+                if let Some(v) = path_get(cluster, path) {
+                    self.report(TALOS_MACHINE_RULE, v, WHAT, field);
+                }
+            }
+        }
+    }
+
+    fn docker(&mut self, root: &Node) {
+        let Some(auths) = root.get("auths").and_then(Node::as_map) else { return };
+        for (k, entry) in auths {
+            let host = k.as_str().unwrap_or("");
+            for field in ["auth", "password", "identitytoken", "registrytoken"] {
+                if let Some(v) = entry.get(field) {
+                    self.report(
+                        DOCKER_RULE,
+                        v,
+                        "Docker registry credentials",
+                        &format!("auths.{host}.{field}"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Shrinks a quoted scalar's span to its content.
+pub(crate) fn inner(text: &str, span: Range<usize>) -> Range<usize> {
+    let b = text.as_bytes();
+    if span.end >= span.start + 2 && span.end <= b.len() {
+        let (f, l) = (b[span.start], b[span.end - 1]);
+        if (f == b'"' && l == b'"') || (f == b'\'' && l == b'\'') {
+            return span.start + 1..span.end - 1;
+        }
+    }
+    span
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(text: &str) -> Vec<String> {
+        assert!(is_candidate(text.as_bytes()), "not a candidate: {text}");
+        let mut hits = Vec::new();
+        check(text, &mut hits);
+        hits.into_iter().map(|h| h.properties["field"].as_str().unwrap_or("").to_owned()).collect()
+    }
+
+    #[test]
+    fn each_schema() {
+        assert_eq!(
+            rules("apiVersion: v1\nkind: Config\nclusters: []\nusers:\n- name: admin\n  user:\n    client-certificate-data: Zm9v\n    client-key-data: YmFy\n    token: abc123def456\n"),
+            ["users[admin].user.client-key-data", "users[admin].user.token"]
+        );
+        assert_eq!(
+            rules("context: home\ncontexts:\n  home:\n    endpoints: [10.0.0.1]\n    ca: Zm9v\n    crt: Zm9v\n    key: YmFy\n"),
+            ["contexts.home.key"]
+        );
+        assert_eq!(
+            rules("cluster:\n  id: abc\n  secret: s3cr3t\nsecrets:\n  bootstraptoken: ab.cd\n  secretboxencryptionsecret: ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\ntrustdinfo:\n  token: t.k\ncerts:\n  etcd:\n    crt: Zm9v\n    key: YmFy\n"),
+            ["cluster.secret", "secrets.bootstraptoken", "trustdinfo.token", "certs.etcd.key"]
+        );
+        assert_eq!(
+            rules("version: v1alpha1\nmachine:\n  type: worker\n  token: ab.cd\n  ca:\n    crt: Zm9v\n    key: \"\"\ncluster:\n  secret: s\n  token: t\n  ca:\n    crt: Zm9v\n"),
+            ["machine.token", "cluster.secret", "cluster.token"]
+        );
+        assert_eq!(rules("{\"auths\": {\"ghcr.io\": {\"auth\": \"dXNlcjpwYXNz\"}}}"), ["auths.ghcr.io.auth"]);
+    }
+}

@@ -1,0 +1,444 @@
+//! Validators for provider tokens and credential-named values (`rules/tokens.yaml`).
+//!
+//! A format rule's regex already pins the token's exact shape; these validators add what a regex
+//! cannot check: the CRC-32 checksum GitHub and npm tokens carry, that a value is random rather
+//! than a placeholder (`xxxx`, `EXAMPLE`, `0000`, `your-token-here`), which service a JSON Web
+//! Token belongs to, and that an AWS access key id has its secret key beside it. The generic rule
+//! for values under credential-named keys (`password:`, `api_key =`, `SECRET_KEY=`) is the
+//! strictest: only a literal that looks random, never a reference, template, path or word.
+
+use std::ops::Range;
+
+use base64::Engine as _;
+
+use crate::finding::{Hit, Severity};
+
+/// Rule for a Kubernetes service-account token (a JWT issued by the API server).
+pub const KUBE_SA_TOKEN_RULE: &str = "kube/service-account-token";
+/// Rule for a 1Password Connect token.
+pub const OP_CONNECT_RULE: &str = "token/1password-connect";
+
+fn text<'d>(data: &'d [u8], r: &Range<usize>) -> Option<&'d str> {
+    std::str::from_utf8(data.get(r.clone())?).ok()
+}
+
+/// GitHub classic tokens (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`) and npm tokens (`npm_`): 30
+/// random base62 characters and their CRC-32 in 6 base62 digits. A placeholder or a made-up
+/// string fails the checksum.
+pub fn validate_checksum(rule: &str, data: &[u8], m: Range<usize>, secret: Range<usize>) -> Option<Hit> {
+    let token = text(data, &secret)?;
+    let (_, rest) = token.split_once('_')?;
+    if rest.len() != 36 || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let (body, check) = rest.split_at(30);
+    if base62_crc32(body.as_bytes()) != check {
+        return None;
+    }
+    Some(Hit::new(rule, m, "token with a valid checksum").with_secret(secret))
+}
+
+/// The 6-digit base62 (`0-9A-Za-z`) CRC-32 that GitHub and npm append to their tokens.
+pub fn base62_crc32(body: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut n = crc32fast::hash(body) as u64;
+    let mut out = [b'0'; 6];
+    for slot in out.iter_mut().rev() {
+        *slot = ALPHABET[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Shannon entropy of a string in bits per character.
+pub fn entropy(s: &[u8]) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in s {
+        counts[b as usize] += 1;
+    }
+    let n = s.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Words that mark a documentation placeholder rather than a credential.
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "example",
+    "sample",
+    "placeholder",
+    "changeme",
+    "change_me",
+    "change-me",
+    "replace",
+    "your_",
+    "your-",
+    "yourtoken",
+    "xxxx",
+    "todo",
+    "fixme",
+    "dummy",
+    "redacted",
+    "insert",
+    "secret_here",
+    "token_here",
+    "key_here",
+    "goes_here",
+    "goeshere",
+    "notreal",
+    "fake",
+    "abcdef123",
+    "123456789",
+    "abcdefghij",
+    "0123456789",
+];
+
+/// Whether a value is a documentation placeholder: a marker word, a run of one character, or a
+/// value built of very few distinct characters.
+pub fn is_placeholder(v: &str) -> bool {
+    let lower = v.to_ascii_lowercase();
+    if PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w)) {
+        return true;
+    }
+    let b = lower.as_bytes();
+    if b.windows(5).any(|w| w.iter().all(|&c| c == w[0])) {
+        return true;
+    }
+    let mut distinct = [false; 256];
+    for &c in b {
+        distinct[c as usize] = true;
+    }
+    distinct.iter().filter(|&&d| d).count() < 6
+}
+
+/// Format rules whose shape is exact but which placeholders imitate (`glpat-xxxxxxxxxxxxxxxxxxxx`):
+/// the captured token must not be a placeholder.
+pub fn validate_random(rule: &str, data: &[u8], m: Range<usize>, secret: Range<usize>) -> Option<Hit> {
+    let token = text(data, &secret)?;
+    if is_placeholder(token) || entropy(token.as_bytes()) < 3.0 {
+        return None;
+    }
+    Some(Hit::new(rule, m, "token in a provider's fixed format").with_secret(secret))
+}
+
+/// An AWS access key id is an error when a 40-character secret access key sits within a few
+/// lines of it, a note when it stands alone (an id alone does not authenticate).
+pub fn validate_aws(rule: &str, data: &[u8], m: Range<usize>, secret: Range<usize>) -> Option<Hit> {
+    let id = text(data, &secret)?;
+    if is_placeholder(id) {
+        return None;
+    }
+    let from = m.start.saturating_sub(600);
+    let to = (m.end + 600).min(data.len());
+    let near = &data[from..to];
+    let re = aws_secret_regex();
+    let pair = re.captures_iter(near).find_map(|c| {
+        let g = c.get(1)?;
+        let v = std::str::from_utf8(g.as_bytes()).ok()?;
+        (!is_placeholder(v) && entropy(v.as_bytes()) > 4.0).then(|| from + g.start()..from + g.end())
+    });
+    match pair {
+        Some(s) => Some(
+            Hit::new(rule, m, "AWS access key id with its secret access key beside it")
+                .with_secret(s)
+                .with_property("paired", true),
+        ),
+        None => Some(
+            Hit::new(rule, m, "AWS access key id (no secret access key found beside it)")
+                .with_secret(secret)
+                .with_severity(Severity::Note)
+                .with_property("paired", false),
+        ),
+    }
+}
+
+fn aws_secret_regex() -> &'static regex::bytes::Regex {
+    static RE: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::bytes::Regex::new(
+            r#"(?i)secret[a-z0-9_.-]*["']?\s*[:=]\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
+        )
+        .expect("valid regex")
+    })
+}
+
+/// JSON Web Tokens: a Kubernetes service-account token (`iss` is `kubernetes/serviceaccount`,
+/// or the token carries the `kubernetes.io` claim) or a 1Password Connect token (audience
+/// `com.1password.connect`) is an error under its own rule; other JWTs are left to the generic
+/// rule, which sees their key name.
+pub fn validate_jwt(_rule: &str, data: &[u8], m: Range<usize>, secret: Range<usize>) -> Option<Hit> {
+    let token = text(data, &secret)?;
+    let mut parts = token.split('.');
+    let (_header, payload, sig) = (parts.next()?, parts.next()?, parts.next()?);
+    if sig.len() < 16 {
+        return None;
+    }
+    let decoded = zeroize::Zeroizing::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?,
+    );
+    let claims = std::str::from_utf8(&decoded).ok()?;
+    if claims.contains("\"kubernetes/serviceaccount\"") || claims.contains("\"kubernetes.io\"") {
+        return Some(
+            Hit::new(
+                KUBE_SA_TOKEN_RULE,
+                m,
+                "Kubernetes service-account token (a bearer token for the API server)",
+            )
+            .with_secret(secret),
+        );
+    }
+    if claims.contains("com.1password.connect") {
+        return Some(Hit::new(OP_CONNECT_RULE, m, "1Password Connect server token").with_secret(secret));
+    }
+    None
+}
+
+/// Key names that hold a secret's *name* or *location*, not the secret itself
+/// (`existingSecret`, `secretName`, `passwordSecretRef`, `tokenFile`, `secretKeyRef`).
+fn is_reference_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase().replace(['-', '_', '.'], "");
+    const SUFFIXES: &[&str] = &[
+        "name",
+        "ref",
+        "file",
+        "path",
+        "secretname",
+        "keyref",
+        "selector",
+        "env",
+        "envvar",
+        "var",
+        "arn",
+        "id",
+        "ids",
+        "url",
+        "uri",
+        "endpoint",
+        "type",
+        "length",
+        "policy",
+        "mode",
+        "enabled",
+        "required",
+        "regex",
+        "template",
+        "format",
+        "source",
+        "store",
+        "provider",
+        "field",
+        "key",
+        "header",
+        "method",
+        "duration",
+        "ttl",
+        "expiry",
+        "expiration",
+        "version",
+        "prefix",
+        "namespace",
+        "location",
+        "dir",
+        "command",
+        "cmd",
+        "hash",
+        "algorithm",
+        "issuer",
+        "audience",
+    ];
+    // `secret_key`, `api_key`, `masterkey`, `license_key` are credential names ending in `key`.
+    const CREDENTIAL_KEYS: &[&str] = &[
+        "secretkey",
+        "apikey",
+        "masterkey",
+        "licensekey",
+        "accesskey",
+        "privatekey",
+        "secretaccesskey",
+        "encryptionkey",
+        "signingkey",
+        "clientsecret",
+        "appkey",
+        "applicationkey",
+        "authkey",
+        "webhooksecret",
+        "jwtsecret",
+        "sharedsecret",
+        "cookiesecret",
+        "sessionsecret",
+    ];
+    if CREDENTIAL_KEYS.iter().any(|c| k.ends_with(c)) {
+        return false;
+    }
+    k.starts_with("existing") || SUFFIXES.iter().any(|s| k.ends_with(s) && k.len() > s.len())
+}
+
+/// The generic rule: a literal under a credential-named key. The regex captures the key name and
+/// the value; this keeps only values that look random: at least 16 characters (8 for a key that
+/// says `password`), letters and digits mixed, high entropy, and not a reference, template,
+/// placeholder, path, URL without credentials, version, date, identifier or SOPS value.
+pub fn validate_generic(rule: &str, data: &[u8], m: Range<usize>, secret: Range<usize>) -> Option<Hit> {
+    let value = text(data, &secret)?;
+    let key_text = std::str::from_utf8(data.get(m.start..secret.start)?).ok()?;
+    let key: String = key_text
+        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ':' | '=' | '"' | '\''))
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .collect::<Vec<char>>()
+        .into_iter()
+        .rev()
+        .collect();
+    if key.is_empty() || is_reference_key(&key) {
+        return None;
+    }
+    let lower_key = key.to_ascii_lowercase();
+    let password_key = lower_key.contains("passw") || lower_key.ends_with("pwd");
+    if !looks_random(value, if password_key { 10 } else { 16 }) {
+        return None;
+    }
+    // Sealed Secrets ciphertext sits under the original key names.
+    if value.len() > 200 && value.starts_with("Ag") || mentions(data, b"kind: SealedSecret") {
+        return None;
+    }
+    Some(
+        Hit::new(rule, m.start..secret.end, format!("random-looking literal value under `{key}`"))
+            .with_secret(secret)
+            .with_property("key", key),
+    )
+}
+
+fn mentions(data: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(data, needle).is_some()
+}
+
+/// Whether a literal looks like a random credential rather than a word, name, path, template or
+/// reference.
+pub fn looks_random(v: &str, min_len: usize) -> bool {
+    let b = v.as_bytes();
+    if b.len() < min_len || b.len() > 512 {
+        return false;
+    }
+    if v.starts_with("ENC[")
+        || v.contains("${")
+        || v.contains("{{")
+        || v.contains("$(")
+        || v.starts_with('<')
+        || v.starts_with("op://")
+        || v.starts_with("ref+")
+        || v.starts_with("vault:")
+        || v.starts_with('/')
+        || v.starts_with("./")
+        || v.starts_with("~/")
+        || v.contains("://")
+        || v.starts_with("sha256:")
+        || v.starts_with("age1")
+        || v.starts_with("AGE-SECRET-KEY-")
+        || v.starts_with("-----")
+    {
+        return false;
+    }
+    if is_placeholder(v) {
+        return false;
+    }
+    let lower = b.iter().filter(|c| c.is_ascii_lowercase()).count();
+    let upper = b.iter().filter(|c| c.is_ascii_uppercase()).count();
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    let letters = lower + upper;
+    // Identifiers: all upper-case with underscores (an environment variable's name), dotted or
+    // dashed words, camelCase words without digits.
+    if digits == 0 && (upper == 0 || lower == 0) {
+        return false;
+    }
+    if digits == 0 && letters == b.len() {
+        // Only letters, mixed case: random if entropy is high and it is not camelCase words.
+        let humps = b.windows(2).filter(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase()).count();
+        if humps * 5 >= b.len() / 2 || entropy(b) < 4.0 {
+            return false;
+        }
+    }
+    if letters == 0 {
+        // Only digits and punctuation: a number, a date, an IP address, a phone number.
+        return false;
+    }
+    // Words joined by separators (`my-app-secret`, `cluster.local`): every part a short word.
+    let parts: Vec<&str> = v.split(['-', '_', '.', ' ']).filter(|p| !p.is_empty()).collect();
+    if parts.len() >= 2 && parts.iter().all(|p| p.len() <= 10 && p.bytes().all(|c| c.is_ascii_lowercase())) {
+        return false;
+    }
+    // A version (`v1.2.3`), a semver with a suffix.
+    if v.trim_start_matches('v').split('.').all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit())) {
+        return false;
+    }
+    let e = entropy(b);
+    let needed = if b.len() >= 32 {
+        3.5
+    } else if b.len() >= 20 {
+        3.3
+    } else {
+        3.0
+    };
+    e >= needed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_round_trip() {
+        let body = b"aBcDeFgHiJkLmNoPqRsTuVwXyZ0123";
+        let check = base62_crc32(body);
+        assert_eq!(check.len(), 6);
+        let token = format!("ghp_{}{}", std::str::from_utf8(body).unwrap(), check);
+        let data = token.as_bytes();
+        assert!(validate_checksum("r", data, 0..data.len(), 0..data.len()).is_some());
+        let mut bad = token.clone().into_bytes();
+        bad[10] = if bad[10] == b'x' { b'y' } else { b'x' };
+        assert!(validate_checksum("r", &bad, 0..bad.len(), 0..bad.len()).is_none());
+    }
+
+    #[test]
+    fn random_values() {
+        assert!(looks_random("q8Zt3kP0vX2mR7bN1cY6wLs9", 16));
+        assert!(looks_random("3f9a1c0b7e6d5a4f2b8c9d0e1f2a3b4c5d6e7f8a9", 16));
+        for v in [
+            "my-application-secret-name",
+            "REPLACE_WITH_YOUR_TOKEN",
+            "${CLOUDFLARE_API_TOKEN}",
+            "{{ .Values.token }}",
+            "xxxxxxxxxxxxxxxxxxxxxxxx",
+            "/var/run/secrets/token",
+            "https://example.com/hook",
+            "2024-01-01T00:00:00Z",
+            "existingSecretName",
+            "ENC[AES256_GCM,data:Zm9v,iv:YmFy,tag:YmF6,type:str]",
+            "MY_SECRET_ENV_VARIABLE",
+            "kubernetes.default.svc",
+            "v1.28.3",
+        ] {
+            assert!(!looks_random(v, 16), "{v}");
+        }
+    }
+
+    #[test]
+    fn reference_keys() {
+        for k in
+            ["existingSecret", "secretName", "passwordSecretRef", "tokenFile", "secretKeyRef", "passwordFile"]
+        {
+            assert!(is_reference_key(k), "{k}");
+        }
+        for k in ["password", "api_key", "SECRET_KEY", "masterkey", "webhookSecret", "token", "clientSecret"]
+        {
+            assert!(!is_reference_key(k), "{k}");
+        }
+    }
+}
