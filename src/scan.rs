@@ -401,27 +401,28 @@ impl Engine {
 const YIELDING_RULES: &[&str] = &["generic/credential", "key/private-key-base64"];
 
 fn yield_to_specific(hits: &mut Vec<Hit>) {
-    // Strength: the first yielding rule is the weakest; a value a sops file's own rule left in
-    // clear, reported by a manifest or schema check, gives way to the sops engine's own finding on
-    // it; every other hit is stronger than all of these.
-    let rank = |h: &Hit| match YIELDING_RULES.iter().position(|r| *r == h.rule) {
-        Some(p) => p + 1,
-        None if h.properties.contains_key("left_in_clear_by_sops") => YIELDING_RULES.len() + 1,
-        None => usize::MAX,
-    };
-    if hits.iter().all(|h| rank(h) == usize::MAX) {
+    // Strength: the first yielding rule is the weakest; every other rule is stronger than all.
+    let rank = |h: &Hit| YIELDING_RULES.iter().position(|r| *r == h.rule).map_or(usize::MAX, |p| p + 1);
+    let left_in_clear = |h: &Hit| h.properties.contains_key("left_in_clear_by_sops");
+    if hits.iter().all(|h| rank(h) == usize::MAX && !left_in_clear(h)) {
         return;
     }
     let covered = |h: &Hit| h.secret.clone().unwrap_or_else(|| h.span.clone());
-    let strong: Vec<(Range<usize>, usize)> =
-        hits.iter().filter(|h| h.severity != Some(Severity::Note)).map(|h| (covered(h), rank(h))).collect();
+    let overlaps = |a: &Range<usize>, b: &Range<usize>| a.start < b.end && b.start < a.end;
+    let strong: Vec<(Range<usize>, usize, bool)> = hits
+        .iter()
+        .filter(|h| h.severity != Some(Severity::Note))
+        .map(|h| (covered(h), rank(h), h.rule.starts_with("sops/")))
+        .collect();
     hits.retain(|h| {
-        let mine = rank(h);
-        if mine == usize::MAX {
-            return true;
-        }
         let r = covered(h);
-        !strong.iter().any(|(o, theirs)| *theirs > mine && o.start < r.end && r.start < o.end)
+        // A value a sops file's own rule left in clear, found by a manifest or schema check,
+        // gives way to the sops engine's own finding on it.
+        if left_in_clear(h) && strong.iter().any(|(o, _, sops)| *sops && overlaps(o, &r)) {
+            return false;
+        }
+        let mine = rank(h);
+        mine == usize::MAX || !strong.iter().any(|(o, theirs, _)| *theirs > mine && overlaps(o, &r))
     });
 }
 

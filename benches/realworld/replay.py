@@ -95,11 +95,16 @@ def git_head(clone):
     return out.stdout.strip()
 
 
-def run_sopsguard(binary, clone, mode):
+def run_sopsguard(binary, clone, mode, raw=None):
     cmd = [binary, "scan", "--format", "json", "--fail-on", "never"]
     if mode == "history":
         cmd.insert(2, "--history")
     proc = subprocess.run(cmd, cwd=clone, capture_output=True, text=True)
+    if raw:
+        # sopsguard's own JSON report (redacted snippets, no value), for triaging by hand.
+        os.makedirs(raw, exist_ok=True)
+        with open(os.path.join(raw, f"{os.path.basename(clone)}.{mode}.json"), "w", encoding="utf-8") as f:
+            f.write(proc.stdout)
     try:
         doc = json.loads(proc.stdout)
     except json.JSONDecodeError:
@@ -257,6 +262,7 @@ def main():
     ap.add_argument("--repo", action="append", default=[])
     ap.add_argument("--peers", action="store_true")
     ap.add_argument("--json")
+    ap.add_argument("--raw", help="also keep each sopsguard JSON report in this directory (outside the project)")
     args = ap.parse_args()
     binary = os.path.abspath(args.bin)
     modes = ["head", "history"] if args.mode == "both" else [args.mode]
@@ -291,7 +297,7 @@ def main():
         out.append(f"{header['repo']} @ {header['commit'][:12]} ({header.get('shape', '')})")
         rep = {}
         for mode in modes:
-            result, err = run_sopsguard(binary, clone, mode)
+            result, err = run_sopsguard(binary, clone, mode, args.raw)
             if err:
                 out.append(f"  {mode}: {err}")
                 status = 2

@@ -216,6 +216,12 @@ fn check_secret(text: &str, obj: &Node, in_sops: bool, hits: &mut Vec<Hit>) {
     let meta = obj.get("metadata");
     let name = meta.and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("");
     let namespace = meta.and_then(|m| m.get("namespace")).and_then(Node::as_str).unwrap_or("");
+    let secret_type = obj.get("type").and_then(Node::as_str).unwrap_or("");
+    let argocd_type = meta
+        .and_then(|m| m.get("labels"))
+        .and_then(|l| l.get("argocd.argoproj.io/secret-type"))
+        .and_then(Node::as_str)
+        .unwrap_or("");
     for field in ["data", "stringData"] {
         let Some(entries) = obj.get(field).and_then(Node::as_map) else {
             continue;
@@ -226,6 +232,11 @@ fn check_secret(text: &str, obj: &Node, in_sops: bool, hits: &mut Vec<Hit>) {
             if v.is_null() || !is_plaintext(&value.value, field == "data") {
                 continue;
             }
+            let shown = readable(&value.value, field == "data");
+            if is_non_credential_field(key, shown.as_deref(), secret_type, argocd_type) {
+                continue;
+            }
+            let placeholder = shown.as_deref().is_some_and(is_placeholder_value);
             let what = if name.is_empty() { "a Secret".to_owned() } else { format!("Secret `{name}`") };
             let mut message = format!("{what} holds a plaintext value in `{field}.{key}`");
             if in_sops {
@@ -240,9 +251,171 @@ fn check_secret(text: &str, obj: &Node, in_sops: bool, hits: &mut Vec<Hit>) {
             if in_sops {
                 hit = hit.with_property("left_in_clear_by_sops", true);
             }
+            if placeholder {
+                hit.message = format!(
+                    "{what} holds a placeholder in `{field}.{key}` (not a credential; replace it before use)"
+                );
+                hit = hit.with_severity(crate::finding::Severity::Note).with_property("placeholder", true);
+            }
             hits.push(hit);
         }
     }
+}
+
+/// The value as text: `stringData` as written, `data` base64-decoded (when it decodes to UTF-8).
+fn readable(value: &str, base64_field: bool) -> Option<String> {
+    let v = value.trim();
+    if !base64_field {
+        return Some(v.to_owned());
+    }
+    let compact: Vec<u8> = v.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let decoded = zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(&compact).ok()?);
+    std::str::from_utf8(&decoded).ok().map(str::to_owned)
+}
+
+/// Fields of well-known Secret types that hold no credential: an Argo CD repository, repo-creds
+/// or cluster Secret's `url`, `type`, `name`, `project` (and a cluster Secret's `server`,
+/// `namespaces`, `clusterResources`, and a `config` without `bearerToken`, `password` or
+/// `keyData`); `kubernetes.io/basic-auth`'s `username`; Ceph CSI's `clusterID`, `fsName`,
+/// `userID`, `adminID`; and everywhere, connection settings that name rather than open
+/// (`host`, `hostname`, `port`, `database`, `username`, `user`, `region`, `bucket`, an `endpoint`
+/// or `url` without a password in it), booleans and LDAP distinguished names.
+fn is_non_credential_field(key: &str, value: Option<&str>, secret_type: &str, argocd_type: &str) -> bool {
+    let v = value.map(str::trim);
+    if matches!(key, "clusterID" | "fsName" | "userID" | "adminID") {
+        return true;
+    }
+    if secret_type == "kubernetes.io/basic-auth" && key == "username" {
+        return true;
+    }
+    if matches!(argocd_type, "repository" | "repo-creds" | "cluster") {
+        if matches!(
+            key,
+            "url"
+                | "type"
+                | "name"
+                | "project"
+                | "server"
+                | "namespaces"
+                | "clusterResources"
+                | "enableLfs"
+                | "insecure"
+                | "proxy"
+                | "noProxy"
+                | "forceHttpBasicAuth"
+                | "githubAppID"
+                | "githubAppInstallationID"
+                | "githubAppEnterpriseBaseUrl"
+        ) {
+            return true;
+        }
+        if key == "config" && argocd_type == "cluster" {
+            if let Some(c) = v {
+                return !(c.contains("bearerToken") || c.contains("password") || c.contains("keyData"));
+            }
+        }
+    }
+    let Some(v) = v else { return false };
+    if matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no" | "on" | "off" | "null") {
+        return true;
+    }
+    let k = key.to_ascii_lowercase().replace(['-', '.'], "_");
+    let settings = [
+        "host",
+        "hostname",
+        "port",
+        "database",
+        "db",
+        "dbname",
+        "db_name",
+        "username",
+        "user",
+        "user_name",
+        "region",
+        "bucket",
+        "bucket_name",
+        "namespace",
+        "email",
+        "endpoint",
+        "url",
+        "server",
+        "db_host",
+        "db_port",
+        "db_user",
+        "db_username",
+        "database_host",
+        "database_port",
+        "database_user",
+        "database_name",
+        "postgres_user",
+        "postgres_db",
+        "mysql_user",
+        "mysql_database",
+        "smtp_host",
+        "smtp_port",
+        "smtp_user",
+        "s3_endpoint",
+        "s3_region",
+        "s3_bucket",
+        "aws_region",
+        "aws_default_region",
+    ];
+    if settings.contains(&k.as_str()) {
+        // A URL with a password in its user info is a credential.
+        let userinfo_password = v.split_once("://").is_some_and(|(_, rest)| {
+            rest.split('/').next().is_some_and(|auth| {
+                auth.contains('@') && auth.split('@').next().is_some_and(|u| u.contains(':'))
+            })
+        });
+        return !userinfo_password;
+    }
+    // LDAP distinguished names (`cn=admin,dc=example,dc=org`).
+    let dn = v.split(',').all(|rdn| {
+        rdn.trim().split_once('=').is_some_and(|(a, b)| {
+            matches!(
+                a.trim().to_ascii_lowercase().as_str(),
+                "cn" | "uid" | "ou" | "dc" | "o" | "c" | "l" | "st"
+            ) && !b.is_empty()
+        })
+    });
+    dn && v.contains(',')
+}
+
+/// Whether a Secret value is a documentation placeholder (`REPLACE_ME`, `YOUR_TOKEN`, `changeme`,
+/// `<password>`, `‹token›`, `xxx`, `example`, `TODO`, `MyDatabasePassword`).
+fn is_placeholder_value(v: &str) -> bool {
+    let t = v.trim();
+    let lower = t.to_ascii_lowercase();
+    if (t.starts_with('<') && t.ends_with('>')) || (t.starts_with('‹') && t.ends_with('›')) {
+        return true;
+    }
+    const WORDS: &[&str] = &[
+        "replace_me",
+        "replace-me",
+        "replaceme",
+        "your_",
+        "your-",
+        "changeme",
+        "change_me",
+        "change-me",
+        "xxx",
+        "example",
+        "todo",
+        "fixme",
+        "placeholder",
+        "dummy",
+        "redacted",
+        "password",
+        "passwd",
+        "mysecret",
+        "my-secret",
+        "my_secret",
+        "secret123",
+        "insert_",
+        "goes_here",
+        "goeshere",
+    ];
+    WORDS.iter().any(|w| lower.contains(w)) || lower == "secret" || lower == "token"
 }
 
 fn check_kustomization(text: &str, obj: &Node, hits: &mut Vec<Hit>) {

@@ -99,6 +99,20 @@ const PLACEHOLDER_WORDS: &[&str] = &[
     "123456789",
     "abcdefghij",
     "0123456789",
+    // A value that spells out what it is (`MyDatabasePassword`, `admin_password_456`) is a sample.
+    "password",
+    "passwd",
+    "secret",
+    "apikey",
+    "api_key",
+    "mytest",
+    "demo",
+    "admin",
+    "secure",
+    "<",
+    ">",
+    "‹",
+    "›",
 ];
 
 /// Whether a value is a documentation placeholder: a marker word, a run of one character, or a
@@ -320,6 +334,57 @@ fn mentions(data: &[u8], needle: &[u8]) -> bool {
     memchr::memmem::find(data, needle).is_some()
 }
 
+/// Whether a value names a variable, setting or file rather than holding a secret: Terraform
+/// references (`var.x`, `local.x`, `data.x.y`, `module.x`), LiteLLM and similar environment
+/// references (`os.environ/NAME`, `env.NAME`, `process.env.NAME`), and slash-separated names
+/// whose parts are words (`vault/app/db-password`).
+fn is_code_reference(v: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "var.",
+        "local.",
+        "data.",
+        "module.",
+        "each.",
+        "self.",
+        "os.environ",
+        "env.",
+        "process.env.",
+        "secrets.",
+        "vars.",
+        "inputs.",
+        "steps.",
+        "needs.",
+        "matrix.",
+        "values.",
+        ".values.",
+    ];
+    let lower = v.to_ascii_lowercase();
+    if PREFIXES.iter().any(|p| lower.starts_with(p)) {
+        return true;
+    }
+    // Dotted identifiers: `queryParams.token`, `random_bytes.tunnel_secret.base64`.
+    let ident = |p: &str| {
+        p.bytes().next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+            && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+    };
+    let dotted: Vec<&str> = v.split('.').collect();
+    if dotted.len() >= 2 && dotted.iter().all(|p| ident(p)) {
+        let digits = v.bytes().filter(u8::is_ascii_digit).count();
+        if digits == 0 || (dotted.len() >= 3 && v.bytes().all(|c| !c.is_ascii_uppercase())) {
+            return true;
+        }
+    }
+    if v.contains('/') {
+        let word = |p: &str| {
+            !p.is_empty() && p.bytes().all(|c| c.is_ascii_alphabetic() || matches!(c, b'_' | b'-' | b'.'))
+        };
+        if v.split('/').filter(|p| !p.is_empty()).all(word) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Whether a literal looks like a random credential rather than a word, name, path, template or
 /// reference.
 pub fn looks_random(v: &str, min_len: usize) -> bool {
@@ -346,7 +411,7 @@ pub fn looks_random(v: &str, min_len: usize) -> bool {
     {
         return false;
     }
-    if is_placeholder(v) {
+    if is_placeholder(v) || is_code_reference(v) {
         return false;
     }
     let lower = b.iter().filter(|c| c.is_ascii_lowercase()).count();
@@ -370,8 +435,30 @@ pub fn looks_random(v: &str, min_len: usize) -> bool {
         return false;
     }
     // Words joined by separators (`my-app-secret`, `cluster.local`): every part a short word.
+    // Words joined by separators (`my-app-secret`, `llama-strix-v4`, `cluster.local`): mostly
+    // words, the rest numbers or word-and-number (`base64`); a UUID's hex groups are not words.
     let parts: Vec<&str> = v.split(['-', '_', '.', ' ']).filter(|p| !p.is_empty()).collect();
-    if parts.len() >= 2 && parts.iter().all(|p| p.len() <= 10 && p.bytes().all(|c| c.is_ascii_lowercase())) {
+    if parts.len() >= 2 {
+        let word = |p: &&str| p.len() >= 2 && p.bytes().all(|c| c.is_ascii_lowercase());
+        let wordish = |p: &&str| {
+            let letters = p.bytes().take_while(|c| c.is_ascii_lowercase()).count();
+            p.bytes().all(|c| c.is_ascii_digit())
+                || (letters >= 2 && p.bytes().skip(letters).all(|c| c.is_ascii_digit()))
+        };
+        let words = parts.iter().filter(|p| word(p)).count();
+        if words * 2 > parts.len() && parts.iter().all(|p| p.len() <= 16) {
+            return false;
+        }
+        if words >= 1 && parts.iter().all(|p| word(p) || wordish(p)) {
+            return false;
+        }
+    }
+    // An environment variable's name (`CONTEXT7_API_KEY`, `DB_PASSWORD_2`): upper case, digits
+    // and underscores only, with at least one underscore.
+    if lower == 0
+        && v.contains('_')
+        && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
+    {
         return false;
     }
     // A version (`v1.2.3`), a semver with a suffix.
@@ -410,6 +497,7 @@ mod tests {
     fn random_values() {
         assert!(looks_random("q8Zt3kP0vX2mR7bN1cY6wLs9", 16));
         assert!(looks_random("3f9a1c0b7e6d5a4f2b8c9d0e1f2a3b4c5d6e7f8a9", 16));
+        assert!(looks_random("123e4567-e89b-12d3-a456-426614174000", 16));
         for v in [
             "my-application-secret-name",
             "REPLACE_WITH_YOUR_TOKEN",
@@ -424,6 +512,14 @@ mod tests {
             "MY_SECRET_ENV_VARIABLE",
             "kubernetes.default.svc",
             "v1.28.3",
+            "os.environ/OPENCODE_API_KEY",
+            "CONTEXT7_API_KEY",
+            "var.onepassword_connect_token",
+            "llama-strix-dsv4f",
+            "super_secure_mqtt_password_123",
+            "MyRootPassword123!",
+            "random_bytes.tunnel_secret.base64",
+            "queryParams.token",
         ] {
             assert!(!looks_random(v, 16), "{v}");
         }

@@ -121,7 +121,7 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
             .ignore(true)
             .require_git(false)
             .follow_links(false)
-            .overrides(overrides)
+            .overrides(overrides.clone())
             .threads(opts.threads)
             .filter_entry(|e| e.file_name() != ".git")
             .build_parallel();
@@ -169,6 +169,11 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
                 ignore::WalkState::Continue
             })
         });
+        // A tracked file is committed whatever `.gitignore` says: in a git work tree, tracked
+        // files under this root that the walk left out (an ignored `archive/`) are scanned too.
+        // Excludes from the configuration still apply.
+        let mut entries_now = entries.lock().unwrap_or_else(|p| p.into_inner());
+        add_tracked(root, &overrides, &mut entries_now);
     }
     let mut entries = entries.into_inner().unwrap_or_else(|p| p.into_inner());
     entries.sort_by(|a, b| entry_path(a).cmp(entry_path(b)));
@@ -230,6 +235,32 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
             }
         }
     }
+    let mut parents: Vec<(String, PathBuf)> = roots.iter().flat_map(|r| parent_configs(r)).collect();
+    parents.sort();
+    parents.dedup();
+    for (display, fs) in parents {
+        if config_files.iter().any(|c| c.path == display) || unread_configs.iter().any(|(p, _)| *p == display)
+        {
+            continue;
+        }
+        match std::fs::symlink_metadata(&fs) {
+            Ok(m) if m.file_type().is_symlink() => {
+                unread_configs.push((display, "it is a symbolic link, which is not followed".to_owned()))
+            }
+            Ok(m) if !m.is_file() => unread_configs.push((display, "it is not a regular file".to_owned())),
+            _ => {
+                let mut data = Vec::new();
+                match read_capped(&fs, crate::sops::MAX_CONFIG_SIZE, &mut data) {
+                    Ok(Read::Data) => config_files.push(ConfigFile { path: display, data }),
+                    Ok(Read::TooLarge(_)) => unread_configs.push((
+                        display,
+                        format!("it is larger than {} MiB", crate::sops::MAX_CONFIG_SIZE >> 20),
+                    )),
+                    Err(e) => unread_configs.push((display, e.to_string())),
+                }
+            }
+        }
+    }
     let mut configs = ConfigSet::new(config_files, opts.sops_config_override.clone());
     for (path, why) in unread_configs {
         report
@@ -271,6 +302,68 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
         report.problems.extend(problem);
     }
     Ok(report)
+}
+
+fn add_tracked(root: &Path, overrides: &ignore::overrides::Override, entries: &mut Vec<Entry>) {
+    let Some((workdir, tracked)) = crate::source::git::tracked_files(root) else { return };
+    let (Ok(root_abs), Ok(workdir_abs)) = (root.canonicalize(), workdir.canonicalize()) else { return };
+    let Ok(rel_root) = root_abs.strip_prefix(&workdir_abs) else { return };
+    let prefix = super::normalize_rel(rel_root);
+    let seen: std::collections::HashSet<String> = entries.iter().map(|e| entry_path(e).to_owned()).collect();
+    for path in tracked {
+        let rest = if prefix.is_empty() {
+            path.as_str()
+        } else {
+            match path.strip_prefix(prefix.as_str()).and_then(|r| r.strip_prefix('/')) {
+                Some(r) => r,
+                None => continue,
+            }
+        };
+        if rest.split('/').any(|seg| seg == ".git" || seg.is_empty() || seg == "..") {
+            continue;
+        }
+        if overrides.matched(rest, false).is_ignore() {
+            continue;
+        }
+        let fs = root.join(rest);
+        let display = display_path(&fs);
+        if seen.contains(&display) {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(&fs) else { continue };
+        if meta.file_type().is_symlink() {
+            entries.push(Entry::Symlink { display });
+        } else if let Some(kind) = crate::fsread::special_kind(meta.file_type()) {
+            entries.push(Entry::Special { display, kind });
+        } else if meta.is_file() {
+            entries.push(Entry::File { display, fs, size: Some(meta.len()) });
+        }
+    }
+}
+
+/// The `.sops.yaml` files in the directories above a relative scan root, up to the current
+/// directory or the top of the git work tree, whichever comes first: `sopsguard scan secrets/` or
+/// `scan FILE` is governed by the same configs as the full scan. (Absolute roots and roots above
+/// the current directory are governed by the configs under them only.)
+fn parent_configs(root: &Path) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    if root.is_absolute() || root.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return out;
+    }
+    let mut dir = root.parent().map(Path::to_path_buf);
+    while let Some(d) = dir {
+        let rel = display_path(&d);
+        let here = if rel == "." || rel.is_empty() { PathBuf::from(".") } else { PathBuf::from(&rel) };
+        let cfg = here.join(".sops.yaml");
+        if std::fs::symlink_metadata(&cfg).is_ok() {
+            out.push((display_path(&cfg), cfg));
+        }
+        if here == Path::new(".") || here.join(".git").exists() {
+            break;
+        }
+        dir = here.parent().map(Path::to_path_buf);
+    }
+    out
 }
 
 fn entry_path(e: &Entry) -> &str {

@@ -9,5 +9,6 @@ mod git;
 mod hook;
 mod hostile;
 mod incident;
+mod recall;
 mod sarif;
 mod util;

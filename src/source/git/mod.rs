@@ -124,3 +124,28 @@ fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
         Err(_) => f(),
     }
 }
+
+/// The files git tracks in the repository that contains `start`: the work tree's root and the
+/// tracked paths (regular files and symbolic links, stage 0; no submodules, no sparse entries),
+/// `/`-separated and relative to that root. `None` outside a work tree, or when the index cannot
+/// be read (the working-tree scan then falls back to its walk alone).
+pub fn tracked_files(start: &Path) -> Option<(std::path::PathBuf, Vec<String>)> {
+    let safe = util::open(start).ok()?;
+    let repo = safe.to_thread_local();
+    let workdir = repo.workdir()?.to_owned();
+    let index = gix::index::File::at_or_default(
+        repo.index_path(),
+        repo.object_hash(),
+        true,
+        gix::index::decode::Options::default(),
+    )
+    .ok()?;
+    let mut out = Vec::with_capacity(index.entries().len());
+    for e in index.entries() {
+        if e.stage_raw() != 0 || e.mode.is_submodule() || e.mode.is_sparse() {
+            continue;
+        }
+        out.push(String::from_utf8_lossy(e.path(&index).as_ref()).into_owned());
+    }
+    Some((workdir, out))
+}
