@@ -586,7 +586,8 @@ fn check_sops_file(
     match selection {
         Selection::Rule(cfg, r) => {
             if md.loadable() {
-                drift(kind, &md, cfg, r, &key_span, data.len(), &mut hits);
+                let k8s_filter = !ctx.strict && matches!(kind, StoreKind::Yaml | StoreKind::Json);
+                drift(kind, &tree, k8s_filter, &md, cfg, r, &key_span, data.len(), &mut hits);
                 recipients(&md, cfg, r, &key_span, data.len(), &mut hits);
             }
         }
@@ -621,8 +622,16 @@ fn rule_text(r: &EncryptionRule) -> String {
     format!("{}: {}", r.kind.key(), r.value)
 }
 
+/// A file encrypted under another rule than the one that matches it now matters only when it
+/// leaves in clear a value the rule now asks sops to encrypt (a file that encrypts more than the
+/// rule asks, say fully encrypted under an `encrypted_regex` rule, exposes nothing). Under the
+/// Kubernetes filter, manifests of other kinds than `Secret` are not judged (as for files without
+/// metadata).
+#[allow(clippy::too_many_arguments)]
 fn drift(
     kind: StoreKind,
+    tree: &Tree,
+    k8s_filter: bool,
     md: &Metadata,
     cfg: &ParsedConfig,
     r: &CreationRule,
@@ -634,25 +643,31 @@ fn drift(
         return;
     }
     let want = r.effective_rule();
-    if want != md.rule {
+    let exposed = if want == md.rule { Vec::new() } else { candidates(tree, &want, k8s_filter) };
+    if let Some(first) = exposed.first() {
         let span = md.explicit_rule.as_ref().map_or_else(|| key_span.clone(), |(_, _, s)| clamp(s, len));
+        let default = if r.rule.is_none() { " (the sops default: the rule sets no option)" } else { "" };
         hits.push(
             Hit::new(
                 "sops/rule-drift",
                 span,
                 format!(
-                    "this file was encrypted with `{}`, but creation rule {} of {} now says `{}`",
+                    "this file was encrypted with `{}`, but creation rule {} of {} now says `{}`{default}: {} value(s) it would encrypt are in clear, starting at `{}`",
                     rule_text(&md.rule),
                     r.number,
                     cfg.path,
-                    rule_text(&want)
+                    rule_text(&want),
+                    exposed.len(),
+                    first.path
                 ),
             )
             .with_identity(format!("rule-drift:{}->{}", rule_text(&md.rule), rule_text(&want)))
             .with_property("file_rule", rule_text(&md.rule))
             .with_property("config_rule", rule_text(&want))
             .with_property("config", cfg.path.clone())
-            .with_property("creation_rule", r.number),
+            .with_property("creation_rule", r.number)
+            .with_property("values", exposed.len())
+            .with_property("key_paths", exposed.iter().take(50).map(|c| c.path.clone()).collect::<Vec<_>>()),
         );
     }
     if r.mac_only_encrypted != md.mac_only_encrypted {

@@ -113,11 +113,12 @@ fn sops_cases() -> Vec<(String, String)> {
         ("sops-orphan/default.sops.yaml".into(), default.clone()),
         ("sops-recipients/.sops.yaml".into(), rule("default\\.sops\\.yaml$", "", &r[2])),
         ("sops-recipients/default.sops.yaml".into(), default.clone()),
+        // The rule now also wants `metadata` encrypted, which the file leaves in clear.
         (
             "sops-rule-drift/.sops.yaml".into(),
-            rule("default\\.sops\\.yaml$", "    encrypted_regex: '^password$'\n", &r[0]),
+            k8s_rule.replace("^(data|stringData)$", "^(data|stringData|metadata)$"),
         ),
-        ("sops-rule-drift/default.sops.yaml".into(), default),
+        ("sops-rule-drift/k8s-secret.sops.yaml".into(), k8s.clone()),
         ("sops-mac-mismatch/.sops.yaml".into(), k8s_rule.clone()),
         ("sops-mac-mismatch/k8s-secret.sops.yaml".into(), relabelled),
         ("sops-value-tampered/.sops.yaml".into(), k8s_rule),
