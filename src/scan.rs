@@ -5,7 +5,7 @@
 //! data rules (one aho-corasick prefilter, then each rule's regex and validator), the structural
 //! detectors and the SOPS engine, then turns hits into redacted, fingerprinted [`Finding`]s.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 
@@ -400,11 +400,18 @@ impl Engine {
 /// reported once, by the rule that knows what it is.
 const YIELDING_RULES: &[&str] = &["generic/credential", "key/private-key-base64"];
 
+/// Schema detectors name the field a credential sits in (`cluster.secret` of a Talos bundle, a
+/// kubeconfig user's `token`): a provider-format token rule on the same value gives way to them.
+fn is_schema_rule(rule: &str) -> bool {
+    rule.starts_with("talos/") || rule == "kube/kubeconfig-credential" || rule == "docker/registry-auth"
+}
+
 fn yield_to_specific(hits: &mut Vec<Hit>) {
     // Strength: the first yielding rule is the weakest; every other rule is stronger than all.
     let rank = |h: &Hit| YIELDING_RULES.iter().position(|r| *r == h.rule).map_or(usize::MAX, |p| p + 1);
     let left_in_clear = |h: &Hit| h.properties.contains_key("left_in_clear_by_sops");
-    if hits.iter().all(|h| rank(h) == usize::MAX && !left_in_clear(h)) {
+    let token = |h: &Hit| h.rule.starts_with("token/");
+    if hits.iter().all(|h| rank(h) == usize::MAX && !left_in_clear(h) && !token(h)) {
         return;
     }
     let covered = |h: &Hit| h.secret.clone().unwrap_or_else(|| h.span.clone());
@@ -414,6 +421,11 @@ fn yield_to_specific(hits: &mut Vec<Hit>) {
         .filter(|h| h.severity != Some(Severity::Note))
         .map(|h| (covered(h), rank(h), h.rule.starts_with("sops/")))
         .collect();
+    let schema: Vec<Range<usize>> = hits
+        .iter()
+        .filter(|h| h.severity != Some(Severity::Note) && is_schema_rule(&h.rule))
+        .map(covered)
+        .collect();
     hits.retain(|h| {
         let r = covered(h);
         // A value a sops file's own rule left in clear, found by a manifest or schema check,
@@ -421,10 +433,17 @@ fn yield_to_specific(hits: &mut Vec<Hit>) {
         if left_in_clear(h) && strong.iter().any(|(o, _, sops)| *sops && overlaps(o, &r)) {
             return false;
         }
+        if token(h) && schema.iter().any(|o| overlaps(o, &r)) {
+            return false;
+        }
         let mine = rank(h);
         mine == usize::MAX || !strong.iter().any(|(o, theirs, _)| *theirs > mine && overlaps(o, &r))
     });
 }
+
+/// Properties that count or list what a finding covers (how many values a file leaves in clear, which
+/// ones): left out of its identity, so that a baseline entry survives one more plaintext value.
+const COUNTING_PROPERTIES: &[&str] = &["values", "key_paths", "versions"];
 
 /// The public identity of each hit with secret material within its file (its properties, which
 /// name the Secret, key or recipient and never hold a value) and its ordinal among the hits of the
@@ -433,10 +452,13 @@ fn ordinals(hits: &[Hit]) -> Vec<(String, usize)> {
     let ids: Vec<String> = hits
         .iter()
         .map(|h| {
-            if h.properties.is_empty() {
+            // Counts and lists grow as a file changes; they do not name the finding.
+            let id: BTreeMap<&String, &serde_json::Value> =
+                h.properties.iter().filter(|(k, _)| !COUNTING_PROPERTIES.contains(&k.as_str())).collect();
+            if id.is_empty() {
                 String::new()
             } else {
-                serde_json::to_string(&h.properties).unwrap_or_default()
+                serde_json::to_string(&id).unwrap_or_default()
             }
         })
         .collect();

@@ -208,7 +208,9 @@ def score(rows, result, mode):
             fp += 1
         else:
             ign += 1
-    tp_rows = [r for r in mrows if r["verdict"] == "TP"]
+    # `same-leak` rows are true findings on a leak another row already counts (another rule on
+    # the same value, the same value at another path): they count for precision, not for recall.
+    tp_rows = [r for r in mrows if r["verdict"] == "TP" and r["class"] != "same-leak"]
     found, misses = [], []
     for r in tp_rows:
         if any(row_matches(r, mode, p, ru) for p, ru in result["findings"]):
@@ -232,7 +234,7 @@ def score(rows, result, mode):
 
 
 def peer_score(rows, mode, paths):
-    tp_rows = [r for r in rows if r["mode"] == mode and r["verdict"] == "TP"]
+    tp_rows = [r for r in rows if r["mode"] == mode and r["verdict"] == "TP" and r["class"] != "same-leak"]
     found = [r for r in tp_rows if any(r["re"].match(p) for p in paths)]
     return {"tp_rows": len(tp_rows), "found": len(found), "reported_paths": len(paths),
             "missed": sorted({(r["path"], r["class"]) for r in tp_rows if r not in found})}

@@ -381,8 +381,32 @@ fn is_code_reference(v: &str) -> bool {
         if v.split('/').filter(|p| !p.is_empty()).all(word) {
             return true;
         }
+        // Lower-case names with a digit here and there (`zigbee2mqtt/client-auth-ca`): base64
+        // with a slash has upper-case letters.
+        let lower_name = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'.'))
+        };
+        let parts: Vec<&str> = v.split('/').filter(|p| !p.is_empty()).collect();
+        if parts.len() >= 2 && parts.iter().all(|p| lower_name(p)) && parts.iter().any(|p| word(p)) {
+            return true;
+        }
     }
     false
+}
+
+/// A YAML alias (`*dbRootPass`) or anchor names a node, it is not a value.
+fn is_yaml_alias(v: &str) -> bool {
+    v.strip_prefix('*').or_else(|| v.strip_prefix('&')).is_some_and(|n| {
+        !n.is_empty() && n.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+    })
+}
+
+/// Program text under a credential-named key (`hasToken: !!this.currentToken,` in a JavaScript
+/// config): member access on `this`, boolean operators, arrow functions, optional chaining.
+fn is_code_expression(v: &str) -> bool {
+    ["this.", "&&", "||", "=>", "?."].iter().any(|t| v.contains(t))
 }
 
 /// Whether a literal looks like a random credential rather than a word, name, path, template or
@@ -411,7 +435,7 @@ pub fn looks_random(v: &str, min_len: usize) -> bool {
     {
         return false;
     }
-    if is_placeholder(v) || is_code_reference(v) {
+    if is_placeholder(v) || is_code_reference(v) || is_yaml_alias(v) || is_code_expression(v) {
         return false;
     }
     let lower = b.iter().filter(|c| c.is_ascii_lowercase()).count();
@@ -439,11 +463,18 @@ pub fn looks_random(v: &str, min_len: usize) -> bool {
     // words, the rest numbers or word-and-number (`base64`); a UUID's hex groups are not words.
     let parts: Vec<&str> = v.split(['-', '_', '.', ' ']).filter(|p| !p.is_empty()).collect();
     if parts.len() >= 2 {
-        let word = |p: &&str| p.len() >= 2 && p.bytes().all(|c| c.is_ascii_lowercase());
+        // A word is all lower case or all upper case (`BOUNCER_KEY_nginx`).
+        let word = |p: &&str| {
+            p.len() >= 2
+                && (p.bytes().all(|c| c.is_ascii_lowercase()) || p.bytes().all(|c| c.is_ascii_uppercase()))
+        };
         let wordish = |p: &&str| {
             let letters = p.bytes().take_while(|c| c.is_ascii_lowercase()).count();
+            let digits = p.bytes().take_while(u8::is_ascii_digit).count();
             p.bytes().all(|c| c.is_ascii_digit())
                 || (letters >= 2 && p.bytes().skip(letters).all(|c| c.is_ascii_digit()))
+                // a size or version suffix: `6b`, `70b`, `4k`
+                || (digits >= 1 && p.len() - digits == 1 && p.as_bytes()[digits].is_ascii_lowercase())
         };
         let words = parts.iter().filter(|p| word(p)).count();
         if words * 2 > parts.len() && parts.iter().all(|p| p.len() <= 16) {
@@ -498,6 +529,7 @@ mod tests {
         assert!(looks_random("q8Zt3kP0vX2mR7bN1cY6wLs9", 16));
         assert!(looks_random("3f9a1c0b7e6d5a4f2b8c9d0e1f2a3b4c5d6e7f8a9", 16));
         assert!(looks_random("123e4567-e89b-12d3-a456-426614174000", 16));
+        assert!(looks_random("Zk3/q8Zt3kP0vX2mR7bN+1cY6wLs9", 16));
         for v in [
             "my-application-secret-name",
             "REPLACE_WITH_YOUR_TOKEN",
@@ -520,6 +552,11 @@ mod tests {
             "MyRootPassword123!",
             "random_bytes.tunnel_secret.base64",
             "queryParams.token",
+            "BOUNCER_KEY_nginx",
+            "zigbee2mqtt/client-auth-ca",
+            "qwen3-embedding-0-6b",
+            "*dbRootPass",
+            "!!this.currentToken,",
         ] {
             assert!(!looks_random(v, 16), "{v}");
         }

@@ -346,6 +346,48 @@ pub(super) struct Candidate {
     path: String,
 }
 
+/// Whether a plaintext value a rule wants encrypted can be a credential: its key names one
+/// (`password`, `token`, `apiKey`, `tls.key`, …), or the value looks random, carries a key block
+/// or a URL with a password. Names, flags and ordinary settings (`runs-on: ubuntu-latest`) cannot.
+fn may_hold_secret(c: &Candidate, data: &[u8]) -> bool {
+    const WORDS: &[&str] = &[
+        "pass",
+        "pwd",
+        "secret",
+        "token",
+        "key",
+        "auth",
+        "cred",
+        "private",
+        "cert",
+        "pin",
+        "salt",
+        "seed",
+        "sign",
+        "webhook",
+        "dsn",
+        "connection",
+        "bearer",
+        "cookie",
+        "session",
+        "otp",
+        "hash",
+    ];
+    let leaf = c.path.rsplit('.').next().unwrap_or(&c.path).to_ascii_lowercase();
+    if WORDS.iter().any(|w| leaf.contains(w)) {
+        return true;
+    }
+    let raw = data.get(c.span.clone()).unwrap_or_default();
+    let v = String::from_utf8_lossy(raw);
+    let v = v.trim().trim_matches(|ch| ch == '"' || ch == '\'');
+    crate::detect::tokens::looks_random(v, 12)
+        || v.contains("PRIVATE KEY-----")
+        || (v.contains("://")
+            && v.split("://").nth(1).is_some_and(|rest| {
+                rest.split('/').next().is_some_and(|h| h.contains(':') && h.contains('@'))
+            }))
+}
+
 /// Whether a branch is a Kubernetes manifest, and if so whether it is a `kind: Secret`.
 fn k8s_kind(branch: &[Item]) -> Option<bool> {
     let get = |k: &str| {
@@ -462,26 +504,43 @@ fn check_plain_file(
         }
         let rule = rule_for(Some(r));
         let k8s_filter = !ctx.strict && matches!(kind, StoreKind::Yaml | StoreKind::Json);
-        for c in candidates(&loaded.tree, &rule, k8s_filter) {
-            let span = clamp(&c.span, data.len());
+        let cands = candidates(&loaded.tree, &rule, k8s_filter);
+        // One finding per file: at the first value that can be a credential, with the count;
+        // a file whose plaintext values are all settings (names, flags, numbers) gets a note.
+        let secretish = cands.iter().position(|c| kind == StoreKind::Binary || may_hold_secret(c, data));
+        if let Some(first) = secretish.map(|i| &cands[i]).or(cands.first()) {
+            let span = clamp(&first.span, data.len());
             let rule_desc = match &r.rule {
                 Some(er) if kind != StoreKind::Binary => format!(" ({}: {})", er.kind.key(), er.value),
                 _ => String::new(),
             };
-            hits.push(
-                Hit::new(
-                    "sops/not-encrypted",
-                    span.clone(),
-                    format!(
-                        "`{}` is in plaintext, but creation rule {} of {}{rule_desc} says sops must encrypt it",
-                        c.path, r.number, cfg.path
-                    ),
-                )
-                .with_secret(span)
-                .with_property("key_path", c.path)
-                .with_property("config", cfg.path.clone())
-                .with_property("creation_rule", r.number),
-            );
+            let what = if kind == StoreKind::Binary {
+                "the whole file is in plaintext".to_owned()
+            } else if cands.len() == 1 {
+                format!("`{}` is in plaintext", first.path)
+            } else {
+                format!("{} values are in plaintext, starting at `{}`", cands.len(), first.path)
+            };
+            let mut hit = Hit::new(
+                "sops/not-encrypted",
+                span.clone(),
+                format!(
+                    "{what}, but creation rule {} of {}{rule_desc} says sops must encrypt it",
+                    r.number, cfg.path
+                ),
+            )
+            .with_secret(span)
+            .with_property("key_path", first.path.clone())
+            .with_property("values", cands.len())
+            .with_property("key_paths", cands.iter().take(50).map(|c| c.path.clone()).collect::<Vec<_>>())
+            .with_property("config", cfg.path.clone())
+            .with_property("creation_rule", r.number);
+            if secretish.is_none() {
+                hit = hit
+                    .with_severity(crate::finding::Severity::Note)
+                    .with_property("no_credential_like_value", true);
+            }
+            hits.push(hit);
         }
     }
     hits

@@ -168,3 +168,55 @@ fn an_unknown_revision_is_a_clear_error() {
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("nosuchbranch"), "{}", run.stderr);
 }
+
+/// Issue 14, class 6: a config-state finding (here `sops/orphan`) on a version no ref tip holds
+/// cannot be acted on: counted in a note, not listed. Versions held by several tips are one
+/// finding with their number; a leak stays one finding per exposing version.
+#[test]
+fn history_lists_config_state_findings_only_where_a_ref_tip_holds_the_file() {
+    let fixture = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sops/yaml/default.sops.yaml"),
+    )
+    .expect("fixture");
+    let d = repo();
+    let recipient = "age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun";
+    d.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - path_regex: ^nothing-matches$\n    age: {recipient}\n"),
+    );
+    d.write("app/a.sops.yaml", &fixture);
+    commit(&d, "v1");
+    d.write("app/a.sops.yaml", format!("{fixture}# v2\n"));
+    commit(&d, "v2");
+    d.write("app/a.sops.yaml", format!("{fixture}# v3\n"));
+    d.write("leak/key.txt", format!("{}\n", age_identity()));
+    commit(&d, "v3 and a leak");
+    d.write("leak/key.txt", format!("{}\n", age_identity()));
+    commit(&d, "another leaked key");
+
+    let orphans = |run: &Run| run.each_finding(|f| (text(&f["rule"]), f["properties"]["versions"].clone()));
+    let run = d.run(&["scan", "--history", "--format", "json"]);
+    let got: Vec<_> = orphans(&run).into_iter().filter(|f| f.0 == "sops/orphan").collect();
+    assert_eq!(got, [("sops/orphan".to_owned(), serde_json::Value::Null)], "{}", run.stdout);
+    let notes = run.json()["notes"].to_string();
+    assert!(
+        notes.contains("2 rule-drift, orphan or recipient findings on file versions no ref tip holds"),
+        "{notes}"
+    );
+    // Both leaked keys are listed: each version exposed one.
+    assert_eq!(found(&run).iter().filter(|f| f.0 == "age/identity").count(), 2, "{}", run.stdout);
+
+    // A branch at v1 makes that version actionable too: one finding for two versions.
+    d.git(&["branch", "old", "HEAD~3"]);
+    let run = d.run(&["scan", "--history", "--format", "json"]);
+    let got: Vec<_> = orphans(&run).into_iter().filter(|f| f.0 == "sops/orphan").collect();
+    assert_eq!(got, [("sops/orphan".to_owned(), serde_json::json!(2))], "{}", run.stdout);
+    let f = run.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "sops/orphan")
+        .cloned()
+        .unwrap();
+    assert_eq!(f["provenance"]["refs"], serde_json::json!(["refs/heads/main", "refs/heads/old"]));
+}

@@ -1185,6 +1185,10 @@ pub(crate) fn scan(
         };
         let annotations = annotate(&query_list, &ctx);
         let ref_names = ref_order(&commit_tips, &tree_tips);
+        // Config-state findings (rule drift, orphan, recipients) on versions no ref tip holds
+        // cannot be acted on: counted, not listed. At tips, one per path, rule and identity.
+        let mut untipped = 0usize;
+        let mut config_state: HashMap<(String, String, String), usize> = HashMap::new();
         for (key, (mut f, cfgs, object)) in merged {
             let blob = Some(key.1.to_string());
             f.provenance = Some(if object {
@@ -1207,7 +1211,25 @@ pub(crate) fn scan(
                     at_head: Some(a.at_head),
                 }
             });
+            if is_config_state(&f.rule) && !object {
+                let q = queries[&(key.0.clone(), key.1, cfgs.iter().copied().collect::<Vec<u32>>())];
+                if !annotations[q].at_tip {
+                    untipped += 1;
+                    continue;
+                }
+                let group = (f.path.clone(), f.rule.clone(), f.fingerprint.clone());
+                if let Some(&i) = config_state.get(&group) {
+                    merge_versions(&mut report.findings[i], f);
+                    continue;
+                }
+                config_state.insert(group, report.findings.len());
+            }
             report.findings.push(f);
+        }
+        if untipped > 0 {
+            report.notes.push(format!(
+                "{untipped} rule-drift, orphan or recipient findings on file versions no ref tip holds are not listed (they cannot be acted on; leaks in those versions are)"
+            ));
         }
         report.sort();
         util::drop_later((graph, forest, contexts, dirs, governing, sigs, configs), opts.free_tables);
@@ -1216,6 +1238,32 @@ pub(crate) fn scan(
     });
     util::drop_later(odb, opts.free_tables);
     result
+}
+
+/// Rules about a file's state against `.sops.yaml`, not about exposed values.
+fn is_config_state(rule: &str) -> bool {
+    matches!(rule, "sops/rule-drift" | "sops/orphan" | "sops/recipients")
+}
+
+/// Folds another version's finding of the same config-state issue on the same path into `into`:
+/// the versions are counted and the earliest introducing commit is kept; the refs are joined.
+fn merge_versions(into: &mut Finding, other: Finding) {
+    let n = into.properties.get("versions").and_then(serde_json::Value::as_u64).unwrap_or(1);
+    into.properties.insert("versions".into(), serde_json::Value::from(n + 1));
+    let (Some(a), Some(b)) = (into.provenance.as_mut(), other.provenance) else { return };
+    if b.date < a.date || (b.date == a.date && b.commit < a.commit) {
+        a.commit = b.commit;
+        a.author = b.author;
+        a.date = b.date;
+    }
+    a.commits = Some(a.commits.unwrap_or(0) + b.commits.unwrap_or(0));
+    for r in b.refs {
+        if !a.refs.contains(&r) {
+            a.refs.push(r);
+        }
+    }
+    a.refs.sort();
+    a.at_head = Some(a.at_head.unwrap_or(false) || b.at_head.unwrap_or(false));
 }
 
 /// Every ref, peeled, sorted by name; `HEAD` too when it is detached.
@@ -1567,6 +1615,9 @@ struct Annotation {
     /// Positions in [`ref_order`] of the refs that contain it.
     refs: Vec<u32>,
     at_head: bool,
+    /// Whether a ref tip (a commit tip's tree or a tree tip) holds the file: what a config-state
+    /// finding needs to be actionable.
+    at_tip: bool,
 }
 
 /// Queried directories by name ids.
@@ -1803,12 +1854,15 @@ fn annotate(queries: &[Query], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
     let mut memo = Memo::default();
     let mut found = |t: u32| -> Vec<u32> { found_in(t, &mut memo).to_vec() };
     let governed_of: Vec<Option<&Vec<u32>>> = queries.iter().map(|q| cx.governed.get(&q.0)).collect();
+    let tip_commits: FxSet<u32> = cx.commit_tips.iter().map(|t| t.1).collect();
     for (c, hits) in per_commit {
+        let tip = tip_commits.contains(&c);
         for &qi in hits.iter() {
             let qi = qi as usize;
             if Some(c) == head_commit {
                 out[qi].at_head = true;
             }
+            out[qi].at_tip |= tip;
             let governing = governed_of[qi].and_then(|g| g.get(graph.cfg[c as usize] as usize));
             if governing.is_some_and(|g| queries[qi].2.contains(g)) {
                 contain[qi].push(c);
@@ -1818,6 +1872,7 @@ fn annotate(queries: &[Query], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
     for (name, t) in cx.tree_tips {
         for qi in found(*t) {
             out[qi as usize].refs.push(position(name));
+            out[qi as usize].at_tip = true;
         }
     }
     for (qi, cs) in contain.iter().enumerate() {
