@@ -458,6 +458,27 @@ fn check_kustomization(text: &str, obj: &Node, hits: &mut Vec<Hit>) {
 /// Whether a value is a real plaintext secret value: not empty, not a SOPS `ENC[…]` value, not a
 /// reference to a value held elsewhere, and not public material (certificates, public keys), as
 /// written or, in `data`, once base64-decoded.
+/// Whether a plaintext value can itself be a credential: not empty, a boolean, null or a number
+/// (`secret.create: false`), a placeholder (`REPLACE_ME`, `<password>`), a template expression or
+/// variable (`{{ .Values.x }}`, `${DB_PASSWORD}`), a secret-manager reference or public PEM
+/// material. Used where a key's name alone (`password`, `token`) would otherwise make a value a
+/// candidate.
+pub(crate) fn is_literal_credential(value: &str) -> bool {
+    let v = value.trim().trim_matches(|c| c == '"' || c == '\'');
+    let lower = v.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~" | "none" | "[]" | "{}"
+    ) || v.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'_'))
+    {
+        return false;
+    }
+    if v.contains("{%") || v.contains("{{") || v.contains("$(") || v.starts_with('*') || v.starts_with('&') {
+        return false;
+    }
+    is_plaintext(v, false) && !is_placeholder_value(v)
+}
+
 fn is_plaintext(value: &str, base64_field: bool) -> bool {
     let v = value.trim();
     if v.is_empty() || v.starts_with("ENC[") || is_reference(v) || is_secret_manager_reference(v) {

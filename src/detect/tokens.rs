@@ -374,6 +374,20 @@ fn is_code_reference(v: &str) -> bool {
             return true;
         }
     }
+    // An action or image reference with a tag or version (`actions/checkout@v4`,
+    // `ghcr.io/org/app:1.2.3`): the name before it decides.
+    if let Some((name, tag)) = v.rsplit_once(['@', ':']) {
+        let last = name.rsplit('/').next().unwrap_or(name);
+        let tag_ok = !tag.is_empty()
+            && tag.len() <= 64
+            && tag
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'_'))
+            && (tag.bytes().any(|c| c.is_ascii_digit()) || tag.len() <= 12);
+        if name.contains('/') && !last.is_empty() && tag_ok && is_code_reference(name) {
+            return true;
+        }
+    }
     if v.contains('/') {
         let word = |p: &str| {
             !p.is_empty() && p.bytes().all(|c| c.is_ascii_alphabetic() || matches!(c, b'_' | b'-' | b'.'))
@@ -463,10 +477,14 @@ pub fn looks_random(v: &str, min_len: usize) -> bool {
     // words, the rest numbers or word-and-number (`base64`); a UUID's hex groups are not words.
     let parts: Vec<&str> = v.split(['-', '_', '.', ' ']).filter(|p| !p.is_empty()).collect();
     if parts.len() >= 2 {
-        // A word is all lower case or all upper case (`BOUNCER_KEY_nginx`).
+        // A word is all lower case, all upper case (`BOUNCER_KEY_nginx`) or capitalised
+        // (`Schedule - Update Flux`).
         let word = |p: &&str| {
+            let b = p.as_bytes();
             p.len() >= 2
-                && (p.bytes().all(|c| c.is_ascii_lowercase()) || p.bytes().all(|c| c.is_ascii_uppercase()))
+                && (b.iter().all(u8::is_ascii_lowercase)
+                    || b.iter().all(u8::is_ascii_uppercase)
+                    || (b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_lowercase)))
         };
         let wordish = |p: &&str| {
             let letters = p.bytes().take_while(|c| c.is_ascii_lowercase()).count();
@@ -491,6 +509,22 @@ pub fn looks_random(v: &str, min_len: usize) -> bool {
         && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
     {
         return false;
+    }
+    // A Kubernetes API version (`kustomize.config.k8s.io/v1beta1`, `apps/v1`).
+    if let Some((group, version)) = v.split_once('/') {
+        let version_ok = version.strip_prefix('v').is_some_and(|r| {
+            let r = r.trim_start_matches(|c: char| c.is_ascii_digit());
+            r.len() < version.len() - 1
+                && (r.is_empty()
+                    || ["alpha", "beta"]
+                        .iter()
+                        .any(|w| r.strip_prefix(w).is_some_and(|n| n.bytes().all(|c| c.is_ascii_digit()))))
+        });
+        if version_ok
+            && group.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+        {
+            return false;
+        }
     }
     // A version (`v1.2.3`), a semver with a suffix.
     if v.trim_start_matches('v').split('.').all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit())) {
@@ -557,6 +591,12 @@ mod tests {
             "qwen3-embedding-0-6b",
             "*dbRootPass",
             "!!this.currentToken,",
+            "Schedule - Update Flux",
+            "kustomize.config.k8s.io/v1beta1",
+            "external-secrets.io/v1alpha1",
+            "actions/checkout@v4",
+            "ghcr.io/onedr0p/home-assistant:2024.1.5",
+            "ubuntu-latest",
         ] {
             assert!(!looks_random(v, 16), "{v}");
         }

@@ -346,46 +346,127 @@ pub(super) struct Candidate {
     path: String,
 }
 
+/// Parts of a key name that say its value is a credential.
+const CREDENTIAL_KEY_WORDS: &[&str] = &[
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "auth",
+    "cred",
+    "private",
+    "cert",
+    "pin",
+    "salt",
+    "seed",
+    "sign",
+    "webhook",
+    "dsn",
+    "connection",
+    "bearer",
+    "cookie",
+    "session",
+    "otp",
+    "hash",
+];
+
 /// Whether a plaintext value a rule wants encrypted can be a credential: its key names one
 /// (`password`, `token`, `apiKey`, `tls.key`, …), or the value looks random, carries a key block
 /// or a URL with a password. Names, flags and ordinary settings (`runs-on: ubuntu-latest`) cannot.
 fn may_hold_secret(c: &Candidate, data: &[u8]) -> bool {
-    const WORDS: &[&str] = &[
-        "pass",
-        "pwd",
-        "secret",
-        "token",
-        "key",
-        "auth",
-        "cred",
-        "private",
-        "cert",
-        "pin",
-        "salt",
-        "seed",
-        "sign",
-        "webhook",
-        "dsn",
-        "connection",
-        "bearer",
-        "cookie",
-        "session",
-        "otp",
-        "hash",
-    ];
-    let leaf = c.path.rsplit('.').next().unwrap_or(&c.path).to_ascii_lowercase();
-    if WORDS.iter().any(|w| leaf.contains(w)) {
-        return true;
-    }
     let raw = data.get(c.span.clone()).unwrap_or_default();
     let v = String::from_utf8_lossy(raw);
+    let leaf = c.path.rsplit('.').next().unwrap_or(&c.path).to_ascii_lowercase();
+    value_may_be_secret(&leaf, &v, CREDENTIAL_KEY_WORDS)
+}
+
+/// Whether a plaintext value under key `leaf` (lower case) can be a credential: a literal under a
+/// credential-like key, or a random-looking literal, a private key or a URL with a password under
+/// any key. Template expressions, placeholders, booleans and numbers never are.
+fn value_may_be_secret(leaf: &str, v: &str, words: &[&str]) -> bool {
     let v = v.trim().trim_matches(|ch| ch == '"' || ch == '\'');
+    if !crate::detect::k8s::is_literal_credential(v) {
+        return false;
+    }
+    if words.iter().any(|w| leaf.contains(w)) {
+        return true;
+    }
     crate::detect::tokens::looks_random(v, 12)
         || v.contains("PRIVATE KEY-----")
         || (v.contains("://")
             && v.split("://").nth(1).is_some_and(|rest| {
                 rest.split('/').next().is_some_and(|h| h.contains(':') && h.contains('@'))
             }))
+}
+
+/// Whether a file sops would encrypt whole (the binary store: a template such as `secret.yaml.j2`,
+/// a `kustomization.yaml.bak`, a `.txt`) can hold a credential. A text with no `key: value` or
+/// `key=value` structure may be a bare secret (a password file, a key) and can; one with structure
+/// can when one of its values can (a literal under a credential-like key, a random-looking
+/// literal), or when it holds a private key. Template lines (`{% … %}`), comments and the lines of
+/// a certificate are passed over; template expressions are no literals.
+fn whole_text_may_hold_secret(data: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return true;
+    };
+    if text.contains("PRIVATE KEY-----") {
+        return true;
+    }
+    let mut structured = false;
+    let mut in_certificate = false;
+    for line in text.lines().take(100_000) {
+        let t = line.trim();
+        if t.starts_with("-----BEGIN ") {
+            in_certificate = true;
+            continue;
+        }
+        if t.starts_with("-----END ") {
+            in_certificate = false;
+            continue;
+        }
+        if in_certificate
+            || t.is_empty()
+            || t == "---"
+            || ["#", "//", ";", "{%", "{#", "{{-", "<!--"].iter().any(|p| t.starts_with(p))
+        {
+            continue;
+        }
+        let item = t.strip_prefix("- ").unwrap_or(t).trim_start();
+        let pair = item.split_once(": ").or_else(|| item.strip_suffix(':').map(|k| (k, ""))).or_else(|| {
+            item.split_once('=').filter(|(k, _)| !k.is_empty() && !k.contains(' ') && !k.contains('"'))
+        });
+        match pair {
+            Some((key, value)) if key_like(key) => {
+                structured = true;
+                let leaf = key.trim().trim_matches(|c| c == '"' || c == '\'').to_ascii_lowercase();
+                let value = value.trim().trim_end_matches(',');
+                if !value.is_empty()
+                    && !matches!(value, "|" | "|-" | ">" | ">-" | "{" | "[")
+                    && value_may_be_secret(&leaf, value, CREDENTIAL_KEY_WORDS)
+                {
+                    return true;
+                }
+            }
+            _ => {
+                if crate::detect::tokens::looks_random(item.trim_matches(|c| c == '"' || c == '\''), 20)
+                    && crate::detect::k8s::is_literal_credential(item)
+                {
+                    return true;
+                }
+            }
+        }
+    }
+    !structured
+}
+
+/// A key of a YAML, JSON, dotenv or INI line: a name, quoted or not, without spaces inside.
+fn key_like(key: &str) -> bool {
+    let k = key.trim().trim_matches(|c| c == '"' || c == '\'');
+    !k.is_empty()
+        && k.len() <= 128
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/' | b'@' | b'$'))
 }
 
 /// Whether a branch is a Kubernetes manifest, and if so whether it is a `kind: Secret`.
@@ -507,7 +588,11 @@ fn check_plain_file(
         let cands = candidates(&loaded.tree, &rule, k8s_filter);
         // One finding per file: at the first value that can be a credential, with the count;
         // a file whose plaintext values are all settings (names, flags, numbers) gets a note.
-        let secretish = cands.iter().position(|c| kind == StoreKind::Binary || may_hold_secret(c, data));
+        let secretish = if kind == StoreKind::Binary {
+            (!cands.is_empty() && whole_text_may_hold_secret(data)).then_some(0)
+        } else {
+            cands.iter().position(|c| may_hold_secret(c, data))
+        };
         if let Some(first) = secretish.map(|i| &cands[i]).or(cands.first()) {
             let span = clamp(&first.span, data.len());
             let rule_desc = match &r.rule {

@@ -661,6 +661,37 @@ fn not_encrypted_in_other_stores_and_unchanged_files() {
 }
 
 #[test]
+fn not_encrypted_judges_templates_and_whole_files_by_their_values() {
+    let (_, r1) = testkit::generate_identity();
+    // An unanchored rule that covers templates, backups and CI workflows (issue 14, class 3).
+    let c = cfg(&format!("creation_rules:\n  - path_regex: .*.ya?ml\n    age: {r1}\n"));
+    let none = Identities::none();
+    let severity = |path: &str, data: &[u8]| {
+        let out = run(&c, &none, false, path, data);
+        assert_eq!(rules(&out), ["sops/not-encrypted"], "{path}");
+        out.hits[0].severity
+    };
+    let note = Some(crate::finding::Severity::Note);
+    // sops would encrypt these whole (the binary store); their values are template expressions
+    let j2 = b"---\napiVersion: v1\nkind: Secret\nstringData:\n{% for k in keys %}\n  {{ k }}: \"{{ lookup('env', k) }}\"\n{% endfor %}\n  password: \"{{ db_password }}\"\n";
+    assert_eq!(severity("templates/secret.sops.yaml.j2", j2), note);
+    let bak = b"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ./helmrelease.yaml\n";
+    assert_eq!(severity("apps/kustomization.yaml.bak", bak), note);
+    // a literal under a credential-like key, a bare secret, a private key: errors
+    let lit =
+        b"apiVersion: v1\nkind: Secret\nstringData:\n  password: \"{{ x }}\"\n  token: s3cr3t-Value-42\n";
+    assert_eq!(severity("templates/secret.yaml.j2", lit), None);
+    assert_eq!(severity("secrets/db.yaml.txt", b"Zk3q8Zt3kP0vX2mR7bN1cY6wLs9\n"), None);
+    // a workflow: names and references to CI secrets are no credentials
+    let wf = b"name: Schedule - Update Flux\non:\n  schedule:\n    - cron: \"0 * * * *\"\njobs:\n  up:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n        with:\n          token: \"${{ secrets.GITHUB_TOKEN }}\"\n          delete-branch: true\n";
+    assert_eq!(severity(".github/workflows/flux.yaml", wf), note);
+    // the same workflow with a literal token is an error
+    let leaked =
+        String::from_utf8_lossy(wf).replace("\"${{ secrets.GITHUB_TOKEN }}\"", "q8Zt3kP0vX2mR7bN1cY6wLs9");
+    assert_eq!(severity(".github/workflows/flux.yaml", leaked.as_bytes()), None);
+}
+
+#[test]
 fn named_but_plain() {
     let none = Identities::none();
     let empty = ConfigSet::default();
