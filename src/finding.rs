@@ -192,6 +192,11 @@ pub struct Finding {
     /// Structured extras copied from the hit.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub properties: BTreeMap<String, serde_json::Value>,
+    /// Which secret the finding is about, as a keyed hash under a key drawn at random for this
+    /// process ([`crate::fingerprint::secret_id`]): tells whether two versions of a file hold the
+    /// same secret. Never serialized, printed or compared across processes.
+    #[serde(skip)]
+    pub secret_id: Option<[u8; 16]>,
 }
 
 impl Finding {
@@ -207,6 +212,35 @@ impl Finding {
             &self.message,
         )
     }
+}
+
+/// Folds `other`, a finding of the same issue in another version of the same file, into `into`:
+/// the versions are counted, the earliest introducing commit is kept, the commits are added up
+/// (each commit holds one version of a path, so the sets are disjoint) and the refs joined.
+pub(crate) fn merge_version(into: &mut Finding, other: Finding) {
+    let count = |f: &Finding| f.properties.get("versions").and_then(serde_json::Value::as_u64).unwrap_or(1);
+    let n = count(into) + count(&other);
+    into.properties.insert("versions".into(), serde_json::Value::from(n));
+    let (Some(a), Some(b)) = (into.provenance.as_mut(), other.provenance) else { return };
+    if b.date < a.date || (b.date == a.date && b.commit < a.commit) {
+        a.commit = b.commit;
+        a.author = b.author;
+        a.date = b.date;
+    }
+    a.commits = match (a.commits, b.commits) {
+        (None, None) => None,
+        (x, y) => Some(x.unwrap_or(0) + y.unwrap_or(0)),
+    };
+    for r in b.refs {
+        if !a.refs.contains(&r) {
+            a.refs.push(r);
+        }
+    }
+    a.refs.sort();
+    a.at_head = match (a.at_head, b.at_head) {
+        (None, None) => None,
+        (x, y) => Some(x.unwrap_or(false) || y.unwrap_or(false)),
+    };
 }
 
 /// Sorts findings into the one order every output uses, and removes exact duplicates.

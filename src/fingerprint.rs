@@ -51,6 +51,36 @@ pub fn is_keyed() -> bool {
     KEY.get().is_some()
 }
 
+/// The key of [`secret_id`]: drawn at random once per process (from the seeds the standard
+/// library's `RandomState` takes from the operating system), never stored or printed.
+static SESSION_KEY: OnceLock<Zeroizing<Vec<u8>>> = OnceLock::new();
+
+fn session_key() -> &'static [u8] {
+    SESSION_KEY.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut key = Zeroizing::new(Vec::with_capacity(32));
+        for i in 0u8..4 {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u8(i);
+            key.extend_from_slice(&h.finish().to_le_bytes());
+        }
+        key
+    })
+}
+
+/// Which secret this is, within this process only: an HMAC of the normalised secret under a key
+/// drawn at random when the process starts. Two findings with equal ids hold the same secret; the
+/// id means nothing outside the process, so it is never written anywhere.
+pub fn secret_id(secret: &[u8]) -> [u8; 16] {
+    let normalized = normalize_secret(secret);
+    let mut out = [0u8; 16];
+    if let Ok(mut mac) = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(session_key()) {
+        mac.update(&normalized);
+        out.copy_from_slice(&mac.finalize().into_bytes()[..16]);
+    }
+    out
+}
+
 /// Removes what reformatting changes: ASCII white space, quotes, `\n` escapes.
 pub fn normalize_secret(secret: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(secret.len()));

@@ -143,6 +143,8 @@ fn collect(args: &ScanArgs) -> miette::Result<(Engine, Settings, ScanReport)> {
         }
         let mut report = result?;
         settings.apply(&mut report, &integrate::repository_root(&start));
+        // One finding per secret and place, however many versions of the file held it.
+        report.group_versions();
         report
     } else {
         let walk = WalkOptions {

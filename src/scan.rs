@@ -125,6 +125,39 @@ impl ScanReport {
         self.notes.dedup();
     }
 
+    /// Folds the findings of one secret across the versions of a file into one finding (history
+    /// and range scans): the same rule, path and fingerprint, and the same secret, found in several
+    /// blobs of that path. The finding kept is the earliest version's; it counts the versions
+    /// (`versions`) and the commits, and joins the refs. A rotated secret at the same place is a
+    /// different secret and stays a finding of its own. Returns how many findings were folded.
+    pub fn group_versions(&mut self) -> usize {
+        self.sort();
+        let mut first: HashMap<(String, String, String, [u8; 16]), usize> = HashMap::new();
+        let mut kept: Vec<Finding> = Vec::with_capacity(self.findings.len());
+        let mut folded = 0;
+        for f in std::mem::take(&mut self.findings) {
+            let from_commit = f.provenance.as_ref().is_some_and(|p| p.source == "commit");
+            let Some(id) = f.secret_id.filter(|_| from_commit) else {
+                kept.push(f);
+                continue;
+            };
+            let key = (f.path.clone(), f.rule.clone(), f.fingerprint.clone(), id);
+            match first.get(&key) {
+                Some(&i) => {
+                    crate::finding::merge_version(&mut kept[i], f);
+                    folded += 1;
+                }
+                None => {
+                    first.insert(key, kept.len());
+                    kept.push(f);
+                }
+            }
+        }
+        self.findings = kept;
+        self.sort();
+        folded
+    }
+
     /// The highest severity among the findings.
     pub fn max_severity(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()
@@ -365,6 +398,7 @@ impl Engine {
                     fingerprint::of_identity(&hit.rule, path, hit.identity.as_deref().unwrap_or(&hit.message))
                 }
             };
+            let secret_id = secret.as_ref().map(|sec| fingerprint::secret_id(&data[sec.clone()]));
             // File-level findings (empty span) show no source: the file may be all secrets.
             let context = if is_text && !span.is_empty() {
                 lines.context(data, &span, secret.as_ref(), &secrets)
@@ -389,6 +423,7 @@ impl Engine {
                 context,
                 provenance: None,
                 properties: hit.properties,
+                secret_id,
             });
         }
         (out, suppressed)

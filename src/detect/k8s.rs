@@ -473,7 +473,15 @@ pub(crate) fn is_literal_credential(value: &str) -> bool {
     {
         return false;
     }
-    if v.contains("{%") || v.contains("{{") || v.contains("$(") || v.starts_with('*') || v.starts_with('&') {
+    // A whole `${VAR}` is a substitution (Flux postBuild, envsubst), not a literal.
+    let substitution = v.starts_with("${") && v.ends_with('}') && !v[2..].contains("${");
+    if substitution
+        || v.contains("{%")
+        || v.contains("{{")
+        || v.contains("$(")
+        || v.starts_with('*')
+        || v.starts_with('&')
+    {
         return false;
     }
     is_plaintext(v, false) && !is_placeholder_value(v)

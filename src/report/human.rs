@@ -140,6 +140,9 @@ fn provenance_text(f: &Finding) -> Option<String> {
         (None, "index") => parts.push("staged in the index".to_owned()),
         _ => {}
     }
+    if let Some(v) = f.properties.get("versions").and_then(serde_json::Value::as_u64).filter(|&v| v > 1) {
+        parts.push(format!("in {v} versions of the file"));
+    }
     if let Some(n) = p.commits {
         parts.push(format!("present in {n} commit{}", if n == 1 { "" } else { "s" }));
     }

@@ -371,17 +371,184 @@ const CREDENTIAL_KEY_WORDS: &[&str] = &[
     "hash",
 ];
 
+/// Last words of a key name that make it a setting about a credential, not the credential:
+/// `secretName`, `passwordFile`, `tokenUrl`, `authType`, `sessionAffinity`, `keyLength`.
+const SETTING_TAIL_WORDS: &[&str] = &[
+    "name",
+    "names",
+    "ref",
+    "file",
+    "files",
+    "path",
+    "dir",
+    "type",
+    "mode",
+    "policy",
+    "enabled",
+    "length",
+    "size",
+    "timeout",
+    "ttl",
+    "url",
+    "uri",
+    "endpoint",
+    "format",
+    "algorithm",
+    "version",
+    "count",
+    "interval",
+    "duration",
+    "affinity",
+    "selector",
+    "namespace",
+    "method",
+    "issuer",
+    "field",
+    "env",
+    "header",
+    "provider",
+    "backend",
+    "store",
+    "template",
+    "class",
+    "kind",
+    "label",
+    "labels",
+];
+
+/// Keys whose value is a name or a type (`kind: CiliumL2AnnouncementPolicy`, `name:
+/// go2rtc-configmap`, `image: ghcr.io/x/y`): never a credential, however random it looks.
+const IDENTIFIER_KEYS: &[&str] = &[
+    "kind",
+    "apiVersion",
+    "name",
+    "namespace",
+    "generateName",
+    "image",
+    "repository",
+    "tag",
+    "uses",
+    "runs-on",
+    "app",
+    "component",
+    "type",
+    "schedule",
+    "cron",
+    "host",
+    "hostname",
+    "domain",
+    "chart",
+    "version",
+    "ref",
+    "branch",
+    "mode",
+    "class",
+    "storageClassName",
+    "serviceName",
+    "secretName",
+    "configMapName",
+    "serviceAccountName",
+    "priorityClassName",
+    "ingressClassName",
+    "container",
+];
+
+/// Words that contain a credential word but name something else.
+const NOT_CREDENTIAL_WORDS: &[&str] = &[
+    "author",
+    "authors",
+    "authority",
+    "bypass",
+    "passthrough",
+    "passive",
+    "compass",
+    "keyboard",
+    "keyspace",
+    "signal",
+    "signals",
+    "design",
+    "assign",
+    "assignment",
+    "pinned",
+    "hashing",
+];
+
+/// The words of a key name: split at `-`, `_`, `.`, spaces and camelCase humps, lower-cased.
+fn key_words(key: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for ch in key.chars() {
+        if !ch.is_ascii_alphanumeric() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if ch.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
+            words.push(std::mem::take(&mut cur));
+        }
+        prev_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
+        cur.push(ch.to_ascii_lowercase());
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+/// How strongly a key name says its value is a credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum KeyHint {
+    /// `password`, `apiKey`, `db_pass`, `clientSecret`, `tls.key`: a literal there is one.
+    Credential,
+    /// A bare `key` (a toleration's or a selector's, a `secretKeyRef`'s) or a setting about a
+    /// credential (`secretName`, `passwordFile`): only a random-looking literal is one.
+    Weak,
+    /// Nothing in the name.
+    None,
+}
+
+#[cfg(test)]
+pub(super) use KeyHint as KeyHintForTests;
+
+#[cfg(test)]
+pub(super) fn key_hint_for_tests(key: &str) -> KeyHint {
+    key_hint(key, CREDENTIAL_KEY_WORDS)
+}
+
+fn key_hint(key: &str, words: &[&str]) -> KeyHint {
+    let parts = key_words(key);
+    let Some(last) = parts.last() else { return KeyHint::None };
+    let named = parts.iter().any(|p| {
+        !NOT_CREDENTIAL_WORDS.contains(&p.as_str())
+            && words.iter().any(|w| if w.len() <= 3 { p == w } else { p.starts_with(w) || p.ends_with(w) })
+    });
+    if !named {
+        return KeyHint::None;
+    }
+    if SETTING_TAIL_WORDS.contains(&last.as_str())
+        || parts.iter().any(|p| matches!(p.as_str(), "placeholder" | "example" | "dummy" | "sample" | "fake"))
+        || (parts.len() == 1 && matches!(last.as_str(), "key" | "keys"))
+        || (last == "key" && parts.iter().any(|p| matches!(p.as_str(), "topology" | "label" | "node")))
+    {
+        return KeyHint::Weak;
+    }
+    KeyHint::Credential
+}
+
 /// Whether a plaintext value a rule wants encrypted can be a credential: its key names one
 /// (`password`, `token`, `apiKey`, `tls.key`, …), or the value looks random, carries a key block
 /// or a URL with a password. Names, flags and ordinary settings (`runs-on: ubuntu-latest`) cannot.
 fn may_hold_secret(c: &Candidate, data: &[u8]) -> bool {
     let raw = data.get(c.span.clone()).unwrap_or_default();
     let v = String::from_utf8_lossy(raw);
-    let leaf = c.path.rsplit('.').next().unwrap_or(&c.path).to_ascii_lowercase();
-    value_may_be_secret(&leaf, &v, CREDENTIAL_KEY_WORDS)
+    let leaf = c.path.rsplit('.').next().unwrap_or(&c.path);
+    value_may_be_secret(leaf, &v, CREDENTIAL_KEY_WORDS)
 }
 
-/// Whether a plaintext value under key `leaf` (lower case) can be a credential: a literal under a
+/// Whether a plaintext value under key `leaf` can be a credential: a literal under a
 /// credential-like key, or a random-looking literal, a private key or a URL with a password under
 /// any key. Template expressions, placeholders, booleans and numbers never are.
 fn value_may_be_secret(leaf: &str, v: &str, words: &[&str]) -> bool {
@@ -389,10 +556,11 @@ fn value_may_be_secret(leaf: &str, v: &str, words: &[&str]) -> bool {
     if !crate::detect::k8s::is_literal_credential(v) {
         return false;
     }
-    if words.iter().any(|w| leaf.contains(w)) {
+    if key_hint(leaf, words) == KeyHint::Credential {
         return true;
     }
-    crate::detect::tokens::looks_random(v, 12)
+    let identifier = IDENTIFIER_KEYS.iter().any(|k| leaf.eq_ignore_ascii_case(k));
+    (!identifier && crate::detect::tokens::looks_random(v, 12))
         || v.contains("PRIVATE KEY-----")
         || (v.contains("://")
             && v.split("://").nth(1).is_some_and(|rest| {
@@ -400,18 +568,25 @@ fn value_may_be_secret(leaf: &str, v: &str, words: &[&str]) -> bool {
             }))
 }
 
-/// Whether a file sops would encrypt whole (the binary store: a template such as `secret.yaml.j2`,
-/// a `kustomization.yaml.bak`, a `.txt`) can hold a credential. A text with no `key: value` or
-/// `key=value` structure may be a bare secret (a password file, a key) and can; one with structure
-/// can when one of its values can (a literal under a credential-like key, a random-looking
-/// literal), or when it holds a private key. Template lines (`{% … %}`), comments and the lines of
-/// a certificate are passed over; template expressions are no literals.
-fn whole_text_may_hold_secret(data: &[u8]) -> bool {
+/// Where a file sops would encrypt whole (the binary store: a template such as `secret.yaml.j2`,
+/// a `kustomization.yaml.bak`, a `.txt`) can hold a credential: the first such value, or the
+/// whole file. A text with no `key: value` or `key=value` structure may be a bare secret (a
+/// password file, a key) and can, whole; one with structure can where one of its values can (a
+/// literal under a credential-like key, a random-looking token), or where it holds a private key.
+/// Template lines (`{% … %}`, `{{ … }}`), comments and the lines of a certificate are structure,
+/// not values; template expressions are no literals. `None`: nothing in it can be a credential.
+fn whole_text_secret_span(data: &[u8]) -> Option<Span> {
     let Ok(text) = std::str::from_utf8(data) else {
-        return true;
+        return Some(0..data.len());
     };
-    if text.contains("PRIVATE KEY-----") {
-        return true;
+    let offset = |sub: &str| sub.as_ptr() as usize - text.as_ptr() as usize;
+    if let Some(at) = text.find("PRIVATE KEY-----") {
+        let start = text[..at].rfind("-----BEGIN").unwrap_or(at);
+        let end = text[at..].find("-----END").map_or(text.len(), |e| {
+            let e = at + e;
+            text[e..].find('\n').map_or(text.len(), |n| e + n)
+        });
+        return Some(start..end);
     }
     let mut structured = false;
     let mut in_certificate = false;
@@ -425,10 +600,14 @@ fn whole_text_may_hold_secret(data: &[u8]) -> bool {
             in_certificate = false;
             continue;
         }
+        if ["{%", "{{", "{#"].iter().any(|p| t.starts_with(p)) {
+            structured = true;
+            continue;
+        }
         if in_certificate
             || t.is_empty()
             || t == "---"
-            || ["#", "//", ";", "{%", "{#", "{{-", "<!--"].iter().any(|p| t.starts_with(p))
+            || ["#", "//", ";", "<!--"].iter().any(|p| t.starts_with(p))
         {
             continue;
         }
@@ -439,25 +618,33 @@ fn whole_text_may_hold_secret(data: &[u8]) -> bool {
         match pair {
             Some((key, value)) if key_like(key) => {
                 structured = true;
-                let leaf = key.trim().trim_matches(|c| c == '"' || c == '\'').to_ascii_lowercase();
+                let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
                 let value = value.trim().trim_end_matches(',');
                 if !value.is_empty()
                     && !matches!(value, "|" | "|-" | ">" | ">-" | "{" | "[")
-                    && value_may_be_secret(&leaf, value, CREDENTIAL_KEY_WORDS)
+                    && value_may_be_secret(key, value, CREDENTIAL_KEY_WORDS)
                 {
-                    return true;
+                    let at = offset(value);
+                    return Some(at..at + value.len());
                 }
             }
             _ => {
-                if crate::detect::tokens::looks_random(item.trim_matches(|c| c == '"' || c == '\''), 20)
-                    && crate::detect::k8s::is_literal_credential(item)
+                let bare = item.trim_matches(|c| c == '"' || c == '\'');
+                // A bare token: only the characters of base64, hex and provider tokens.
+                let token_chars = bare.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-' | b'.')
+                });
+                if token_chars
+                    && crate::detect::tokens::looks_random(bare, 20)
+                    && crate::detect::k8s::is_literal_credential(bare)
                 {
-                    return true;
+                    let at = offset(bare);
+                    return Some(at..at + bare.len());
                 }
             }
         }
     }
-    !structured
+    (!structured).then_some(0..data.len())
 }
 
 /// A key of a YAML, JSON, dotenv or INI line: a name, quoted or not, without spaces inside.
@@ -553,25 +740,40 @@ fn check_plain_file(
     if named {
         let rule = rule_for(matched.map(|m| m.1));
         let cands = candidates(&loaded.tree, &rule, false);
-        if let Some(first) = cands.first() {
+        // As for sops/not-encrypted: at the first value that can be a credential; a file whose
+        // values are all references, templates or settings gets a note.
+        let mut inner: Option<Span> = None;
+        let secretish = if kind == StoreKind::Binary {
+            inner = if cands.is_empty() { None } else { whole_text_secret_span(data) };
+            inner.as_ref().map(|_| 0)
+        } else {
+            cands.iter().position(|c| may_hold_secret(c, data))
+        };
+        if let Some(first) = secretish.map(|i| &cands[i]).or(cands.first()) {
+            let span = clamp(inner.as_ref().unwrap_or(&first.span), data.len());
             let by_rule = match matched {
                 Some((cfg, r)) => format!(" (creation rule {} of {} matches it)", r.number, cfg.path),
                 None => " (no creation rule matches it)".to_owned(),
             };
             let mut hit = Hit::new(
                 "sops/named-but-plain",
-                clamp(&first.span, data.len()),
+                span.clone(),
                 format!(
                     "{path} is named like sops output but has no sops metadata: {} value(s) are in plaintext, starting at `{}`{by_rule}",
                     cands.len(),
                     first.path
                 ),
             )
-            .with_secret(clamp(&first.span, data.len()))
+            .with_secret(span)
             .with_property("values", cands.len())
             .with_property("key_paths", cands.iter().take(50).map(|c| c.path.clone()).collect::<Vec<_>>());
             if let Some((cfg, r)) = matched {
                 hit = hit.with_property("config", cfg.path.clone()).with_property("creation_rule", r.number);
+            }
+            if secretish.is_none() {
+                hit = hit
+                    .with_severity(crate::finding::Severity::Note)
+                    .with_property("no_credential_like_value", true);
             }
             hits.push(hit);
             return hits;
@@ -588,19 +790,28 @@ fn check_plain_file(
         let cands = candidates(&loaded.tree, &rule, k8s_filter);
         // One finding per file: at the first value that can be a credential, with the count;
         // a file whose plaintext values are all settings (names, flags, numbers) gets a note.
+        // In a whole-file (binary store) candidate, the span of the first value that can be a
+        // credential: the finding points there, not at line 1.
+        let mut inner: Option<Span> = None;
         let secretish = if kind == StoreKind::Binary {
-            (!cands.is_empty() && whole_text_may_hold_secret(data)).then_some(0)
+            inner = if cands.is_empty() { None } else { whole_text_secret_span(data) };
+            inner.as_ref().map(|_| 0)
         } else {
             cands.iter().position(|c| may_hold_secret(c, data))
         };
         if let Some(first) = secretish.map(|i| &cands[i]).or(cands.first()) {
-            let span = clamp(&first.span, data.len());
+            let span = clamp(inner.as_ref().unwrap_or(&first.span), data.len());
             let rule_desc = match &r.rule {
                 Some(er) if kind != StoreKind::Binary => format!(" ({}: {})", er.kind.key(), er.value),
                 _ => String::new(),
             };
             let what = if kind == StoreKind::Binary {
-                "the whole file is in plaintext".to_owned()
+                match &inner {
+                    Some(i) if i.start > 0 || i.end < data.len() => {
+                        "the whole file is in plaintext (here, a value that can be a credential)".to_owned()
+                    }
+                    _ => "the whole file is in plaintext".to_owned(),
+                }
             } else if cands.len() == 1 {
                 format!("`{}` is in plaintext", first.path)
             } else {

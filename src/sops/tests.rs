@@ -689,6 +689,81 @@ fn not_encrypted_judges_templates_and_whole_files_by_their_values() {
     let leaked =
         String::from_utf8_lossy(wf).replace("\"${{ secrets.GITHUB_TOKEN }}\"", "q8Zt3kP0vX2mR7bN1cY6wLs9");
     assert_eq!(severity(".github/workflows/flux.yaml", leaked.as_bytes()), None);
+    // a whole-file finding points at the value, not at line 1
+    let out = run(&c, &none, false, "templates/secret.yaml.j2", lit);
+    let at = String::from_utf8_lossy(lit).find("s3cr3t").expect("value");
+    assert_eq!(out.hits[0].secret, Some(at..at + "s3cr3t-Value-42".len()));
+    // tolerations and affinities name labels under `key`; a helmfile template is all expressions;
+    // a list of DNS query types is no token
+    let tol = b"spec:
+  tolerations:
+    - key: node-role.kubernetes.io/control-plane
+      operator: Exists
+    - key: CriticalAddonsOnly
+  affinity:
+    podAntiAffinity:
+      topologyKey: kubernetes.io/hostname
+  metrics:
+    - dns:query;ignoreAAAA
+  secretName: cilium-ca
+  passwordFile: /run/secrets/db
+  sessionAffinity: ClientIP
+kind: CiliumL2AnnouncementPolicy
+configMapGenerator:
+  - name: go2rtc-configmap
+  SECRET_PLACEHOLDER: \"my-secret\"
+";
+    assert_eq!(severity("ansible/templates/cilium.yaml.j2", tol), note);
+    let gotmpl = b"{{ (fromYaml (readFile \"../../talos/clusterconfig.yaml\")).cluster.network | toYaml }}\n";
+    assert_eq!(severity("bootstrap/templates/values.yaml.gotmpl", gotmpl), note);
+    // … but a random key under `key`, and a literal under `apiKey`, are credentials
+    let random_key = b"spec:
+  - key: q8Zt3kP0vX2mR7bN1cY6wLs9Zk3
+";
+    assert_eq!(severity("t/a.yaml.j2", random_key), None);
+    assert_eq!(
+        severity(
+            "t/b.yaml.j2",
+            b"grafana:
+  apiKey: hunter2hunter
+"
+        ),
+        None
+    );
+}
+
+#[test]
+fn key_names_that_say_credential() {
+    use super::check::{key_hint_for_tests as hint, KeyHintForTests as H};
+    for k in [
+        "password",
+        "apiKey",
+        "db_pass",
+        "clientSecret",
+        "key.pem",
+        "AWS_SECRET_ACCESS_KEY",
+        "privateKey",
+        "webhook",
+    ] {
+        assert_eq!(hint(k), H::Credential, "{k}");
+    }
+    for k in [
+        "key",
+        "topologyKey",
+        "secretName",
+        "passwordFile",
+        "tokenUrl",
+        "authType",
+        "sessionAffinity",
+        "existingSecretKeyRef",
+    ] {
+        assert_eq!(hint(k), H::Weak, "{k}");
+    }
+    for k in
+        ["author", "replicas", "bypassDocumentValidation", "mapping", "spinnaker", "image", "keyboardLayout"]
+    {
+        assert_eq!(hint(k), H::None, "{k}");
+    }
 }
 
 #[test]
@@ -698,6 +773,12 @@ fn named_but_plain() {
     let out = run(&empty, &none, false, "apps/secret.sops.toml", b"password = \"hunter2\"\n");
     assert_eq!(rules(&out), ["sops/named-but-plain"]);
     assert_eq!(out.hits[0].secret, Some(0..21));
+    assert_eq!(out.hits[0].severity, None);
+    // a template of a sops file, its values substitutions: a note, not an error
+    let tmpl = b"apiVersion: v1\nkind: Secret\nstringData:\n  api-token: \"${BOOTSTRAP_CLOUDFLARE_TOKEN}\"\n";
+    let out = run(&empty, &none, false, "tmpl/kubernetes/cert-manager-secret.sops.yaml", tmpl);
+    assert_eq!(rules(&out), ["sops/named-but-plain"]);
+    assert_eq!(out.hits[0].severity, Some(crate::finding::Severity::Note));
     let out = run(&empty, &none, false, "x/secret.enc.yaml", b"a:\n  b: c\n");
     assert_eq!(rules(&out), ["sops/named-but-plain"]);
     assert_eq!(rules(&run(&empty, &none, false, "sops.env", b"A=1\n")), ["sops/named-but-plain"]);

@@ -54,6 +54,49 @@ fn history_finds_a_removed_secret_with_its_introducing_commit() {
 }
 
 #[test]
+fn history_lists_one_secret_once_however_many_versions_held_it() {
+    let d = repo();
+    let key = age_identity();
+    d.write("deploy/key.txt", format!("# v1\n{key}\n"));
+    commit(&d, "add a key");
+    d.write("deploy/key.txt", format!("# v2\n{key}\n"));
+    commit(&d, "edit a comment");
+    d.write("deploy/key.txt", format!("# v3\n{key}\n"));
+    commit(&d, "edit it again");
+    // A rotation: a new secret at the same place is a new finding.
+    d.write("deploy/key.txt", format!("# v4\n{}\n", age_identity()));
+    let rotated = commit(&d, "rotate");
+
+    let run = d.run(&["scan", "--history", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let findings = run.json()["findings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(findings.len(), 2, "{}", run.stdout);
+    assert!(findings.iter().all(|f| f["rule"] == "age/identity" && f["path"] == "deploy/key.txt"));
+    // The test's commits share one date, so which of the three introduced the old key is not
+    // asserted; that the rotated key is its own finding, at HEAD, is.
+    let old = findings.iter().find(|f| f["provenance"]["at_head"] == false).expect("old key");
+    assert_eq!(old["properties"]["versions"], 3, "{old}");
+    assert_eq!(old["provenance"]["commits"], 3, "{old}");
+    assert_ne!(old["provenance"]["commit"], rotated.as_str(), "{old}");
+    let new = findings.iter().find(|f| f["provenance"]["at_head"] == true).expect("new key");
+    assert!(new["properties"].get("versions").is_none(), "{new}");
+    assert_eq!(new["provenance"]["commit"], rotated.as_str(), "{new}");
+    assert_ne!(old["message"], new["message"]);
+
+    let human = d.run(&["scan", "--history", "--color", "never"]);
+    assert!(
+        human.stderr.contains("in 3 versions of the file")
+            || human.stdout.contains("in 3 versions of the file"),
+        "{}{}",
+        human.stdout,
+        human.stderr
+    );
+    let one = d.run(&["scan", "--history", "--format", "json", "--threads", "1"]);
+    let two = d.run(&["scan", "--history", "--format", "json", "--threads", "2"]);
+    assert_eq!(one.json()["findings"], two.json()["findings"]);
+}
+
+#[test]
 fn staged_scans_what_will_be_committed() {
     let d = repo();
     d.write("app/values.yaml", "replicas: 1\n");

@@ -1219,7 +1219,7 @@ pub(crate) fn scan(
                 }
                 let group = (f.path.clone(), f.rule.clone(), f.fingerprint.clone());
                 if let Some(&i) = config_state.get(&group) {
-                    merge_versions(&mut report.findings[i], f);
+                    crate::finding::merge_version(&mut report.findings[i], f);
                     continue;
                 }
                 config_state.insert(group, report.findings.len());
@@ -1243,27 +1243,6 @@ pub(crate) fn scan(
 /// Rules about a file's state against `.sops.yaml`, not about exposed values.
 fn is_config_state(rule: &str) -> bool {
     matches!(rule, "sops/rule-drift" | "sops/orphan" | "sops/recipients")
-}
-
-/// Folds another version's finding of the same config-state issue on the same path into `into`:
-/// the versions are counted and the earliest introducing commit is kept; the refs are joined.
-fn merge_versions(into: &mut Finding, other: Finding) {
-    let n = into.properties.get("versions").and_then(serde_json::Value::as_u64).unwrap_or(1);
-    into.properties.insert("versions".into(), serde_json::Value::from(n + 1));
-    let (Some(a), Some(b)) = (into.provenance.as_mut(), other.provenance) else { return };
-    if b.date < a.date || (b.date == a.date && b.commit < a.commit) {
-        a.commit = b.commit;
-        a.author = b.author;
-        a.date = b.date;
-    }
-    a.commits = Some(a.commits.unwrap_or(0) + b.commits.unwrap_or(0));
-    for r in b.refs {
-        if !a.refs.contains(&r) {
-            a.refs.push(r);
-        }
-    }
-    a.refs.sort();
-    a.at_head = Some(a.at_head.unwrap_or(false) || b.at_head.unwrap_or(false));
 }
 
 /// Every ref, peeled, sorted by name; `HEAD` too when it is detached.
