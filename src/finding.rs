@@ -221,6 +221,10 @@ pub(crate) fn merge_version(into: &mut Finding, other: Finding) {
     let count = |f: &Finding| f.properties.get("versions").and_then(serde_json::Value::as_u64).unwrap_or(1);
     let n = count(into) + count(&other);
     into.properties.insert("versions".into(), serde_json::Value::from(n));
+    if other.severity > into.severity {
+        into.severity = other.severity;
+        into.properties.remove("not_at_head");
+    }
     let (Some(a), Some(b)) = (into.provenance.as_mut(), other.provenance) else { return };
     if b.date < a.date || (b.date == a.date && b.commit < a.commit) {
         a.commit = b.commit;

@@ -511,7 +511,35 @@ fn add_age(list: &str, from_list: bool, span: &Span, out: &mut Vec<WantedKey>, c
             continue;
         }
         if !age_recipient_ok(r) {
-            ctx.bad(span.clone(), format!("`{r}` is not an age recipient"), "age-recipient");
+            // The value is never quoted: a hand-edited config may hold an identity or a token
+            // where a recipient belongs.
+            if r.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
+                ctx.bad(
+                    span.clone(),
+                    "an age identity (private key) is where an age recipient belongs: it is leaked, rotate it and put its public recipient here",
+                    "age-recipient",
+                );
+            } else if r.starts_with("${") && r.ends_with('}') || r.starts_with("{{") && r.ends_with("}}") {
+                // A template of a `.sops.yaml` (filled in by a bootstrap script): sops cannot use
+                // it as it is, but nothing is wrong with the file as a template.
+                let h = problem(
+                    ctx.path,
+                    span.clone(),
+                    "a template placeholder is where an age recipient belongs: sops cannot use this config until it is filled in",
+                    "age-recipient-template",
+                )
+                .with_severity(crate::finding::Severity::Note);
+                ctx.problems.push(h);
+            } else {
+                ctx.bad(
+                    span.clone(),
+                    format!(
+                        "an age recipient ({} characters) is not one: recipients are `age1…` bech32 strings",
+                        r.chars().count()
+                    ),
+                    "age-recipient",
+                );
+            }
             continue;
         }
         out.push(WantedKey { kind: KeyKind::Age, id: r.to_owned() });
@@ -807,7 +835,18 @@ mod tests {
         assert_eq!(s.problems().len(), 1);
         let bad_key = "creation_rules:\n  - age: notakey\n";
         let s = set(&[(".sops.yaml", bad_key)]);
-        assert!(s.problems()[0].1[0].message.contains("not an age recipient"));
+        let m = &s.problems()[0].1[0].message;
+        assert!(m.contains("is not one") && !m.contains("notakey"), "{m}");
+        // a pasted identity is never quoted; a template placeholder is a note
+        let key = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ";
+        let s = set(&[(".sops.yaml", &format!("creation_rules:\n  - age: {key}\n"))]);
+        let h = &s.problems()[0].1[0];
+        assert!(h.message.contains("private key") && !h.message.contains("QQQQ"), "{}", h.message);
+        assert_eq!(h.severity, None);
+        let s = set(&[(".sops.yaml", "creation_rules:\n  - age: ${BOOTSTRAP_AGE_PUBLIC_KEY}\n")]);
+        let h = &s.problems()[0].1[0];
+        assert_eq!(h.severity, Some(crate::finding::Severity::Note));
+        assert!(!h.message.contains("BOOTSTRAP"), "{}", h.message);
     }
 
     #[test]

@@ -262,4 +262,19 @@ fn history_lists_config_state_findings_only_where_a_ref_tip_holds_the_file() {
         .cloned()
         .unwrap();
     assert_eq!(f["provenance"]["refs"], serde_json::json!(["refs/heads/main", "refs/heads/old"]));
+    assert_eq!(f["severity"], "warning", "HEAD holds one of the versions: {f}");
+
+    // Only a stale branch's tip holds the state: a note, not an error.
+    d.write("app/a.sops.yaml", "plain: settings\n");
+    commit(&d, "v4: no longer a sops file");
+    let run = d.run(&["scan", "--history", "--format", "json"]);
+    let f = run.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "sops/orphan")
+        .cloned()
+        .unwrap();
+    assert_eq!(f["severity"], "note", "{f}");
+    assert_eq!(f["properties"]["not_at_head"], true, "{f}");
 }

@@ -1217,6 +1217,12 @@ pub(crate) fn scan(
                     untipped += 1;
                     continue;
                 }
+                // At another ref's tip only (a stale branch, an old tag): worth knowing, not an
+                // error of the branch being worked on.
+                if !annotations[q].at_head {
+                    f.severity = crate::finding::Severity::Note;
+                    f.properties.insert("not_at_head".into(), serde_json::Value::from(true));
+                }
                 let group = (f.path.clone(), f.rule.clone(), f.fingerprint.clone());
                 if let Some(&i) = config_state.get(&group) {
                     crate::finding::merge_version(&mut report.findings[i], f);
