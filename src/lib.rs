@@ -5,6 +5,7 @@
 //! The library never prints; only `main.rs` does.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod archive;
 pub mod baseline;
 pub mod config;
 pub mod detect;

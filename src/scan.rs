@@ -45,6 +45,8 @@ pub struct FileResult {
     pub suppressed: usize,
     /// Findings left out past [`MAX_FINDINGS_PER_FILE`] (counted in a note).
     pub omitted: usize,
+    /// Notes for people about this file (an archive cut at the size limit).
+    pub notes: Vec<String>,
 }
 
 /// Most findings reported for one file: past this, a hostile or generated file (a `Secret` with a
@@ -58,6 +60,7 @@ impl FileResult {
             && self.problems.is_empty()
             && self.suppressed == 0
             && self.mac == crate::sops::MacStatus::NotSops
+            && self.notes.is_empty()
     }
 }
 
@@ -112,6 +115,7 @@ impl ScanReport {
         }
         self.findings.extend(result.findings);
         self.problems.extend(result.problems);
+        self.notes.extend(result.notes);
     }
 
     /// Sorts everything into the one deterministic order.
@@ -229,7 +233,7 @@ impl Engine {
         verdict: Option<crate::sops::Verdict<'_>>,
     ) -> FileResult {
         match std::panic::catch_unwind(AssertUnwindSafe(|| {
-            self.scan_blob_inner(path, data, configs, verdict)
+            self.scan_blob_inner(path, data, configs, verdict, false)
         })) {
             Ok(r) => r,
             Err(_) => FileResult {
@@ -249,12 +253,21 @@ impl Engine {
         data: &[u8],
         configs: &ConfigSet,
         verdict: Option<crate::sops::Verdict<'_>>,
+        in_archive: bool,
     ) -> FileResult {
+        // An archive: its members are scanned as files of their own (`archive!member`), without
+        // the sops checks (a `.sops.yaml` governs files in the tree, not inside archives); an
+        // archive inside an archive is scanned as the bytes it is.
+        if !in_archive && crate::archive::is_archive(path, data) {
+            if let Some(unpacked) = crate::archive::unpack(path, data, self.options.max_file_size) {
+                return self.scan_members(path, unpacked);
+            }
+        }
         // UTF-16 with a byte-order mark (what some Windows editors save): scanned as the text it
         // holds; positions are those of the decoded UTF-8 text.
         if let Some(decoded) = decode_utf16(data) {
             return match decoded {
-                Ok(text) => self.scan_blob_inner(path, text.as_bytes(), configs, None),
+                Ok(text) => self.scan_blob_inner(path, text.as_bytes(), configs, None, in_archive),
                 Err(at) => FileResult {
                     problems: vec![Problem {
                         path: path.to_owned(),
@@ -347,7 +360,29 @@ impl Engine {
             hits.truncate(MAX_FINDINGS_PER_FILE);
         }
         let (findings, suppressed) = self.finalize(path, data, is_text, hits);
-        FileResult { findings, problems, mac: sops.mac, suppressed, omitted }
+        FileResult { findings, problems, mac: sops.mac, suppressed, omitted, notes: Vec::new() }
+    }
+
+    /// The members of an unpacked archive, each scanned as `archive!member`.
+    fn scan_members(&self, path: &str, unpacked: crate::archive::Unpacked) -> FileResult {
+        let none = ConfigSet::default();
+        let mut out = FileResult::default();
+        for m in &unpacked.members {
+            let r = self.scan_blob_inner(&format!("{path}!{}", m.name), &m.data, &none, None, true);
+            out.findings.extend(r.findings);
+            out.problems.extend(r.problems);
+            out.suppressed += r.suppressed;
+            out.omitted += r.omitted;
+            out.notes.extend(r.notes);
+        }
+        if unpacked.truncated {
+            out.notes.push(format!(
+                "{path}: archive scanned only up to {} inflated bytes or {} members",
+                self.options.max_file_size,
+                crate::archive::MAX_MEMBERS
+            ));
+        }
+        out
     }
 
     /// Turns hits into findings: severity, position, suppression, redaction, fingerprint.

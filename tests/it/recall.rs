@@ -205,3 +205,68 @@ fn class6_tracked_ignored_files_and_parent_configs() {
         "{sub:?}"
     );
 }
+
+fn tar_gz(files: &[(&str, String)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data.as_bytes()).expect("append");
+    }
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&b.into_inner().expect("tar")).expect("gz");
+    e.finish().expect("gz")
+}
+
+#[test]
+fn class3_archives_are_unpacked_and_bombs_cost_the_size_limit() {
+    let dir = Dir::new();
+    let talosconfig = format!(
+        "context: c\ncontexts:\n  c:\n    endpoints: [10.0.0.1]\n    key: {}\n",
+        tok("b64-ed25519-key")
+    );
+    dir.write(
+        "bootstrap/talos.tar.gz",
+        tar_gz(&[("./clusterconfig/talosconfig", talosconfig.clone()), ("README", "generated\n".into())]),
+    );
+    dir.write("kubeconfig.gz", {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(format!("key.pem: |\n{}", tok("pem-ed25519-key")).as_bytes()).expect("gz");
+        e.finish().expect("gz")
+    });
+    let hits = rules_at(&dir, &[]);
+    assert!(has(&hits, "talos/talosconfig", "bootstrap/talos.tar.gz!clusterconfig/talosconfig"), "{hits:?}");
+    assert!(has(&hits, "key/private-key", "kubeconfig.gz!kubeconfig"), "{hits:?}");
+    assert!(!hits.iter().any(|(_, p)| p.ends_with("!README")), "{hits:?}");
+
+    // In history too, the same way.
+    dir.git(&["init", "-q", "-b", "main"]);
+    dir.git(&["add", "-A"]);
+    dir.git(&["-c", "commit.gpgsign=false", "commit", "-q", "-m", "archives"]);
+    let hist = rules_at(&dir, &["--history"]);
+    assert!(has(&hist, "talos/talosconfig", "bootstrap/talos.tar.gz!clusterconfig/talosconfig"), "{hist:?}");
+
+    // A gzip bomb (64 MiB of zeros in a few kB) is inflated only up to --max-file-size: a note,
+    // no problem, and the scan stays clean.
+    let bomb = Dir::new();
+    bomb.write("zeros.gz", {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            e.write_all(&chunk).expect("gz");
+        }
+        e.finish().expect("gz")
+    });
+    let run = bomb.run(&["scan", "--format", "json", "--max-file-size", "1048576"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.json()["notes"].to_string().contains("zeros.gz: archive scanned only up to"),
+        "{}",
+        run.stdout
+    );
+}
