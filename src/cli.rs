@@ -159,6 +159,11 @@ pub struct ScanArgs {
     #[arg(long, requires = "history", help_heading = "Git")]
     pub all_objects: bool,
 
+    /// With --history or --range: one finding per file version that exposes a secret, instead of
+    /// one per secret and place listing the versions (`blobs`) that held it.
+    #[arg(long, help_heading = "Git")]
+    pub every_version: bool,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human, help_heading = "Output")]
     pub format: Format,

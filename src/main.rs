@@ -143,8 +143,11 @@ fn collect(args: &ScanArgs) -> miette::Result<(Engine, Settings, ScanReport)> {
         }
         let mut report = result?;
         settings.apply(&mut report, &integrate::repository_root(&start));
-        // One finding per secret and place, however many versions of the file held it.
-        report.group_versions();
+        // One finding per secret and place, however many versions of the file held it (each
+        // version's blob is listed in the finding), unless every version is asked for.
+        if !args.every_version {
+            report.group_versions();
+        }
         report
     } else {
         let walk = WalkOptions {

@@ -132,7 +132,7 @@ impl ScanReport {
     /// Folds the findings of one secret across the versions of a file into one finding (history
     /// and range scans): the same rule, path and fingerprint, and the same secret, found in several
     /// blobs of that path. The finding kept is the earliest version's; it counts the versions
-    /// (`versions`) and the commits, and joins the refs. A rotated secret at the same place is a
+    /// (`versions`) and the commits, lists the blobs (`blobs`, the first 100) and joins the refs. A rotated secret at the same place is a
     /// different secret and stays a finding of its own. Returns how many findings were folded.
     pub fn group_versions(&mut self) -> usize {
         self.sort();
@@ -148,7 +148,11 @@ impl ScanReport {
             let key = (f.path.clone(), f.rule.clone(), f.fingerprint.clone(), id);
             match first.get(&key) {
                 Some(&i) => {
+                    let blob = f.provenance.as_ref().and_then(|p| p.blob.clone());
                     crate::finding::merge_version(&mut kept[i], f);
+                    if let Some(b) = blob {
+                        push_blob(&mut kept[i], b);
+                    }
                     folded += 1;
                 }
                 None => {
@@ -165,6 +169,23 @@ impl ScanReport {
     /// The highest severity among the findings.
     pub fn max_severity(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()
+    }
+}
+
+/// Most blob ids a folded finding lists (`blobs`); `versions` still counts them all.
+const MAX_LISTED_BLOBS: usize = 100;
+
+/// Adds `blob` to the blobs a folded finding lists, its own blob first.
+fn push_blob(f: &mut Finding, blob: String) {
+    let own = f.provenance.as_ref().and_then(|p| p.blob.clone());
+    let list = f
+        .properties
+        .entry("blobs".to_owned())
+        .or_insert_with(|| serde_json::Value::Array(own.into_iter().map(serde_json::Value::from).collect()));
+    if let serde_json::Value::Array(a) = list {
+        if a.len() < MAX_LISTED_BLOBS {
+            a.push(serde_json::Value::from(blob));
+        }
     }
 }
 

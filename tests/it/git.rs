@@ -76,6 +76,9 @@ fn history_lists_one_secret_once_however_many_versions_held_it() {
     // asserted; that the rotated key is its own finding, at HEAD, is.
     let old = findings.iter().find(|f| f["provenance"]["at_head"] == false).expect("old key");
     assert_eq!(old["properties"]["versions"], 3, "{old}");
+    let blobs = old["properties"]["blobs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(blobs.len(), 3, "every exposing version is listed: {old}");
+    assert_eq!(blobs[0], old["provenance"]["blob"]);
     assert_eq!(old["provenance"]["commits"], 3, "{old}");
     assert_ne!(old["provenance"]["commit"], rotated.as_str(), "{old}");
     let new = findings.iter().find(|f| f["provenance"]["at_head"] == true).expect("new key");
@@ -94,6 +97,9 @@ fn history_lists_one_secret_once_however_many_versions_held_it() {
     let one = d.run(&["scan", "--history", "--format", "json", "--threads", "1"]);
     let two = d.run(&["scan", "--history", "--format", "json", "--threads", "2"]);
     assert_eq!(one.json()["findings"], two.json()["findings"]);
+    // --every-version: one finding per exposing blob
+    let every = d.run(&["scan", "--history", "--every-version", "--format", "json"]);
+    assert_eq!(found(&every).len(), 4, "{}", every.stdout);
 }
 
 #[test]
