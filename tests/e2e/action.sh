@@ -224,10 +224,11 @@ grep -q 'version: source' "$WORK/action.log" || fail "the error should say how t
 pass "missing archive: exit 2, names the URL and version: source, no cargo"
 
 say "version: source builds the action's own source with cargo, then the cache has it"
-# The dist-test profile (the release profile without LTO) and the caller's target directory, which
-# the wheel test shares, keep this build short; the install step is the one users run.
+# The dev profile and the caller's target directory, where the tests built sopsguard already, keep
+# this build short (the release profile would compile everything again with LTO); the install step
+# is the one users run.
 TOOLCACHE=$WORK/toolcache-source
-export CARGO_TARGET_DIR=$E2E_TARGET_DIR SOPSGUARD_CARGO_PROFILE=dist-test
+export CARGO_TARGET_DIR=$E2E_TARGET_DIR SOPSGUARD_CARGO_PROFILE=dev
 run_action push "{\"before\": \"$c1\", \"after\": \"$c3\"}" "$ws" version=source
 [ "$RC" = 1 ] || { show_log; fail "version source: exit $RC, want 1 (the scan's findings)"; }
 grep -q "built sopsguard $version from source" "$WORK/action.log" || { show_log; fail "no build from source"; }

@@ -83,11 +83,11 @@ actionlint_tool() {
 }
 
 # The sopsguard wheel, built with maturin as the release workflow builds it (pyproject.toml), but
-# with the lighter dist-test profile (SOPSGUARD_WHEEL_PROFILE=release for the real one), in the
-# caller's target directory so that a second build is only packaging. Sets WHEEL and VERSION.
+# with the dev profile, in the caller's target directory, so that it packs the build the tests made
+# (SOPSGUARD_WHEEL_PROFILE=release for the release build). Sets WHEEL and VERSION.
 build_wheel() {
   maturin_tool
-  local out=$WORK/wheels profile=${SOPSGUARD_WHEEL_PROFILE:-dist-test}
+  local out=$WORK/wheels profile=${SOPSGUARD_WHEEL_PROFILE:-dev}
   rm -rf "$out"
   (cd "$REPO" && CARGO_TARGET_DIR=$E2E_TARGET_DIR "$MATURIN" build --locked --profile "$profile" --out "$out" 2>&1) \
     | grep -v '^ *Compiling ' || true

@@ -2,8 +2,9 @@
 # The Python wheel (pyproject.toml, maturin `bindings = "bin"`): `maturin build` writes a wheel that
 # carries the native binary; installed with pip into a fresh virtual environment, with no Rust
 # toolchain on PATH and no package index, it gives a working `sopsguard` that scans a git
-# repository; `uvx --from WHEEL sopsguard` runs it too. The wheel is built with the dist-test profile (the release profile without LTO, to
-# keep CI quick); the release workflow builds the same way with the release profile.
+# repository; `uvx --from WHEEL sopsguard` runs it too. In CI the wheel packs the debug build the
+# tests already compiled (SOPSGUARD_WHEEL_PROFILE, default dev: the packaging is what is tested, and
+# CI compiles nothing more); SOPSGUARD_WHEEL_PROFILE=release builds it as the release workflow does.
 source "$(dirname "$0")/lib.sh"
 
 git_env
