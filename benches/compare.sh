@@ -4,6 +4,7 @@
 #
 #   benches/gen_corpus.py /tmp/corpus          # once: ~50,000 files / ~500 MB, outside the repo
 #   benches/compare.sh /tmp/corpus             # RUNS=10 WARMUP=2 THREADS=0 to change the defaults
+#   SOPSGUARD=path/to/sopsguard benches/compare.sh /tmp/corpus   # measure that binary (no build)
 #
 # Uses hyperfine when installed (apt-get install -y hyperfine ripgrep), else a plain timing loop.
 # Before timing, it checks that sopsguard reports exactly the planted findings listed in
@@ -21,12 +22,16 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 command -v rg >/dev/null || { echo "compare.sh: ripgrep (rg) is not installed (apt-get install -y ripgrep)" >&2; exit 1; }
 
-echo "== building release sopsguard" >&2
-(cd "$here" && cargo build --release --quiet --bin sopsguard)
-target_dir=$(cd "$here" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null ||
-    echo "$here/target")
-sg="$target_dir/release/sopsguard"
+if [ -n "${SOPSGUARD:-}" ]; then
+    sg=$SOPSGUARD
+else
+    echo "== building release sopsguard" >&2
+    (cd "$here" && cargo build --release --quiet --bin sopsguard)
+    target_dir=$(cd "$here" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null ||
+        echo "$here/target")
+    sg="$target_dir/release/sopsguard"
+fi
 
 files=$(find "$corpus" -type f | wc -l)
 bytes=$(find "$corpus" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')

