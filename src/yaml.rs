@@ -111,6 +111,55 @@ pub struct YamlError {
     pub span: Range<usize>,
 }
 
+/// Resolves YAML merge keys (`<<: *anchor`, `<<: [*a, *b]`) as go-yaml v3 does when decoding:
+/// the entries of the merged mappings are added where the mapping does not set the key itself,
+/// earlier mappings in a merge list winning over later ones; the merge entry itself goes. Applied
+/// at every level; nesting is bounded by the parser's depth limit.
+pub fn resolve_merge_keys(node: &Node) -> Node {
+    let kind = match &node.kind {
+        Kind::Scalar(_) => node.kind.clone(),
+        Kind::Seq(items) => Kind::Seq(items.iter().map(resolve_merge_keys).collect()),
+        Kind::Map(entries) => {
+            let is_merge = |k: &Node| {
+                k.scalar().is_some_and(|s| {
+                    s.value == "<<"
+                        && (s.tag.as_deref() == Some("!!merge")
+                            || (s.style == Style::Plain && s.tag.is_none()))
+                })
+            };
+            let mut out: Vec<(Node, Node)> = Vec::with_capacity(entries.len());
+            for (k, v) in entries.iter().filter(|(k, _)| !is_merge(k)) {
+                out.push((resolve_merge_keys(k), resolve_merge_keys(v)));
+            }
+            let has = |out: &[(Node, Node)], k: &Node| {
+                out.iter().any(|(o, _)| match (o.as_str(), k.as_str()) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => o.kind == k.kind,
+                })
+            };
+            for (_, v) in entries.iter().filter(|(k, _)| is_merge(k)) {
+                let sources: Vec<&Node> = match &v.kind {
+                    Kind::Map(_) => vec![v],
+                    Kind::Seq(items) => items.iter().filter(|i| i.as_map().is_some()).collect(),
+                    Kind::Scalar(_) => Vec::new(),
+                };
+                for src in sources {
+                    let src = resolve_merge_keys(src);
+                    if let Kind::Map(src_entries) = src.kind {
+                        for (k, v) in src_entries {
+                            if !has(&out, &k) {
+                                out.push((k, v));
+                            }
+                        }
+                    }
+                }
+            }
+            Kind::Map(out)
+        }
+    };
+    Node { kind, span: node.span.clone() }
+}
+
 impl Node {
     /// The scalar, if this is one.
     pub fn scalar(&self) -> Option<&Scalar> {

@@ -415,7 +415,9 @@ fn parse_config(f: &ConfigFile) -> ParsedConfig {
         out.problems = ctx.problems;
         return out;
     };
-    let root = &doc.root;
+    // sops reads its config with go-yaml v3, which resolves merge keys (`<<: *defaults`).
+    let merged = yaml::resolve_merge_keys(&doc.root);
+    let root = &merged;
     if root.is_null() {
         out.problems = ctx.problems;
         return out;
@@ -847,6 +849,31 @@ mod tests {
         let h = &s.problems()[0].1[0];
         assert_eq!(h.severity, Some(crate::finding::Severity::Note));
         assert!(!h.message.contains("BOOTSTRAP"), "{}", h.message);
+    }
+
+    #[test]
+    fn yaml_merge_keys_are_resolved_as_sops_does() {
+        // Issue 14, class 1: the keys live in an anchor merged into each rule.
+        let cfg = format!(
+            "x-defaults: &defaults\n  key_groups:\n    - age: [{R1}]\n  encrypted_regex: ^(data|stringData)$\nx-other: &other\n  age: {R2}\ncreation_rules:\n  - <<: *defaults\n    path_regex: ^apps/\n  - <<: [*other, *defaults]\n    path_regex: ^infra/\n  - path_regex: ^own/\n    <<: *defaults\n    encrypted_regex: ^password$\n"
+        );
+        let s = set(&[(".sops.yaml", &cfg)]);
+        assert!(s.problems().is_empty(), "{:?}", s.problems());
+        let ids = |path: &str| -> Vec<Vec<String>> {
+            let Selection::Rule(_, r) = s.select(path) else { panic!("{path}") };
+            r.groups.iter().map(|g| g.iter().map(|k| k.id.clone()).collect()).collect()
+        };
+        assert_eq!(ids("apps/a.yaml"), vec![vec![R1.to_owned()]]);
+        // a mapping's own keys win over merged ones; earlier merges win over later ones
+        let Selection::Rule(_, r) = s.select("own/a.yaml") else { panic!() };
+        assert_eq!(r.rule.as_ref().map(|e| e.value.as_str()), Some("^password$"));
+        // both merged: `key_groups` (from the second) takes precedence over `age`, as in sops
+        assert_eq!(ids("infra/a.yaml"), vec![vec![R1.to_owned()]]);
+        // a quoted "<<" is an ordinary key
+        let quoted = format!("creation_rules:\n  - '<<': {{age: {R1}}}\n    age: {R2}\n");
+        let s2 = set(&[(".sops.yaml", &quoted)]);
+        let Selection::Rule(_, r) = s2.select("x") else { panic!() };
+        assert_eq!(r.groups.iter().flatten().map(|k| k.id.as_str()).collect::<Vec<_>>(), [R2]);
     }
 
     #[test]

@@ -190,3 +190,39 @@ fn bad_regex_in_the_rules_directory_points_into_the_rule_file() {
         "{err}"
     );
 }
+
+#[test]
+fn sops_yaml_merge_keys_give_creation_rules_their_keys() {
+    use sopsguard::sops::testkit::{self, Options, Rule};
+    use sopsguard::sops::StoreKind;
+    // Issue 14, class 1: the recipients live in an anchor merged into each creation rule, as
+    // sops (go-yaml v3) resolves it.
+    let (_, r1) = testkit::generate_identity();
+    let (_, r2) = testkit::generate_identity();
+    let dir = repo();
+    write(
+        dir.path(),
+        ".sops.yaml",
+        &format!(
+            "x-defaults: &defaults\n  encrypted_regex: ^(data|stringData)$\n  key_groups:\n    - age: [{r1}]\ncreation_rules:\n  - <<: *defaults\n    path_regex: ^apps/\n"
+        ),
+    );
+    let secret =
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: merge-Keys-Value-77\n";
+    let enc = |r: &str| {
+        let opts = Options::age(&[r]).with_rule(Rule::EncryptedRegex("^(data|stringData)$".into()));
+        String::from_utf8(testkit::encrypt(StoreKind::Yaml, secret.as_bytes(), &opts).expect("encrypt"))
+            .expect("utf8")
+    };
+    write(dir.path(), "apps/good.sops.yaml", &enc(&r1.to_string()));
+    write(dir.path(), "apps/stale.sops.yaml", &enc(&r2.to_string()));
+    let (_, rules, v) = findings(dir.path(), &[]);
+    let at = |path: &str| {
+        v["findings"]
+            .as_array()
+            .map(|a| a.iter().filter(|f| f["path"] == path && f["rule"] == "sops/recipients").count())
+            .unwrap_or(0)
+    };
+    assert_eq!(at("apps/good.sops.yaml"), 0, "{rules:?}");
+    assert!(at("apps/stale.sops.yaml") > 0, "the check runs: {rules:?}");
+}
