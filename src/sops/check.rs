@@ -713,6 +713,18 @@ fn is_opaque_binary(data: &[u8]) -> bool {
     MARKERS.iter().any(|m| head.starts_with(m)) || data.contains(&0) || std::str::from_utf8(data).is_err()
 }
 
+/// The first plaintext candidate that can be a credential (its index), and for a whole-file
+/// (binary store) candidate the span of that value inside the file, so the finding points there
+/// and not at line 1. `(None, None)`: no value can be a credential.
+fn first_credential(kind: StoreKind, cands: &[Candidate], data: &[u8]) -> (Option<usize>, Option<Span>) {
+    if kind == StoreKind::Binary {
+        let inner = if cands.is_empty() { None } else { whole_text_secret_span(data) };
+        (inner.as_ref().map(|_| 0), inner)
+    } else {
+        (cands.iter().position(|c| may_hold_secret(c, data)), None)
+    }
+}
+
 fn check_plain_file(
     path: &str,
     kind: StoreKind,
@@ -742,13 +754,7 @@ fn check_plain_file(
         let cands = candidates(&loaded.tree, &rule, false);
         // As for sops/not-encrypted: at the first value that can be a credential; a file whose
         // values are all references, templates or settings gets a note.
-        let mut inner: Option<Span> = None;
-        let secretish = if kind == StoreKind::Binary {
-            inner = if cands.is_empty() { None } else { whole_text_secret_span(data) };
-            inner.as_ref().map(|_| 0)
-        } else {
-            cands.iter().position(|c| may_hold_secret(c, data))
-        };
+        let (secretish, inner) = first_credential(kind, &cands, data);
         if let Some(first) = secretish.map(|i| &cands[i]).or(cands.first()) {
             let span = clamp(inner.as_ref().unwrap_or(&first.span), data.len());
             let by_rule = match matched {
@@ -790,15 +796,7 @@ fn check_plain_file(
         let cands = candidates(&loaded.tree, &rule, k8s_filter);
         // One finding per file: at the first value that can be a credential, with the count;
         // a file whose plaintext values are all settings (names, flags, numbers) gets a note.
-        // In a whole-file (binary store) candidate, the span of the first value that can be a
-        // credential: the finding points there, not at line 1.
-        let mut inner: Option<Span> = None;
-        let secretish = if kind == StoreKind::Binary {
-            inner = if cands.is_empty() { None } else { whole_text_secret_span(data) };
-            inner.as_ref().map(|_| 0)
-        } else {
-            cands.iter().position(|c| may_hold_secret(c, data))
-        };
+        let (secretish, inner) = first_credential(kind, &cands, data);
         if let Some(first) = secretish.map(|i| &cands[i]).or(cands.first()) {
             let span = clamp(inner.as_ref().unwrap_or(&first.span), data.len());
             let rule_desc = match &r.rule {
