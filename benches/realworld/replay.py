@@ -188,7 +188,23 @@ def pct(num, den):
     return "n/a" if den == 0 else f"{100.0 * num / den:.1f}%"
 
 
-def score(rows, result, mode):
+def absent_from_clone(clone, row):
+    """True when a row names one literal path that no object of the clone holds: at HEAD, no such
+    tracked file; in history, no commit of any ref touches it. Such a row (a file a later or an
+    earlier snapshot of the repository held) cannot be found by any tool on this clone; it is
+    listed as absent and left out of recall rather than silently dropped."""
+    if any(c in row["path"] for c in "*?["):
+        return False
+    if row["mode"] == "head":
+        args = ["ls-files", "--error-unmatch", "--", row["path"]]
+        r = subprocess.run(["git", "-C", clone] + args, capture_output=True)
+        return r.returncode != 0
+    r = subprocess.run(["git", "-C", clone, "log", "--all", "--format=%H", "-1", "--", row["path"]],
+                       capture_output=True, text=True)
+    return r.returncode == 0 and r.stdout.strip() == ""
+
+
+def score(rows, result, mode, clone=None):
     """Returns a dict of counts and lists; deterministic."""
     mrows = [r for r in rows if r["mode"] == mode]
     tp = fp = ign = 0
@@ -211,6 +227,8 @@ def score(rows, result, mode):
     # `same-leak` rows are true findings on a leak another row already counts (another rule on
     # the same value, the same value at another path): they count for precision, not for recall.
     tp_rows = [r for r in mrows if r["verdict"] == "TP" and r["class"] != "same-leak"]
+    absent = [r for r in tp_rows if clone is not None and absent_from_clone(clone, r)]
+    tp_rows = [r for r in tp_rows if r not in absent]
     found, misses = [], []
     for r in tp_rows:
         if any(row_matches(r, mode, p, ru) for p, ru in result["findings"]):
@@ -228,13 +246,15 @@ def score(rows, result, mode):
         "either": ign, "untriaged": len(untriaged), "tp_rows": len(tp_rows), "found": len(found),
         "per_class": per_class,
         "misses": sorted({(r["path"], r["rule"], r["class"]) for r in misses}),
+        "absent": sorted({(r["path"], r["class"]) for r in absent}),
         "untriaged_list": sorted(set(untriaged)),
         "untriaged_counts": {f"{p}\t{r}": untriaged.count((p, r)) for p, r in sorted(set(untriaged))},
     }
 
 
-def peer_score(rows, mode, paths):
-    tp_rows = [r for r in rows if r["mode"] == mode and r["verdict"] == "TP" and r["class"] != "same-leak"]
+def peer_score(rows, mode, paths, clone=None):
+    tp_rows = [r for r in rows if r["mode"] == mode and r["verdict"] == "TP" and r["class"] != "same-leak"
+               and not (clone is not None and absent_from_clone(clone, r))]
     found = [r for r in tp_rows if any(r["re"].match(p) for p in paths)]
     return {"tp_rows": len(tp_rows), "found": len(found), "reported_paths": len(paths),
             "missed": sorted({(r["path"], r["class"]) for r in tp_rows if r not in found})}
@@ -251,6 +271,8 @@ def print_score(name, s, out):
         out.append(f"    class {cls}: {f_}/{t_} ({pct(f_, t_)})")
     for p, r, c in s["misses"]:
         out.append(f"    miss: {p}  {r}  [{c}]")
+    for p, c in s["absent"]:
+        out.append(f"    absent from this clone (not counted): {p}  [{c}]")
     for key, n in s["untriaged_counts"].items():
         p, r = key.split("\t")
         out.append(f"    untriaged: {p}  {r}  x{n}")
@@ -304,7 +326,7 @@ def main():
                 out.append(f"  {mode}: {err}")
                 status = 2
                 continue
-            s = score(rows, result, mode)
+            s = score(rows, result, mode, clone)
             print_score(mode, s, out)
             if result["exit"] == 2:
                 out.append(f"    note: sopsguard exited 2 with {result['problems']} problem(s)")
@@ -317,6 +339,7 @@ def main():
                 c[1] += n_
             entry = {k: v for k, v in s.items() if k not in ("untriaged_counts",)}
             entry["misses"] = [list(x) for x in s["misses"]]
+            entry["absent"] = [list(x) for x in s["absent"]]
             entry["untriaged_list"] = [list(x) for x in s["untriaged_list"]]
             if args.peers:
                 entry["peers"] = {}
@@ -325,7 +348,7 @@ def main():
                     if paths is None:
                         out.append(f"    {tool}: could not run")
                         continue
-                    ps = peer_score(rows, mode, paths)
+                    ps = peer_score(rows, mode, paths, clone)
                     out.append(f"    {tool}: reports {ps['reported_paths']} paths; TP rows found "
                                f"{ps['found']}/{ps['tp_rows']} ({pct(ps['found'], ps['tp_rows'])})")
                     peer_total[mode][tool]["tp_rows"] += ps["tp_rows"]
