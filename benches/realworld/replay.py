@@ -9,6 +9,7 @@ counts (the triage's `why` column is not echoed either).
         [--mode head|history|both] [--repo owner__name ...] [--peers] [--json OUT]
 """
 import argparse
+import functools
 import json
 import os
 import re
@@ -188,20 +189,30 @@ def pct(num, den):
     return "n/a" if den == 0 else f"{100.0 * num / den:.1f}%"
 
 
-def absent_from_clone(clone, row):
+@functools.lru_cache(maxsize=None)
+def absent_from_clone(clone, mode, path):
     """True when a row names one literal path that no object of the clone holds: at HEAD, no such
     tracked file; in history, no commit of any ref touches it. Such a row (a file a later or an
     earlier snapshot of the repository held) cannot be found by any tool on this clone; it is
     listed as absent and left out of recall rather than silently dropped."""
-    if any(c in row["path"] for c in "*?["):
+    if any(c in path for c in "*?["):
         return False
-    if row["mode"] == "head":
-        args = ["ls-files", "--error-unmatch", "--", row["path"]]
-        r = subprocess.run(["git", "-C", clone] + args, capture_output=True)
+    if mode == "head":
+        r = subprocess.run(["git", "-C", clone, "ls-files", "--error-unmatch", "--", path],
+                           capture_output=True)
         return r.returncode != 0
-    r = subprocess.run(["git", "-C", clone, "log", "--all", "--format=%H", "-1", "--", row["path"]],
+    r = subprocess.run(["git", "-C", clone, "log", "--all", "--format=%H", "-1", "--", path],
                        capture_output=True, text=True)
     return r.returncode == 0 and r.stdout.strip() == ""
+
+
+def recall_rows(rows, mode, clone):
+    """The TP rows recall counts in this mode, and those absent from the clone. `same-leak` rows
+    are true findings on a leak another row already counts (another rule on the same value, the
+    same value at another path): they count for precision, not for recall."""
+    tp_rows = [r for r in rows if r["mode"] == mode and r["verdict"] == "TP" and r["class"] != "same-leak"]
+    absent = [r for r in tp_rows if clone is not None and absent_from_clone(clone, mode, r["path"])]
+    return [r for r in tp_rows if r not in absent], absent
 
 
 def score(rows, result, mode, clone=None):
@@ -224,11 +235,7 @@ def score(rows, result, mode, clone=None):
             fp += 1
         else:
             ign += 1
-    # `same-leak` rows are true findings on a leak another row already counts (another rule on
-    # the same value, the same value at another path): they count for precision, not for recall.
-    tp_rows = [r for r in mrows if r["verdict"] == "TP" and r["class"] != "same-leak"]
-    absent = [r for r in tp_rows if clone is not None and absent_from_clone(clone, r)]
-    tp_rows = [r for r in tp_rows if r not in absent]
+    tp_rows, absent = recall_rows(rows, mode, clone)
     found, misses = [], []
     for r in tp_rows:
         if any(row_matches(r, mode, p, ru) for p, ru in result["findings"]):
@@ -253,8 +260,7 @@ def score(rows, result, mode, clone=None):
 
 
 def peer_score(rows, mode, paths, clone=None):
-    tp_rows = [r for r in rows if r["mode"] == mode and r["verdict"] == "TP" and r["class"] != "same-leak"
-               and not (clone is not None and absent_from_clone(clone, r))]
+    tp_rows, _ = recall_rows(rows, mode, clone)
     found = [r for r in tp_rows if any(r["re"].match(p) for p in paths)]
     return {"tp_rows": len(tp_rows), "found": len(found), "reported_paths": len(paths),
             "missed": sorted({(r["path"], r["class"]) for r in tp_rows if r not in found})}
