@@ -295,12 +295,19 @@ fn is_reference_key(key: &str) -> bool {
     k.starts_with("existing") || SUFFIXES.iter().any(|s| k.ends_with(s) && k.len() > s.len())
 }
 
+/// The longest value `generic/credential` reports, in bytes.
+const MAX_GENERIC_VALUE: usize = 512;
+
 /// The generic rule: a literal under a credential-named key. The regex captures the key name and
 /// the value; this keeps only values that look random: at least 16 characters (8 for a key that
 /// says `password`), letters and digits mixed, high entropy, and not a reference, template,
 /// placeholder, path, URL without credentials, version, date, identifier or SOPS value.
 pub fn validate_generic(rule: &str, data: &[u8], m: Range<usize>, secret: Range<usize>) -> Option<Hit> {
     let value = text(data, &secret)?;
+    // The regex takes any length (a bounded repetition slows it down); a credential is shorter.
+    if value.len() > MAX_GENERIC_VALUE {
+        return None;
+    }
     let key_text = std::str::from_utf8(data.get(m.start..secret.start)?).ok()?;
     let key: String = key_text
         .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ':' | '=' | '"' | '\''))

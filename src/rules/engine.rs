@@ -1,20 +1,27 @@
-//! Running the regex rules: one aho-corasick automaton over the keywords of every rule finds which
-//! rules can match at all; only those run their regex, and each match goes through the rule's
-//! validator, which may accept it, reject it, or hand it to another rule (a malformed age identity).
+//! Running the regex rules: a keyword search finds which rules can match at all; only those run
+//! their regex, and each match goes through the rule's validator, which may accept it, reject it,
+//! or hand it to another rule (a malformed age identity).
 //!
-//! Speed: almost every file contains no keyword at all, so the first question, "is there any
-//! keyword in this file, and where?", decides the cost of a scan. An ASCII case-insensitive
-//! aho-corasick automaton answers it at a few hundred MB/s only: its prefilter falls back to "rare
-//! bytes" such as `-`, which are everywhere in source and YAML. A `regex` alternation answers it
-//! at several GB/s: the regex crate expands the case variants of short literal prefixes into a
-//! SIMD Teddy searcher, as ripgrep does. Its speed depends on how rare those prefixes are, and
-//! keyword prefixes are poor (`age-`, `priv` and `pgp ` start `page`, `print`, …), so the regex
-//! looks for one *anchor* per keyword instead: its rarest few bytes (`t-key-`, `y-----`,
-//! `k-----`), at a known offset. Every keyword occurrence contains its anchor, so the exact
-//! overlapping automaton search starts just before the leftmost anchor, and runs only in the rare
-//! files that have one: the set of triggered rules is exactly the same as a full search's.
+//! Speed: the keyword search reads every byte of every file, so it decides the cost of a scan.
+//! Keywords are matched ASCII case-insensitively; an automaton over seventy of them runs at a few
+//! hundred MB/s only, because its prefilter falls back to common bytes. So the text is lowercased
+//! once (a cheap byte map) and searched case-sensitively for one *anchor* per keyword, its rarest
+//! few bytes (`t-key-`, `y-----`, `udflar`), with the SIMD Teddy searchers of the `aho-corasick`
+//! crate, a few dozen anchors per searcher (Teddy's sweet spot; as ripgrep's literal searches do).
+//! At each anchor occurrence the keywords holding that anchor are compared in place, so the set of
+//! triggered rules and the keyword positions are exactly those of an overlapping search for every
+//! keyword. Where Teddy is not available (no SIMD), one automaton over the anchors does the same.
+//!
+//! Rules with `scope: line` (every match on one line, holding a keyword) run their regex only on
+//! the lines holding one of their keywords: the generic credential rule is triggered by `secret`
+//! or `token` in most manifests, but only a few lines of each hold one.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::Range;
+
+use aho_corasick::packed;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind, Span};
 
 use super::{Registry, RuleKind};
 use crate::detect;
@@ -53,44 +60,88 @@ fn anchor(keyword: &str) -> (usize, &str) {
     (best, &keyword[best..best + LEN])
 }
 
-/// One regex matching the anchor of any (lowercased) keyword, ASCII case-insensitively like the
-/// automaton, and the largest anchor offset. `None` if it cannot be built (then the automaton
-/// alone is used).
-fn first_anchor_regex(keywords: &[String]) -> Option<(regex::bytes::Regex, usize)> {
-    let anchors: Vec<(usize, &str)> = keywords.iter().map(|k| anchor(k)).collect();
-    let back = anchors.iter().map(|(off, _)| *off).max().unwrap_or(0);
-    let alternation = anchors.iter().map(|(_, a)| regex::escape(a)).collect::<Vec<_>>().join("|");
-    // ASCII-only case folding, as the automaton does; with Unicode folding as a fallback (a superset
-    // of matches, which is still correct for a prefilter: the automaton has the final word).
-    ["(?i-u)", "(?i)"].iter().find_map(|flags| {
-        regex::bytes::RegexBuilder::new(&format!("{flags}(?:{alternation})"))
-            .size_limit(10 * (1 << 20))
-            .build()
-            .ok()
-            .map(|re| (re, back))
-    })
+/// Anchors per Teddy searcher: it slows down past a few dozen patterns.
+const ANCHORS_PER_SEARCHER: usize = 20;
+
+/// Finds every start of an anchor in lowercased text.
+enum AnchorSearch {
+    /// Teddy searchers, each over a slice of the anchors.
+    Teddy(Vec<packed::Searcher>),
+    /// One automaton over all anchors (no SIMD here).
+    Automaton(AhoCorasick),
+}
+
+impl AnchorSearch {
+    fn new(anchors: &[Vec<u8>]) -> Option<AnchorSearch> {
+        let teddy: Option<Vec<packed::Searcher>> = anchors
+            .chunks(ANCHORS_PER_SEARCHER)
+            .map(|chunk| packed::Config::new().builder().extend(chunk).build())
+            .collect();
+        match teddy {
+            Some(t) => Some(AnchorSearch::Teddy(t)),
+            None => AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .build(anchors)
+                .ok()
+                .map(AnchorSearch::Automaton),
+        }
+    }
+
+    /// Calls `at` with each position where some anchor starts (a position may come more than
+    /// once; every position where an anchor starts comes at least once).
+    fn each(&self, text: &[u8], mut at: impl FnMut(usize)) {
+        match self {
+            AnchorSearch::Teddy(searchers) => {
+                for s in searchers {
+                    let mut pos = 0;
+                    // Leftmost-first from each position after the last start: every start is seen.
+                    while let Some(m) = s.find_in(text, Span::from(pos..text.len())) {
+                        at(m.start());
+                        pos = m.start() + 1;
+                    }
+                }
+            }
+            AnchorSearch::Automaton(ac) => {
+                for m in ac.find_overlapping_iter(text) {
+                    at(m.start());
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The lowercased copy of the file being scanned, reused across files on a thread.
+    static LOWER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The compiled prefilter over a registry's regex rules.
 pub struct Matcher {
-    ac: Option<AhoCorasick>,
-    /// The keywords' anchors as one case-insensitive alternation, and the largest anchor offset.
-    first: Option<(regex::bytes::Regex, usize)>,
-    /// For each keyword pattern, the indices (into the registry) of the rules that use it.
+    search: Option<AnchorSearch>,
+    /// The (lowercased) keywords.
+    keywords: Vec<Vec<u8>>,
+    /// For each anchor text, the keywords holding it and its offset in each.
+    by_anchor: HashMap<Vec<u8>, Vec<(usize, usize)>>,
+    /// The distinct anchor lengths, longest first.
+    anchor_lens: Vec<usize>,
+    /// For each keyword, the indices (into the registry) of the rules that use it.
     keyword_rules: Vec<Vec<usize>>,
 }
 
 impl Matcher {
     /// Compiles the keywords of every regex rule.
     pub fn new(registry: &Registry) -> Matcher {
-        let mut keywords: Vec<String> = Vec::new();
+        let mut keywords: Vec<Vec<u8>> = Vec::new();
         let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
         for (i, rule) in registry.rules().iter().enumerate() {
             if rule.kind != RuleKind::Regex || rule.regex.is_none() {
                 continue;
             }
             for k in &rule.keywords {
-                let k = k.to_ascii_lowercase();
+                let k = k.to_ascii_lowercase().into_bytes();
+                if k.is_empty() {
+                    continue;
+                }
                 match keywords.iter().position(|x| *x == k) {
                     Some(p) => keyword_rules[p].push(i),
                     None => {
@@ -100,90 +151,179 @@ impl Matcher {
                 }
             }
         }
-        let ac = if keywords.is_empty() {
-            None
-        } else {
-            AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(&keywords)
-                .ok()
-        };
-        let first = if keywords.is_empty() { None } else { first_anchor_regex(&keywords) };
-        Matcher { ac, first, keyword_rules }
+        Matcher::with_keywords(keywords, keyword_rules)
+    }
+
+    /// The matcher over `keywords` (lowercase), with the rules each one triggers.
+    fn with_keywords(keywords: Vec<Vec<u8>>, keyword_rules: Vec<Vec<usize>>) -> Matcher {
+        let mut by_anchor: HashMap<Vec<u8>, Vec<(usize, usize)>> = HashMap::new();
+        let mut anchors: Vec<Vec<u8>> = Vec::new();
+        for (i, k) in keywords.iter().enumerate() {
+            let text = std::str::from_utf8(k).expect("lowercased from a str");
+            let (offset, a) = anchor(text);
+            let a = a.as_bytes().to_vec();
+            if !by_anchor.contains_key(&a) {
+                anchors.push(a.clone());
+            }
+            by_anchor.entry(a).or_default().push((i, offset));
+        }
+        let mut anchor_lens: Vec<usize> = anchors.iter().map(Vec::len).collect();
+        anchor_lens.sort_unstable_by(|a, b| b.cmp(a));
+        anchor_lens.dedup();
+        let search = if anchors.is_empty() { None } else { AnchorSearch::new(&anchors) };
+        Matcher { search, keywords, by_anchor, anchor_lens, keyword_rules }
     }
 
     /// Runs every regex rule whose keyword occurs in `data`.
     pub fn scan(&self, registry: &Registry, data: &[u8], hits: &mut Vec<Hit>) {
-        let Some(ac) = &self.ac else { return };
-        // A keyword occurrence at `s` has its anchor at `s + offset`, at or after the leftmost
-        // anchor the regex finds: so `s` is at least that position minus the largest offset.
-        let from = match &self.first {
-            Some((re, back)) => match re.find(data) {
-                Some(m) => m.start().saturating_sub(*back),
-                None => return,
-            },
-            None => 0,
-        };
-        let mut triggered = vec![false; registry.rules().len()];
+        let rules = registry.rules();
+        // Per triggered rule: `None` if not triggered, else the starts of its keywords (kept for
+        // line-scoped rules only).
+        let mut triggered: Vec<Option<Vec<usize>>> = vec![None; rules.len()];
         let mut any = false;
-        for m in ac.find_overlapping_iter(&data[from..]) {
-            for &r in &self.keyword_rules[m.pattern().as_usize()] {
-                triggered[r] = true;
+        self.each_keyword(data, |k, start| {
+            for &r in &self.keyword_rules[k] {
+                let starts = triggered[r].get_or_insert_with(Vec::new);
+                if rules[r].line_scoped {
+                    starts.push(start);
+                }
                 any = true;
             }
-        }
+        });
         if !any {
             return;
         }
-        for (i, rule) in registry.rules().iter().enumerate() {
-            if !triggered[i] {
-                continue;
-            }
+        for (i, rule) in rules.iter().enumerate() {
+            let Some(starts) = &triggered[i] else { continue };
             let Some(re) = &rule.regex else { continue };
-            for caps in re.captures_iter(data) {
-                let Some(whole) = caps.get(0) else { continue };
-                let secret = caps.get(1).map_or(whole.range(), |g| g.range());
-                match rule.validator.as_deref() {
-                    None => hits.push(
-                        Hit::new(rule.id.clone(), whole.range(), rule.title.clone()).with_secret(secret),
-                    ),
-                    Some(v) => {
-                        if let Some(hit) = detect::validate(v, &rule.id, data, whole.range(), secret) {
-                            hits.push(hit);
+            if rule.line_scoped {
+                for window in line_windows(data, starts) {
+                    run(rule, re, data, window, hits);
+                }
+            } else {
+                run(rule, re, data, 0..data.len(), hits);
+            }
+        }
+    }
+}
+
+impl Matcher {
+    /// Calls `found(keyword, start)` for every occurrence of every keyword in `data`, ASCII
+    /// case-insensitively (an occurrence may come more than once).
+    fn each_keyword(&self, data: &[u8], mut found: impl FnMut(usize, usize)) {
+        let Some(search) = &self.search else { return };
+        LOWER.with(|lower| {
+            let mut lower = lower.borrow_mut();
+            lower.clear();
+            lower.extend(data.iter().map(u8::to_ascii_lowercase));
+            let text = &lower[..];
+            let mut last = usize::MAX;
+            search.each(text, |p| {
+                if p == last {
+                    return;
+                }
+                last = p;
+                for &len in &self.anchor_lens {
+                    let Some(holders) = text.get(p..p + len).and_then(|a| self.by_anchor.get(a)) else {
+                        continue;
+                    };
+                    for &(k, offset) in holders {
+                        let keyword = &self.keywords[k];
+                        let Some(start) = p.checked_sub(offset) else { continue };
+                        if text.get(start..start + keyword.len()) == Some(&keyword[..]) {
+                            found(k, start);
                         }
                     }
+                }
+            });
+            // Drop the copy of a large file rather than keep it for the thread's lifetime.
+            if lower.capacity() > 1 << 20 {
+                *lower = Vec::new();
+            }
+        });
+    }
+}
+
+/// Runs one rule's regex over `data[window]` (whole lines, or the whole text).
+fn run(rule: &super::Rule, re: &regex::bytes::Regex, data: &[u8], window: Range<usize>, hits: &mut Vec<Hit>) {
+    let base = window.start;
+    for caps in re.captures_iter(&data[window]) {
+        let Some(whole) = caps.get(0) else { continue };
+        let whole = base + whole.start()..base + whole.end();
+        let secret = caps.get(1).map_or(whole.clone(), |g| base + g.start()..base + g.end());
+        match rule.validator.as_deref() {
+            None => hits.push(Hit::new(rule.id.clone(), whole, rule.title.clone()).with_secret(secret)),
+            Some(v) => {
+                if let Some(hit) = detect::validate(v, &rule.id, data, whole, secret) {
+                    hits.push(hit);
                 }
             }
         }
     }
 }
 
+/// The lines (each with its newline) holding the positions `starts`, adjacent lines merged, in
+/// order.
+fn line_windows(data: &[u8], starts: &[usize]) -> Vec<Range<usize>> {
+    let mut starts = starts.to_vec();
+    starts.sort_unstable();
+    starts.dedup();
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for &s in &starts {
+        if out.last().is_some_and(|w| s < w.end) {
+            continue;
+        }
+        let begin = memchr::memrchr(b'\n', &data[..s]).map_or(0, |i| i + 1);
+        let end = memchr::memchr(b'\n', &data[s..]).map_or(data.len(), |i| s + i + 1);
+        match out.last_mut() {
+            Some(w) if w.end == begin => w.end = end,
+            _ => out.push(begin..end),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn triggered(keywords: &[&str], data: &[u8]) -> Vec<usize> {
-        let keywords: Vec<String> = keywords.iter().map(|k| k.to_string()).collect();
-        let (re, back) = first_anchor_regex(&keywords).expect("anchor regex builds");
-        let ac = AhoCorasickBuilder::new().ascii_case_insensitive(true).build(&keywords).unwrap();
-        let mut all: Vec<usize> = ac.find_overlapping_iter(data).map(|m| m.pattern().as_usize()).collect();
-        all.sort();
-        all.dedup();
-        let from = match re.find(data) {
-            Some(m) => m.start().saturating_sub(back),
-            None => {
-                assert!(all.is_empty(), "no anchor found but keywords {all:?}");
-                return Vec::new();
+    /// The keywords found by the matcher, as a set of (keyword, start), against an overlapping
+    /// automaton search over the keywords themselves.
+    fn check(keywords: &[&str], data: &[u8]) -> Vec<(usize, usize)> {
+        let kws: Vec<Vec<u8>> = keywords.iter().map(|k| k.to_ascii_lowercase().into_bytes()).collect();
+        let rules = (0..kws.len()).map(|i| vec![i]).collect();
+        let m = Matcher::with_keywords(kws.clone(), rules);
+        let mut got = Vec::new();
+        m.each_keyword(data, |k, s| got.push((k, s)));
+        got.sort();
+        got.dedup();
+        let ac = AhoCorasickBuilder::new().ascii_case_insensitive(true).build(&kws).unwrap();
+        let mut want: Vec<(usize, usize)> =
+            ac.find_overlapping_iter(data).map(|m| (m.pattern().as_usize(), m.start())).collect();
+        want.sort();
+        want.dedup();
+        assert_eq!(got, want, "keywords {keywords:?} in {:?}", String::from_utf8_lossy(data));
+        // The automaton fallback finds the same.
+        let anchors: Vec<Vec<u8>> = {
+            let mut a: Vec<Vec<u8>> = Vec::new();
+            for k in &kws {
+                let x = anchor(std::str::from_utf8(k).unwrap()).1.as_bytes().to_vec();
+                if !a.contains(&x) {
+                    a.push(x);
+                }
             }
+            a
         };
-        let mut out: Vec<usize> =
-            ac.find_overlapping_iter(&data[from..]).map(|m| m.pattern().as_usize()).collect();
-        out.sort();
-        out.dedup();
-        // The anchor start never hides a keyword the automaton finds on the whole input.
-        assert_eq!(out, all);
-        out
+        let fallback = Matcher {
+            search: Some(AnchorSearch::Automaton(AhoCorasickBuilder::new().build(&anchors).unwrap())),
+            ..Matcher::with_keywords(kws, (0..keywords.len()).map(|i| vec![i]).collect())
+        };
+        let mut again = Vec::new();
+        fallback.each_keyword(data, |k, s| again.push((k, s)));
+        again.sort();
+        again.dedup();
+        assert_eq!(again, want);
+        got
     }
 
     #[test]
@@ -196,36 +336,48 @@ mod tests {
     }
 
     #[test]
-    fn anchors_keep_every_trigger() {
+    fn every_keyword_occurrence_is_found() {
         let kws = ["age-secret-key-", "private key-----", "pgp private key block-----", "key-----"];
-        assert_eq!(triggered(&kws, b"nothing here"), Vec::<usize>::new());
-        assert_eq!(triggered(&kws, b"x AGE-SECRET-KEY-1 and Age-Secret-Key-"), vec![0]);
-        // Overlapping and nested keywords all trigger.
-        assert_eq!(triggered(&kws, b"-----BEGIN PGP PRIVATE KEY BLOCK-----"), vec![2]);
-        assert_eq!(triggered(&kws, b"-----BEGIN RSA PRIVATE KEY-----"), vec![1, 3]);
+        assert_eq!(check(&kws, b"nothing here"), vec![]);
+        assert_eq!(check(&kws, b"x AGE-SECRET-KEY-1 and Age-Secret-Key-"), vec![(0, 2), (0, 23)]);
+        // Overlapping and nested keywords all count.
+        assert_eq!(check(&kws, b"-----BEGIN PGP PRIVATE KEY BLOCK-----").len(), 1);
+        assert_eq!(check(&kws, b"-----BEGIN RSA PRIVATE KEY-----").len(), 2);
         // Regex metacharacters in keywords are literal.
-        assert_eq!(triggered(&["a.b(c", "x+y"], b"aXb(c x+y"), vec![1]);
-        // Non-ASCII keywords still build.
-        assert_eq!(triggered(&["clé-privée"], "une clé-privée".as_bytes()), vec![0]);
-        // A keyword whose anchor comes late, after another keyword's early anchor, and anchors
-        // that occur without their keyword.
-        let kws = ["aaaa-bbbb-zzzz-x", "zz-q"];
+        assert_eq!(check(&["a.b(c", "x+y"], b"aXb(c x+y"), vec![(1, 6)]);
+        // Non-ASCII keywords.
+        assert_eq!(check(&["clé-privée"], "une clé-privée".as_bytes()), vec![(0, 4)]);
+        // Keywords sharing an anchor at different offsets, anchors without their keyword, and a
+        // keyword at the very start and end.
+        let kws = ["private_key", "privatekey", "xprivate", "secret", "token", "cf_token"];
         for data in [
-            &b"zz-q aaaa-bbbb-zzzz-x"[..],
-            b"aaaa-bbbb-zzzz-x zz-q",
-            b"zzzz-x zz-q",
-            b"aaaa-bbbb-zzzz-",
-            b"zz-",
+            &b"PRIVATE_KEY privatekey XPRIVATEKEY cf_token"[..],
+            b"rivate_key rivate secre",
+            b"cf_tokentoken",
+            b"secret",
+            b"",
+            b"s",
         ] {
-            triggered(&kws, data);
+            check(&kws, data);
         }
-        // Every position of a keyword relative to the anchor of another one.
-        let text = "-----BEGIN RSA PRIVATE KEY----- AGE-SECRET-KEY-1 pgp private key block-----";
+        // Every cut of a text full of keywords, with more keywords than one Teddy searcher holds.
+        let many: Vec<String> = (0..50).map(|i| format!("kw{i:02}x")).chain(["secret".into(), "token".into()]).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let text = "-----BEGIN RSA PRIVATE KEY----- AGE-SECRET-KEY-1 KW07X kw49xkw10x secret_token";
         for cut in 0..text.len() {
-            triggered(
-                &["age-secret-key-", "private key-----", "pgp private key block-----"],
-                &text.as_bytes()[cut..],
-            );
+            check(&["age-secret-key-", "private key-----", "pgp private key block-----"], &text.as_bytes()[cut..]);
+            check(&many, &text.as_bytes()[cut..]);
         }
+    }
+
+    #[test]
+    fn line_windows_cover_whole_lines() {
+        let data = b"a: 1\nb: 2\nc: 3\nd: 4";
+        assert_eq!(line_windows(data, &[0]), vec![0..5]);
+        // Adjacent lines merge; repeated starts on a line count once.
+        assert_eq!(line_windows(data, &[6, 5, 7, 10]), vec![5..15]);
+        // The last line has no newline.
+        assert_eq!(line_windows(data, &[16, 1]), vec![0..5, 15..19]);
+        assert_eq!(line_windows(data, &[]), Vec::<Range<usize>>::new());
     }
 }

@@ -44,6 +44,7 @@ const RULE_KEYS: &[&str] = &[
     "security_severity",
     "keywords",
     "regex",
+    "scope",
     "validator",
     "docs",
     "examples",
@@ -72,6 +73,9 @@ fn vocabulary(word: &str) -> bool {
                 | "warning"
                 | "note"
                 | "regex"
+                | "code"
+                | "line"
+                | "file"
                 | "-"
                 | "|"
         )
@@ -241,6 +245,25 @@ fn parse_rule(ctx: &mut Ctx<'_>, node: &Node) -> Option<Rule> {
             Err(e) => ctx.err(n.span.clone(), format!("invalid regex: {}", regex_reason(&e))),
         }
     }
+    let line_scoped = match node.get("scope").map(|n| (n, n.as_str())) {
+        None | Some((_, Some("file"))) => false,
+        Some((n, Some("line"))) => {
+            if let Some(src) = &regex_source {
+                if regex.is_some() && !line_local(src) {
+                    ctx.err(
+                        n.span.clone(),
+                        "a rule with `scope` line needs a regex whose matches stay on one line (no text-start \
+                         anchor; a newline only as the last character)",
+                    );
+                }
+            }
+            true
+        }
+        Some((n, _)) => {
+            ctx.err(n.span.clone(), "`scope` must be file or line");
+            false
+        }
+    };
     let validator = node.get("validator").and_then(|n| ctx.string(n, "validator"));
     if let (Some(v), Some(n)) = (&validator, node.get("validator")) {
         if !VALIDATORS.contains(&v.as_str()) {
@@ -299,12 +322,56 @@ fn parse_rule(ctx: &mut Ctx<'_>, node: &Node) -> Option<Rule> {
         keywords,
         regex,
         regex_source,
+        line_scoped,
         validator,
         docs,
         hit_examples,
         miss_examples,
         origin: ctx.file.to_owned(),
     })
+}
+
+/// Whether every match of `src` lies within one line, a newline being at most its last byte, and
+/// no assertion looks at the start of the text: then searching each line (with its newline) finds
+/// exactly the matches a search of the whole text finds on it.
+fn line_local(src: &str) -> bool {
+    use regex_syntax::hir::{Hir, HirKind, Look};
+    fn look_ok(l: Look) -> bool {
+        !matches!(l, Look::Start)
+    }
+    // No byte of any match is a newline.
+    fn no_newline(h: &Hir) -> bool {
+        match h.kind() {
+            HirKind::Empty => true,
+            HirKind::Literal(l) => !l.0.contains(&b'\n'),
+            HirKind::Class(c) => match c {
+                regex_syntax::hir::Class::Unicode(u) => !u.ranges().iter().any(|r| r.start() <= '\n' && '\n' <= r.end()),
+                regex_syntax::hir::Class::Bytes(b) => !b.ranges().iter().any(|r| r.start() <= b'\n' && b'\n' <= r.end()),
+            },
+            HirKind::Look(l) => look_ok(*l),
+            HirKind::Repetition(r) => no_newline(&r.sub),
+            HirKind::Capture(c) => no_newline(&c.sub),
+            HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().all(no_newline),
+        }
+    }
+    // A newline, if any, only as the last byte of a match.
+    fn newline_last(h: &Hir) -> bool {
+        match h.kind() {
+            HirKind::Class(_) => true,
+            HirKind::Literal(l) => !l.0[..l.0.len().saturating_sub(1)].contains(&b'\n'),
+            HirKind::Capture(c) => newline_last(&c.sub),
+            HirKind::Alternation(v) => v.iter().all(newline_last),
+            HirKind::Concat(v) => match v.split_last() {
+                Some((last, init)) => init.iter().all(no_newline) && newline_last(last),
+                None => true,
+            },
+            _ => no_newline(h),
+        }
+    }
+    match regex_syntax::ParserBuilder::new().utf8(false).build().parse(src) {
+        Ok(hir) => newline_last(&hir),
+        Err(_) => false,
+    }
 }
 
 fn examples(ctx: &mut Ctx<'_>, node: &Node) -> Vec<Example> {
@@ -345,5 +412,39 @@ mod tests {
             msgs.iter().any(|(m, s)| *m == "invalid regex: unclosed group" && *s == "'(unclosed'"),
             "{msgs:?}"
         );
+    }
+
+    #[test]
+    fn line_scope_needs_a_one_line_regex() {
+        for src in [
+            r"(?i)token[a-z]*[ \t]*:[ \t]*([a-z0-9]{8,})(?:[^a-z0-9]|$)",
+            r"\b(ghp_[A-Za-z0-9]{36})\b",
+            r"key: (\S+)(?:[ \t]*[,;\r\n])",
+            r"(?m)^password=(\w+)$",
+        ] {
+            assert!(line_local(src), "{src}");
+        }
+        for src in [
+            r"-----BEGIN[\s\S]*END",
+            r"a\nb",
+            r"(?s)a.b",
+            r"a(?:\n|x)+",
+            r"\s*password",
+            r"^password=(\w+)",
+        ] {
+            assert!(!line_local(src), "{src}");
+        }
+        let rule = |scope: &str, regex: &str| {
+            format!(
+                "rules:\n  - id: my/rule\n    title: T\n    keywords: [abcd]\n    regex: '{regex}'\n    scope: {scope}\n    docs: {{what: a, why: b, fix: c}}\n    examples: {{hit: [abcd]}}\n"
+            )
+        };
+        let rules = parse_rule_file("x.yaml", &rule("line", "abcd[a-z]*")).unwrap();
+        assert!(rules[0].line_scoped);
+        assert!(!parse_rule_file("x.yaml", &rule("file", "abcd\\s+x")).unwrap()[0].line_scoped);
+        let errors = parse_rule_file("x.yaml", &rule("line", "abcd\\s+x")).unwrap_err();
+        assert!(errors[0].message.starts_with("a rule with `scope` line needs a regex"), "{errors:?}");
+        let errors = parse_rule_file("x.yaml", &rule("page", "abcd")).unwrap_err();
+        assert_eq!(errors[0].message, "`scope` must be file or line");
     }
 }

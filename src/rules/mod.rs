@@ -64,6 +64,9 @@ pub struct Rule {
     pub regex: Option<regex::bytes::Regex>,
     /// The regex source text.
     pub regex_source: Option<String>,
+    /// `scope: line`: every match of the regex lies on one line (the loader checks it) and holds one
+    /// of the keywords (the rule's promise), so the regex runs only on the lines holding a keyword.
+    pub line_scoped: bool,
     /// A named validator in code (`age-identity`, `pem-block`).
     pub validator: Option<String>,
     /// Documentation.
