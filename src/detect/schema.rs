@@ -27,36 +27,44 @@ pub const DOCKER_RULE: &str = "docker/registry-auth";
 /// What a sops file's own rule leaving a value in clear means, for messages.
 pub const LEFT_IN_CLEAR: &str = "; the file's own sops encryption rule left it readable: widen `encrypted_regex` (or the suffix) in the creation rule, re-encrypt with `sops`, and rotate the value";
 
-const MARKERS: &[&[u8]] = &[
-    b"client-key-data",
-    b"users",
-    b"contexts",
-    b"trustdinfo",
-    b"bootstraptoken",
-    b"secretboxencryptionsecret",
-    b"aescbcencryptionsecret",
-    b"machine",
-    b"auths",
-];
+/// Whether `key` occurs as a mapping key: `key:` first on a line (any indentation) or after `{`
+/// or `,` (flow syntax), or quoted (`"key"`, `'key'`, as JSON writes every key). Looser than
+/// "a key of the root mapping", which is what the checks below look for.
+fn has_key(data: &[u8], key: &str) -> bool {
+    let key = key.as_bytes();
+    memchr::memmem::find_iter(data, key).any(|at| {
+        let before = &data[..at];
+        let after = &data[at + key.len()..];
+        let quoted = |q: u8| before.last() == Some(&q) && after.first() == Some(&q);
+        if quoted(b'"') || quoted(b'\'') {
+            return true;
+        }
+        let rest = after.iter().position(|&b| b != b' ' && b != b'\t');
+        let lead = before.iter().rposition(|&b| b != b' ' && b != b'\t');
+        rest.is_some_and(|i| after[i] == b':')
+            && lead.is_none_or(|i| matches!(before[i], b'\n' | b'{' | b','))
+    })
+}
 
-/// Cheap test: could the file be one of the recognised credential files?
+/// Cheap test: could the file be one of the recognised credential files? It looks for the keys
+/// each check below needs at the root, so that only a few files in a thousand are parsed.
 pub fn is_candidate(data: &[u8]) -> bool {
     if data.len() > 4 * 1024 * 1024 {
         return false;
     }
-    let finder = |m: &[u8]| memchr::memmem::find(data, m).is_some();
-    if !MARKERS.iter().any(|m| finder(m)) {
-        return false;
-    }
-    (finder(b"client-key-data") || finder(b"users"))
-        && (finder(b"token") || finder(b"password") || finder(b"client-key-data"))
-        || finder(b"contexts") && finder(b"key")
-        || finder(b"trustdinfo")
-        || finder(b"bootstraptoken")
-        || finder(b"secretboxencryptionsecret")
-        || finder(b"aescbcencryptionsecret")
-        || finder(b"machine") && finder(b"v1alpha1")
-        || finder(b"auths") && (finder(b"auth") || finder(b"password"))
+    let key = |k| has_key(data, k);
+    // kubeconfig: `users` and one of `clusters`, `contexts`, `kind: Config`.
+    key("users") && (key("clusters") || key("contexts") || memchr::memmem::find(data, b"Config").is_some())
+        // talosconfig: `context` and `contexts`.
+        || key("contexts") && key("context")
+        // Talos secrets bundle.
+        || ["trustdinfo", "bootstraptoken", "secretboxencryptionsecret", "aescbcencryptionsecret"]
+            .iter()
+            .any(|k| key(k))
+        // Talos machine config: `version: v1alpha1` and `machine`.
+        || key("machine") && memchr::memmem::find(data, b"v1alpha1").is_some()
+        // Docker config.
+        || key("auths")
 }
 
 /// Checks one text file; files that do not parse are left alone (other detectors still run).
@@ -267,6 +275,26 @@ mod tests {
         let mut hits = Vec::new();
         check(text, &mut hits);
         hits.into_iter().map(|h| h.properties["field"].as_str().unwrap_or("").to_owned()).collect()
+    }
+
+    #[test]
+    fn candidates_need_the_root_keys() {
+        assert!(has_key(b"users:\n- name: a", "users"));
+        assert!(has_key(b"a: 1\n  users :", "users"));
+        assert!(has_key(b"{\"users\": []}", "users"));
+        assert!(has_key(b"{users: []}", "users"));
+        assert!(has_key(b"{a: 1, users: []}", "users"));
+        assert!(!has_key(b"  # users: none", "users"));
+        assert!(!has_key(b"existing-users: 3", "users"));
+        assert!(!has_key(b"users", "users"));
+        assert!(!has_key(b"the users list", "users"));
+        // A Flux manifest mentioning users, tokens and passwords is not parsed.
+        assert!(!is_candidate(b"kind: HelmRelease\nspec:\n  values:\n    token: x\n    password: y\n    users: z\n"));
+        assert!(is_candidate(b"apiVersion: v1\nkind: Config\nusers:\n- name: a\n"));
+        assert!(is_candidate(b"context: a\ncontexts:\n  a: {}\n"));
+        assert!(is_candidate(b"secrets:\n  bootstraptoken: x\n"));
+        assert!(is_candidate(b"version: v1alpha1\nmachine:\n  token: x\n"));
+        assert!(is_candidate(b"{\"auths\": {}}"));
     }
 
     #[test]
