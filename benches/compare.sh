@@ -5,6 +5,8 @@
 #   benches/gen_corpus.py /tmp/corpus          # once: ~50,000 files / ~500 MB, outside the repo
 #   benches/compare.sh /tmp/corpus             # RUNS=10 WARMUP=2 THREADS=0 to change the defaults
 #   SOPSGUARD=path/to/sopsguard benches/compare.sh /tmp/corpus   # measure that binary (no build)
+#   BASELINE=path/to/old/sopsguard benches/compare.sh /tmp/corpus  # also time an older binary in
+#                                  the same run (hyperfine only) and print this one's time over it
 #
 # Uses hyperfine when installed (apt-get install -y hyperfine ripgrep), else a plain timing loop.
 # Before timing, it checks that sopsguard reports exactly the planted findings listed in
@@ -69,14 +71,23 @@ fi
 
 if command -v hyperfine >/dev/null; then
     json=$(mktemp)
+    base_args=()
+    if [ -n "${BASELINE:-}" ]; then
+        base_args=(-n baseline "$(printf '%q ' "$BASELINE" "${sg_cmd[@]:1}")")
+    fi
     hyperfine --style basic --warmup "$warmup" --runs "$runs" -i --export-json "$json" \
         -n sopsguard "$(printf '%q ' "${sg_cmd[@]}")" \
-        -n rg "$(printf '%q ' "${rg_cmd[@]}")" >&2
-    read -r sg_mean sg_sd rg_mean rg_sd < <(python3 -c '
+        -n rg "$(printf '%q ' "${rg_cmd[@]}")" "${base_args[@]}" >&2
+    read -r sg_mean sg_sd rg_mean rg_sd base_mean < <(python3 -c '
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-print(r["sopsguard"]["mean"], r["sopsguard"]["stddev"] or 0, r["rg"]["mean"], r["rg"]["stddev"] or 0)' "$json")
+print(r["sopsguard"]["mean"], r["sopsguard"]["stddev"] or 0, r["rg"]["mean"], r["rg"]["stddev"] or 0,
+      r["baseline"]["mean"] if "baseline" in r else 0)' "$json")
     rm -f "$json"
+    if [ -n "${BASELINE:-}" ]; then
+        awk -v s="$sg_mean" -v b="$base_mean" 'BEGIN {
+            printf "baseline scan: %.3f s; sopsguard / baseline: %.2f\n", b, s / b }'
+    fi
 else
     # Alternate the two commands so that both see the same machine load.
     t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s.%N); echo "$e - $s" | bc -l; }

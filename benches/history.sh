@@ -18,6 +18,8 @@
 #   RUNS=n                        runs per command, best wall time kept (default 1)
 #   SKIP_LOG_P=1                  skip `git log -p --all` (slow on large repositories)
 #   THREADS=n                     passed to sopsguard as --threads (default 0: one per core)
+#   BASELINE=path/to/sopsguard    also measure this (older) binary in the same run, and print the
+#                                 cost of the change: this binary's time over the baseline's
 set -euo pipefail
 
 if [ "$#" -eq 0 ]; then
@@ -71,10 +73,18 @@ for repo in "$@"; do
     measure cat 0 git -C "$repo" cat-file --batch-all-objects --batch --unordered
     # sopsguard exits 1 on findings and 2 when some object could not be read; both are full runs.
     measure sg 0,1,2 "$bin" scan --history --quiet --threads "$threads" --format json -o "$tmp/report.json" "$repo"
+    if [ -n "${BASELINE:-}" ]; then
+        measure base 0,1,2 "$BASELINE" scan --history --quiet --threads "$threads" --format json -o "$tmp/base.json" "$repo"
+    fi
     read -r cat_s cat_k <"$tmp/cat"
     read -r sg_s sg_k <"$tmp/sg"
     printf '%-28s %-22s %9s %9s %10s\n' "$name" "git cat-file --batch" "$cat_s" "1.00" "$(mib "$cat_k")"
     printf '%-28s %-22s %9s %9s %10s\n' "$name" "sopsguard --history" "$sg_s" "$(ratio "$sg_s" "$cat_s")" "$(mib "$sg_k")"
+    if [ -n "${BASELINE:-}" ]; then
+        read -r base_s base_k <"$tmp/base"
+        printf '%-28s %-22s %9s %9s %10s\n' "$name" "baseline --history" "$base_s" "$(ratio "$base_s" "$cat_s")" "$(mib "$base_k")"
+        printf '%-28s %-22s %9s\n' "$name" "sopsguard / baseline" "$(ratio "$sg_s" "$base_s")"
+    fi
     if [ -z "${SKIP_LOG_P:-}" ]; then
         measure logp 0 git -C "$repo" log -p --all
         read -r lp_s lp_k <"$tmp/logp"

@@ -27,14 +27,38 @@ pub const DOCKER_RULE: &str = "docker/registry-auth";
 /// What a sops file's own rule leaving a value in clear means, for messages.
 pub const LEFT_IN_CLEAR: &str = "; the file's own sops encryption rule left it readable: widen `encrypted_regex` (or the suffix) in the creation rule, re-encrypt with `sops`, and rotate the value";
 
+/// The words [`is_candidate`] looks for, with their searchers built once (building a `memmem`
+/// searcher for every file cost more than the search).
+const WORDS: &[&str] = &[
+    "users",
+    "clusters",
+    "contexts",
+    "context",
+    "trustdinfo",
+    "bootstraptoken",
+    "secretboxencryptionsecret",
+    "aescbcencryptionsecret",
+    "machine",
+    "auths",
+    "Config",
+    "v1alpha1",
+];
+
+fn finder(word: &str) -> &'static memchr::memmem::Finder<'static> {
+    static FINDERS: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> = std::sync::OnceLock::new();
+    let all = FINDERS.get_or_init(|| WORDS.iter().map(|w| memchr::memmem::Finder::new(w.as_bytes())).collect());
+    let i = WORDS.iter().position(|w| *w == word).expect("a word of WORDS");
+    &all[i]
+}
+
 /// Whether `key` occurs as a mapping key: `key:` first on a line (any indentation) or after `{`
 /// or `,` (flow syntax), or quoted (`"key"`, `'key'`, as JSON writes every key). Looser than
 /// "a key of the root mapping", which is what the checks below look for.
 fn has_key(data: &[u8], key: &str) -> bool {
-    let key = key.as_bytes();
-    memchr::memmem::find_iter(data, key).any(|at| {
+    let len = key.len();
+    finder(key).find_iter(data).any(|at| {
         let before = &data[..at];
-        let after = &data[at + key.len()..];
+        let after = &data[at + len..];
         let quoted = |q: u8| before.last() == Some(&q) && after.first() == Some(&q);
         if quoted(b'"') || quoted(b'\'') {
             return true;
@@ -53,8 +77,9 @@ pub fn is_candidate(data: &[u8]) -> bool {
         return false;
     }
     let key = |k| has_key(data, k);
+    let word = |w| finder(w).find(data).is_some();
     // kubeconfig: `users` and one of `clusters`, `contexts`, `kind: Config`.
-    key("users") && (key("clusters") || key("contexts") || memchr::memmem::find(data, b"Config").is_some())
+    key("users") && (key("clusters") || key("contexts") || word("Config"))
         // talosconfig: `context` and `contexts`.
         || key("contexts") && key("context")
         // Talos secrets bundle.
@@ -62,7 +87,7 @@ pub fn is_candidate(data: &[u8]) -> bool {
             .iter()
             .any(|k| key(k))
         // Talos machine config: `version: v1alpha1` and `machine`.
-        || key("machine") && memchr::memmem::find(data, b"v1alpha1").is_some()
+        || key("machine") && word("v1alpha1")
         // Docker config.
         || key("auths")
 }

@@ -61,7 +61,7 @@ fn anchor(keyword: &str) -> (usize, &str) {
 }
 
 /// Anchors per Teddy searcher: it slows down past a few dozen patterns.
-const ANCHORS_PER_SEARCHER: usize = 20;
+const ANCHORS_PER_SEARCHER: usize = 16;
 
 /// Finds every start of an anchor in lowercased text.
 enum AnchorSearch {
