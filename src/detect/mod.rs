@@ -5,6 +5,7 @@ pub mod age;
 pub mod k8s;
 pub mod names;
 pub mod pem;
+pub mod public;
 pub mod schema;
 pub mod tokens;
 

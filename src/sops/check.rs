@@ -553,7 +553,7 @@ fn may_hold_secret(c: &Candidate, data: &[u8]) -> bool {
 /// any key. Template expressions, placeholders, booleans and numbers never are.
 fn value_may_be_secret(leaf: &str, v: &str, words: &[&str]) -> bool {
     let v = v.trim().trim_matches(|ch| ch == '"' || ch == '\'');
-    if !crate::detect::k8s::is_literal_credential(v) {
+    if !crate::detect::k8s::is_literal_credential(v) || crate::detect::public::is_public_material(v) {
         return false;
     }
     if key_hint(leaf, words) == KeyHint::Credential {
@@ -580,6 +580,10 @@ fn whole_text_secret_span(data: &[u8]) -> Option<Span> {
         return Some(0..data.len());
     };
     let offset = |sub: &str| sub.as_ptr() as usize - text.as_ptr() as usize;
+    // Certificates, public keys, `known_hosts`, age recipients: public, whatever rule covers them.
+    if crate::detect::public::is_public_material(text) {
+        return None;
+    }
     if let Some(at) = text.find("PRIVATE KEY-----") {
         let start = text[..at].rfind("-----BEGIN").unwrap_or(at);
         let end = text[at..].find("-----END").map_or(text.len(), |e| {

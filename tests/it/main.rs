@@ -9,6 +9,7 @@ mod git;
 mod hook;
 mod hostile;
 mod incident;
+mod precision;
 mod recall;
 mod sarif;
 mod util;
