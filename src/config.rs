@@ -39,7 +39,21 @@ pub const FILE_NAME: &str = ".sopsguard.toml";
 /// The largest `.sopsguard.toml`, rule file or baseline read.
 pub const MAX_CONFIG_SIZE: u64 = 16 << 20;
 
-const KEYS: &[&str] = &["exclude", "max-file-size", "rules-dir", "baseline", "rules"];
+const KEYS: &[&str] = &["exclude", "max-file-size", "rules-dir", "baseline", "fixtures", "rules"];
+
+/// Directory names that hold third-party or test material (vendored code, test fixtures): a
+/// finding under one is marked `fixture` and capped at the `fixtures` severity.
+pub const FIXTURE_DIRS: &[&str] =
+    &["tests", "test", "testdata", "__tests__", "fixtures", "__fixtures__", "vendor", "node_modules"];
+
+/// Whether a finding's path lies under a fixture directory ([`FIXTURE_DIRS`]). Archive members
+/// (`a.zip!tests/k.pem`) count by their path inside the archive too.
+pub fn is_fixture_path(path: &str) -> bool {
+    let mut parts: Vec<&str> = path.split(['/', '\\', '!']).collect();
+    // The last part is the file name.
+    parts.pop();
+    parts.iter().any(|p| FIXTURE_DIRS.iter().any(|d| p.eq_ignore_ascii_case(d)))
+}
 
 /// One problem in the configuration, pointing into it.
 #[derive(Clone, Debug, thiserror::Error, Diagnostic)]
@@ -130,6 +144,8 @@ pub struct Settings {
     pub rules_dir: Option<PathBuf>,
     /// The default baseline file (absolute).
     pub baseline: Option<PathBuf>,
+    /// `fixtures`: the highest severity of a finding under a fixture directory (default: note).
+    pub fixtures: Option<Severity>,
     /// `[rules]`, by rule id.
     pub rules: BTreeMap<String, RuleSetting>,
     /// Spans of the `[rules]` keys, to point at unknown ids.
@@ -396,6 +412,19 @@ impl Settings {
                         settings.baseline = Some(normalize(&dir.join(s)));
                     }
                 }
+                "fixtures" => {
+                    if let Some(word) = v.string(k, value) {
+                        match Severity::parse(word) {
+                            Some(sev) => settings.fixtures = Some(sev),
+                            None => v.problem(
+                                value.span(),
+                                "`fixtures` must be error, warning or note",
+                                "here",
+                                Some("error reports fixtures like any other file; the default is note".into()),
+                            ),
+                        }
+                    }
+                }
                 "rules" => parse_rules(&mut v, value, &mut settings),
                 _ => v.problem(
                     key.span(),
@@ -505,9 +534,24 @@ impl Settings {
             report.skipped.retain(|s| !self.is_excluded(&s.path, &base));
             report.problems.retain(|p| !self.is_excluded(&p.path, &base));
         }
+        let fixture_cap = self.fixtures.unwrap_or(Severity::Note);
         for f in &mut report.findings {
             if let Some(RuleSetting::Severity(s)) = self.rules.get(&f.rule) {
                 f.severity = *s;
+            }
+            // Vendored and test material: still reported (a real key can hide there), marked,
+            // and below the default `--fail-on`.
+            if is_fixture_path(&f.path) {
+                f.properties.insert("fixture".into(), serde_json::Value::Bool(true));
+                if f.severity > fixture_cap {
+                    f.message.push_str(&format!(
+                        " (a fixture: under a test or vendored directory, so a {} instead of {} {}; `fixtures` in .sopsguard.toml changes that)",
+                        fixture_cap.as_str(),
+                        if f.severity == Severity::Error { "an" } else { "a" },
+                        f.severity.as_str()
+                    ));
+                    f.severity = fixture_cap;
+                }
             }
         }
         let disabled = self.disabled();

@@ -392,6 +392,12 @@ fn explain(registry: &Registry, id: &str) -> miette::Result<ExitCode> {
         "\nSuppress one occurrence with a `sopsguard:allow {}` comment on the line or the line above.\n",
         r.id
     ));
+    text.push_str(&format!(
+        "Findings under test and vendored directories (a path component {}) are fixtures: still \
+         reported, marked `fixture`, and at most a note; `fixtures = \"warning\"` or `\"error\"` in \
+         .sopsguard.toml raises that.\n",
+        sopsguard::config::FIXTURE_DIRS.join(", ")
+    ));
     out.write_all(text.as_bytes()).map_err(io)?;
     Ok(ExitCode::SUCCESS)
 }

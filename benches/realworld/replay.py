@@ -113,6 +113,7 @@ def run_sopsguard(binary, clone, mode, raw=None):
     if proc.returncode not in (0, 1, 2):
         return None, f"sopsguard exited {proc.returncode}"
     findings = []
+    fixtures = []
     notes = 0
     for f in doc.get("findings", []):
         sev = f.get("severity")
@@ -120,9 +121,13 @@ def run_sopsguard(binary, clone, mode, raw=None):
             findings.append((f.get("path", ""), f.get("rule", "")))
         else:
             notes += 1
+            # A finding in a test or vendored directory is reported as a note by default: it is
+            # found (recall), but not an error or warning (precision).
+            if (f.get("properties") or {}).get("fixture"):
+                fixtures.append((f.get("path", ""), f.get("rule", "")))
     # exit 2 with a report: some inputs could not be read (e.g. blobs absent from a partial
     # clone); the findings are still scored and the problem count is shown.
-    return {"findings": findings, "notes": notes, "exit": proc.returncode,
+    return {"findings": findings, "fixtures": fixtures, "notes": notes, "exit": proc.returncode,
             "problems": len(doc.get("problems", []))}, None
 
 
@@ -238,7 +243,7 @@ def score(rows, result, mode, clone=None):
     tp_rows, absent = recall_rows(rows, mode, clone)
     found, misses = [], []
     for r in tp_rows:
-        if any(row_matches(r, mode, p, ru) for p, ru in result["findings"]):
+        if any(row_matches(r, mode, p, ru) for p, ru in result["findings"] + result.get("fixtures", [])):
             found.append(r)
         else:
             misses.append(r)

@@ -201,6 +201,7 @@ fn version_rules_and_explain() {
     let explain = dir.run(&["explain", "age/identity"]);
     assert_eq!(explain.code, 0);
     assert!(explain.stdout.contains("## Why it matters"));
+    assert!(explain.stdout.contains("are fixtures: still reported"), "{}", explain.stdout);
     let unknown = dir.run(&["explain", "age/nope"]);
     assert_eq!(unknown.code, 2);
     assert!(unknown.stderr.contains("did you mean age/identity"), "{}", unknown.stderr);

@@ -48,3 +48,37 @@ fn public_material_under_a_directory_rule_is_no_error() {
         assert!(!paths.contains(&format!("secrets/{public}").as_str()), "{public}: {errors:?}");
     }
 }
+
+/// Class 5: keys in vendored code and test fixtures are still reported, marked as fixtures, as
+/// notes by default (below `--fail-on warning`); `fixtures = "error"` reports them like any other.
+#[test]
+fn fixtures_are_marked_and_lowered_never_dropped() {
+    let dir = Dir::new();
+    let key = crate::util::age_identity();
+    dir.write("ansible_collections/acme/sops/tests/unit/keys.txt", format!("{key}\n"));
+    dir.write("vendor/github.com/x/y/testdata/key.txt", format!("{key}\n"));
+    dir.write("cluster/keys.txt", format!("{key}\n"));
+    let run = dir.run(&["scan", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let found: Vec<(String, String, bool)> = run.each_finding(|f| {
+        (text(&f["path"]), text(&f["severity"]), f["properties"]["fixture"].as_bool().unwrap_or(false))
+    });
+    assert_eq!(found.len(), 3, "{found:?}");
+    for (path, severity, fixture) in &found {
+        let expect_fixture = !path.starts_with("cluster/");
+        assert_eq!(*fixture, expect_fixture, "{path}");
+        assert_eq!(severity, if expect_fixture { "note" } else { "error" }, "{path}");
+    }
+    // Only fixtures: exit 0 under the default --fail-on warning, but the findings are listed.
+    std::fs::remove_file(dir.path().join("cluster/keys.txt")).expect("remove");
+    let run = dir.run(&["scan"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("a fixture") || run.stderr.contains("a fixture"), "{}{}", run.stdout, run.stderr);
+    // The switch.
+    dir.write(".sopsguard.toml", "fixtures = \"error\"\n");
+    let run = dir.run(&["scan", "--format", "json"]);
+    assert_eq!(run.code, 1);
+    assert!(run.each_finding(|f| text(&f["severity"])).iter().all(|s| s == "error"));
+    dir.write(".sopsguard.toml", "fixtures = \"loud\"\n");
+    assert_eq!(dir.run(&["scan"]).code, 2);
+}
