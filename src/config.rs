@@ -420,7 +420,9 @@ impl Settings {
                                 value.span(),
                                 "`fixtures` must be error, warning or note",
                                 "here",
-                                Some("error reports fixtures like any other file; the default is note".into()),
+                                Some(
+                                    "error reports fixtures like any other file; the default is note".into(),
+                                ),
                             ),
                         }
                     }

@@ -90,7 +90,8 @@ fn is_base64_line(t: &str) -> bool {
 /// line after the headers (handled by the caller as a non-base64 line, so accepted here).
 fn is_armor_header(t: &str) -> bool {
     t.is_empty()
-        || t.split_once(": ").is_some_and(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        || t.split_once(": ")
+            .is_some_and(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 /// `[options] type AAAA… [comment]` (an `authorized_keys` or `.pub` line) or
@@ -99,10 +100,7 @@ fn is_armor_header(t: &str) -> bool {
 fn is_ssh_public_key_line(t: &str) -> bool {
     let words: Vec<&str> = t.split_whitespace().collect();
     words.windows(2).take(3).any(|w| {
-        SSH_KEY_TYPES.contains(&w[0])
-            && w[1].len() >= 68
-            && w[1].starts_with("AAAA")
-            && is_base64_line(w[1])
+        SSH_KEY_TYPES.contains(&w[0]) && w[1].len() >= 68 && w[1].starts_with("AAAA") && is_base64_line(w[1])
     })
 }
 
@@ -152,12 +150,16 @@ mod tests {
         assert!(!is_public_material(""));
         assert!(!is_public_material("# only a comment\n"));
         assert!(!is_public_material("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"));
-        assert!(!is_public_material(&format!("{CERT}-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n")));
+        assert!(!is_public_material(&format!(
+            "{CERT}-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n"
+        )));
         assert!(!is_public_material(&format!("{CERT}password: hunter2-hunter2\n")));
         // An unterminated block, a mismatched END, a body that is not base64.
         assert!(!is_public_material("-----BEGIN CERTIFICATE-----\nMIIB\n"));
         assert!(!is_public_material("-----BEGIN CERTIFICATE-----\nMIIB\n-----END PUBLIC KEY-----\n"));
-        assert!(!is_public_material("-----BEGIN CERTIFICATE-----\nnot base64 here!\n-----END CERTIFICATE-----\n"));
+        assert!(!is_public_material(
+            "-----BEGIN CERTIFICATE-----\nnot base64 here!\n-----END CERTIFICATE-----\n"
+        ));
         // Not an ssh key blob; an age identity is no recipient.
         assert!(!is_public_material("ssh-ed25519 hunter2\n"));
         assert!(!is_public_material(&format!("AGE-SECRET-KEY-1{}", "Q".repeat(58))));

@@ -46,7 +46,8 @@ const WORDS: &[&str] = &[
 
 fn finder(word: &str) -> &'static memchr::memmem::Finder<'static> {
     static FINDERS: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> = std::sync::OnceLock::new();
-    let all = FINDERS.get_or_init(|| WORDS.iter().map(|w| memchr::memmem::Finder::new(w.as_bytes())).collect());
+    let all =
+        FINDERS.get_or_init(|| WORDS.iter().map(|w| memchr::memmem::Finder::new(w.as_bytes())).collect());
     let i = WORDS.iter().position(|w| *w == word).expect("a word of WORDS");
     &all[i]
 }
@@ -314,7 +315,9 @@ mod tests {
         assert!(!has_key(b"users", "users"));
         assert!(!has_key(b"the users list", "users"));
         // A Flux manifest mentioning users, tokens and passwords is not parsed.
-        assert!(!is_candidate(b"kind: HelmRelease\nspec:\n  values:\n    token: x\n    password: y\n    users: z\n"));
+        assert!(!is_candidate(
+            b"kind: HelmRelease\nspec:\n  values:\n    token: x\n    password: y\n    users: z\n"
+        ));
         assert!(is_candidate(b"apiVersion: v1\nkind: Config\nusers:\n- name: a\n"));
         assert!(is_candidate(b"context: a\ncontexts:\n  a: {}\n"));
         assert!(is_candidate(b"secrets:\n  bootstraptoken: x\n"));

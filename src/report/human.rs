@@ -5,6 +5,7 @@
 //! every secret on it already replaced by its redaction, presented to miette at its real line
 //! number through a small [`SourceCode`] implementation.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Write};
 
@@ -97,7 +98,11 @@ impl Diagnostic for FindingDiag<'_> {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let ctx = self.finding.context.as_ref()?;
-        let label = if self.finding.snippet.is_empty() { None } else { Some(esc(&self.finding.snippet)) };
+        // A label that only repeats the source text under it (`sops` under `sops`) says nothing.
+        let under = ctx.text.get(ctx.label_start..ctx.label_start + ctx.label_len).unwrap_or("");
+        let snippet = self.finding.snippet.trim();
+        let repeats = snippet == under.trim() || snippet.trim_matches('"') == under.trim().trim_matches('"');
+        let label = if snippet.is_empty() || repeats { None } else { Some(esc(&self.finding.snippet)) };
         Some(Box::new(std::iter::once(LabeledSpan::new(label, ctx.label_start, ctx.label_len.max(1)))))
     }
 }
@@ -116,6 +121,21 @@ struct Plain {
 /// Text from the repository, escaped for a terminal (see [`crate::textsafe`]).
 fn esc(s: &str) -> String {
     crate::textsafe::escape(s).into_owned()
+}
+
+const RECIPIENTS_RULE: &str = "sops/recipients";
+
+/// Advice for the recipient changes of one file: `sops updatekeys`, and rotation only when a
+/// recipient the rule no longer lists can still decrypt the file.
+fn recipients_help(group: &[&Finding]) -> String {
+    let extra =
+        group.iter().any(|f| f.properties.get("change").and_then(serde_json::Value::as_str) == Some("extra"));
+    if extra {
+        "Run `sops updatekeys FILE`, then rotate the data key (`sops --rotate --in-place FILE`) and the secret values: a removed recipient could read them.".to_owned()
+    } else {
+        "Run `sops updatekeys FILE`: it re-encrypts the data key to the recipients the creation rule lists."
+            .to_owned()
+    }
 }
 
 fn first_paragraph(s: &str) -> String {
@@ -181,9 +201,29 @@ impl Human {
 impl Emitter for Human {
     fn emit(&self, out: &mut dyn Write, report: &ScanReport, registry: &Registry) -> io::Result<()> {
         let handler = self.handler();
+        // The recipient changes of one file (one blob) are one diagnostic.
+        let recipients_of = |f: &Finding| {
+            (f.rule == RECIPIENTS_RULE)
+                .then(|| (f.path.clone(), f.provenance.as_ref().and_then(|p| p.blob.clone())))
+        };
+        let mut grouped: BTreeMap<(String, Option<String>), Vec<&Finding>> = BTreeMap::new();
+        for f in &report.findings {
+            if let Some(k) = recipients_of(f) {
+                grouped.entry(k).or_default().push(f);
+            }
+        }
         for f in &report.findings {
             let rule = registry.get(&f.rule);
-            let mut help = rule.map(|r| first_paragraph(&r.docs.fix)).unwrap_or_default();
+            let group = recipients_of(f).and_then(|k| grouped.get(&k));
+            if let Some(g) = group {
+                if !std::ptr::eq(g[0], f) {
+                    continue;
+                }
+            }
+            let mut help = match group {
+                Some(g) => recipients_help(g),
+                None => rule.map(|r| first_paragraph(&r.docs.fix)).unwrap_or_default(),
+            };
             if !help.is_empty() {
                 help.push(' ');
             }
@@ -199,8 +239,14 @@ impl Emitter for Human {
                 line0: f.location.line.saturating_sub(1),
                 column0: f.location.column.saturating_sub(1),
             });
-            let message =
-                if source.is_some() { esc(&f.message) } else { format!("{} ({name})", esc(&f.message)) };
+            let text = match group {
+                Some(g) if g.len() > 1 => {
+                    let each: Vec<&str> = g.iter().map(|x| x.message.as_str()).collect();
+                    format!("{} recipient changes for this file: {}", g.len(), each.join("; "))
+                }
+                _ => f.message.clone(),
+            };
+            let message = if source.is_some() { esc(&text) } else { format!("{} ({name})", esc(&text)) };
             let diag = FindingDiag { finding: f, help, source, message };
             self.render(&handler, out, &diag)?;
         }

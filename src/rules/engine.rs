@@ -361,11 +361,15 @@ mod tests {
             check(&kws, data);
         }
         // Every cut of a text full of keywords, with more keywords than one Teddy searcher holds.
-        let many: Vec<String> = (0..50).map(|i| format!("kw{i:02}x")).chain(["secret".into(), "token".into()]).collect();
+        let many: Vec<String> =
+            (0..50).map(|i| format!("kw{i:02}x")).chain(["secret".into(), "token".into()]).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         let text = "-----BEGIN RSA PRIVATE KEY----- AGE-SECRET-KEY-1 KW07X kw49xkw10x secret_token";
         for cut in 0..text.len() {
-            check(&["age-secret-key-", "private key-----", "pgp private key block-----"], &text.as_bytes()[cut..]);
+            check(
+                &["age-secret-key-", "private key-----", "pgp private key block-----"],
+                &text.as_bytes()[cut..],
+            );
             check(&many, &text.as_bytes()[cut..]);
         }
     }

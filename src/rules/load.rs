@@ -345,8 +345,12 @@ fn line_local(src: &str) -> bool {
             HirKind::Empty => true,
             HirKind::Literal(l) => !l.0.contains(&b'\n'),
             HirKind::Class(c) => match c {
-                regex_syntax::hir::Class::Unicode(u) => !u.ranges().iter().any(|r| r.start() <= '\n' && '\n' <= r.end()),
-                regex_syntax::hir::Class::Bytes(b) => !b.ranges().iter().any(|r| r.start() <= b'\n' && b'\n' <= r.end()),
+                regex_syntax::hir::Class::Unicode(u) => {
+                    !u.ranges().iter().any(|r| r.start() <= '\n' && '\n' <= r.end())
+                }
+                regex_syntax::hir::Class::Bytes(b) => {
+                    !b.ranges().iter().any(|r| r.start() <= b'\n' && b'\n' <= r.end())
+                }
             },
             HirKind::Look(l) => look_ok(*l),
             HirKind::Repetition(r) => no_newline(&r.sub),
@@ -424,14 +428,9 @@ mod tests {
         ] {
             assert!(line_local(src), "{src}");
         }
-        for src in [
-            r"-----BEGIN[\s\S]*END",
-            r"a\nb",
-            r"(?s)a.b",
-            r"a(?:\n|x)+",
-            r"\s*password",
-            r"^password=(\w+)",
-        ] {
+        for src in
+            [r"-----BEGIN[\s\S]*END", r"a\nb", r"(?s)a.b", r"a(?:\n|x)+", r"\s*password", r"^password=(\w+)"]
+        {
             assert!(!line_local(src), "{src}");
         }
         let rule = |scope: &str, regex: &str| {

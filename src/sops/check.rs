@@ -768,11 +768,15 @@ fn check_plain_file(
             let mut hit = Hit::new(
                 "sops/named-but-plain",
                 span.clone(),
-                format!(
-                    "{path} is named like sops output but has no sops metadata: {} value(s) are in plaintext, starting at `{}`{by_rule}",
-                    cands.len(),
-                    first.path
-                ),
+                if kind == StoreKind::Binary {
+                    format!("{path} is named like sops output but has no sops metadata: the whole file is in plaintext{by_rule}")
+                } else {
+                    format!(
+                        "{path} is named like sops output but has no sops metadata: {} value(s) are in plaintext, starting at `{}`{by_rule}",
+                        cands.len(),
+                        first.path
+                    )
+                },
             )
             .with_secret(span)
             .with_property("values", cands.len())

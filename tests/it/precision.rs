@@ -73,7 +73,12 @@ fn fixtures_are_marked_and_lowered_never_dropped() {
     std::fs::remove_file(dir.path().join("cluster/keys.txt")).expect("remove");
     let run = dir.run(&["scan"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("a fixture") || run.stderr.contains("a fixture"), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("a fixture") || run.stderr.contains("a fixture"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
     // The switch.
     dir.write(".sopsguard.toml", "fixtures = \"error\"\n");
     let run = dir.run(&["scan", "--format", "json"]);
@@ -81,4 +86,53 @@ fn fixtures_are_marked_and_lowered_never_dropped() {
     assert!(run.each_finding(|f| text(&f["severity"])).iter().all(|s| s == "error"));
     dir.write(".sopsguard.toml", "fixtures = \"loud\"\n");
     assert_eq!(dir.run(&["scan"]).code, 2);
+}
+
+fn sops_file(plain: &str, recipients: &[&str]) -> Vec<u8> {
+    use sopsguard::sops::testkit::{self, Options};
+    testkit::encrypt(sopsguard::sops::StoreKind::Yaml, plain.as_bytes(), &Options::age(recipients))
+        .expect("encrypt")
+}
+
+/// Class 8: the recipient changes of one file are one diagnostic; rotation advice only when a
+/// recipient the rule dropped can still decrypt; a labelled span does not repeat its source.
+#[test]
+fn human_output_groups_recipients_and_advises_per_case() {
+    let dir = Dir::new();
+    let (a, b, c) = (recipient(), recipient(), recipient());
+    dir.write(".sops.yaml", format!("creation_rules:\n  - path_regex: apps/.*\n    age: {a},{b}\n"));
+    // Encrypted to a and c: b is missing, c is extra.
+    dir.write("apps/both.yaml", sops_file("password: hunter2-hunter2\n", &[&a, &c]));
+    // Encrypted to a only: b is missing, nothing to rotate.
+    dir.write("apps/missing.yaml", sops_file("password: hunter2-hunter2\n", &[&a]));
+    let run = dir.run(&["scan", "--color", "never"]);
+    let out = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(out.lines().filter(|l| l.trim() == "sops/recipients").count(), 2, "{out}");
+    assert!(out.contains("2 recipient changes for this file"), "{out}");
+    // Diagnostics in path order: both.yaml (missing and extra), then missing.yaml (missing only).
+    let (both, missing) = out.split_at(out.find("apps/missing.yaml").expect("missing.yaml"));
+    assert!(both.contains("then rotate the data key"), "{out}");
+    assert!(!missing.contains("rotate"), "{missing}");
+    assert!(missing.contains("it re-encrypts the data key"), "{missing}");
+    // The label under `sops` does not say `sops` again.
+    assert!(!out.contains("── sops"), "{out}");
+    // JSON keeps one finding per change.
+    let json = dir.run(&["scan", "--format", "json"]);
+    let changes: Vec<String> =
+        json.each_finding(|f| text(&f["rule"])).into_iter().filter(|r| r == "sops/recipients").collect();
+    assert_eq!(changes.len(), 3, "{}", json.stdout);
+}
+
+/// Class 8: a file sops reads with the binary store is in plaintext as a whole, not "`data`".
+#[test]
+fn binary_store_files_are_plaintext_as_a_whole() {
+    let dir = Dir::new();
+    dir.write("creds.sops.txt", "Zk3q8Zt3kP0vX2mR7bN1cY6wLs9\n");
+    let run = dir.run(&["scan", "--format", "json"]);
+    let messages = run.each_finding(|f| (text(&f["rule"]), text(&f["message"])));
+    let named: Vec<&String> =
+        messages.iter().filter(|(r, _)| r == "sops/named-but-plain").map(|(_, m)| m).collect();
+    assert_eq!(named.len(), 1, "{messages:?}");
+    assert!(named[0].contains("the whole file is in plaintext"), "{named:?}");
+    assert!(!named[0].contains("`data`"), "{named:?}");
 }
