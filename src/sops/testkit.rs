@@ -78,6 +78,9 @@ pub struct Options {
     pub version: String,
     /// Seed for the data key, IVs and Shamir coefficients.
     pub seed: u64,
+    /// Write each encrypted comment as a list item `- ENC[…,type:comment]`, as sops 3.11 writes a
+    /// comment that sits inside a YAML list (for test files whose comments all do).
+    pub comments_as_list_items: bool,
 }
 
 impl Options {
@@ -91,6 +94,7 @@ impl Options {
             lastmodified: "2026-01-02T03:04:05Z".to_owned(),
             version: "3.13.2".to_owned(),
             seed: 1,
+            comments_as_list_items: false,
         }
     }
 
@@ -306,6 +310,7 @@ pub fn encrypt(kind: StoreKind, plain: &[u8], opts: &Options) -> Result<Vec<u8>,
                 let enc = cipher.seal(text.as_bytes(), &iv, aad.as_bytes(), "comment");
                 let r = match kind {
                     StoreKind::Ini => format!("; {enc}"),
+                    StoreKind::Yaml if opts.comments_as_list_items => format!("- {enc}"),
                     _ => format!("#{enc}"),
                 };
                 repl.push((leaf.span.clone(), r));

@@ -1206,3 +1206,25 @@ fn inert_verdicts_agree_with_the_full_check() {
     }
     assert!(inert >= 20 && found >= 10, "{inert} inert, {found} with findings");
 }
+
+/// Issue 15, disagreements 1 and 2: sops 3.11 writes a comment inside a YAML list as a list item
+/// `- ENC[…,type:comment]` and leaves it out of the MAC. A genuine file verifies; a value retyped
+/// from `str` to `comment` no longer counts in the MAC, so it mismatches, as sops says.
+#[test]
+fn a_comment_written_as_a_list_item_is_no_value_in_the_mac() {
+    let (k, r) = testkit::generate_identity();
+    let ids = ids_of(&[&k]);
+    let none = cfg("");
+    let mut opts = Options::age(&[&r]);
+    opts.comments_as_list_items = true;
+    let enc = testkit::encrypt(SK::Yaml, b"list:\n  # note\n  - a\n  - b\n", &opts).unwrap();
+    let text = String::from_utf8(enc).unwrap();
+    assert_eq!(text.matches("type:comment]").count(), 1, "{text}");
+    assert!(text.contains("\n  - ENC[AES256_GCM"), "{text}");
+    let out = run(&none, &ids, false, "l.yaml", text.as_bytes());
+    assert_eq!((out.mac, rules(&out)), (MacStatus::Verified, vec![]), "{text}");
+    // Retype the value `a` (the first `type:str` item) as a comment.
+    let retyped = text.replacen("type:str]", "type:comment]", 1);
+    let out = run(&none, &ids, false, "l.yaml", retyped.as_bytes());
+    assert_eq!(rules(&out), ["sops/mac-mismatch"]);
+}
