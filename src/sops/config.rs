@@ -564,6 +564,69 @@ fn azure_id(url: &str, ctx: &mut Ctx<'_>, span: &Span) -> Option<String> {
     Some(format!("{vault}/keys/{name}/{version}"))
 }
 
+/// The keys sops 3.11–3.13 reads in a creation rule (`config.go`, `creationRule`).
+const CREATION_RULE_KEYS: &[&str] = &[
+    "path_regex",
+    "age",
+    "pgp",
+    "kms",
+    "aws_profile",
+    "gcp_kms",
+    "hckms",
+    "azure_keyvault",
+    "hc_vault_transit_uri",
+    "key_groups",
+    "shamir_threshold",
+    "unencrypted_suffix",
+    "encrypted_suffix",
+    "unencrypted_regex",
+    "encrypted_regex",
+    "unencrypted_comment_regex",
+    "encrypted_comment_regex",
+    "mac_only_encrypted",
+];
+
+/// sops silently ignores keys it does not know (yaml.v3 into a struct): say so, as a warning, since
+/// the rule then does something else than it reads. The removed `filename_regex` (gone since
+/// sops 3.4.0) is the dangerous case: a rule with no `path_regex` matches every file.
+fn unread_keys(number: usize, r: &Node, ctx: &mut Ctx<'_>) {
+    let Some(entries) = r.as_map() else { return };
+    for (k, _) in entries {
+        let Some(key) = scalar_text(k) else { continue };
+        if key == "<<" || CREATION_RULE_KEYS.contains(&key) {
+            continue;
+        }
+        let message = if key == "filename_regex" {
+            if r.get("path_regex").is_some() {
+                format!("creation rule {number}: sops ignores `filename_regex` (removed in sops 3.4.0); only `path_regex` selects files")
+            } else {
+                format!("creation rule {number}: sops ignores `filename_regex` (removed in sops 3.4.0), so this rule has no `path_regex` and matches every file; rename the key to `path_regex`")
+            }
+        } else {
+            // Quoted only when it looks like a key name: never echo arbitrary text of the file.
+            let shown = if key.len() <= 40
+                && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                format!("`{key}`")
+            } else {
+                "this key".to_owned()
+            };
+            format!(
+                "creation rule {number}: sops does not read {shown} and ignores it (known keys: {})",
+                CREATION_RULE_KEYS.join(", ")
+            )
+        };
+        let hit = problem(
+            ctx.path,
+            k.span.clone(),
+            message,
+            &format!("unread-key:{}", hex::encode(crate::fingerprint::secret_id(key.as_bytes()))),
+        )
+        .with_severity(crate::finding::Severity::Warning);
+        ctx.problems.push(hit);
+    }
+}
+
 fn parse_rule(number: usize, r: &Node, ctx: &mut Ctx<'_>) -> CreationRule {
     let mut rule = CreationRule {
         number,
@@ -581,6 +644,7 @@ fn parse_rule(number: usize, r: &Node, ctx: &mut Ctx<'_>) -> CreationRule {
         rule.regex_broken = true;
         return rule;
     }
+    unread_keys(number, r, ctx);
     if let Some(n) = r.get("path_regex") {
         if let Some(p) = string_of(n, ctx, "path_regex") {
             if !p.is_empty() {

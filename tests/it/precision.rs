@@ -136,3 +136,23 @@ fn binary_store_files_are_plaintext_as_a_whole() {
     assert!(named[0].contains("the whole file is in plaintext"), "{named:?}");
     assert!(!named[0].contains("`data`"), "{named:?}");
 }
+
+/// Issue 15, disagreement 7: keys sops ignores in a creation rule are warnings, and rules are
+/// selected as sops selects them (a rule with only `filename_regex` has no `path_regex`).
+#[test]
+fn keys_sops_ignores_in_a_creation_rule_are_warnings() {
+    let dir = Dir::new();
+    let r = recipient();
+    dir.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - filename_regex: secrets/.*\n    age: {r}\n    hc_vault_uris: x\n    AGE-SECRET-KEY-NOT-A-KEY: 1\n"),
+    );
+    let run = dir.run(&["scan", "--format", "json"]);
+    let found = run.each_finding(|f| (text(&f["rule"]), text(&f["severity"]), text(&f["message"])));
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found.iter().all(|(r, s, _)| r == "sops/config-invalid" && s == "warning"), "{found:?}");
+    assert!(found[0].2.contains("`filename_regex` (removed in sops 3.4.0), so this rule has no `path_regex` and matches every file"), "{found:?}");
+    assert!(found[1].2.contains("does not read `hc_vault_uris`"), "{found:?}");
+    // A key that is no key name is not quoted in the message.
+    assert!(found[2].2.contains("does not read this key") && !found[2].2.contains("NOT-A-KEY"), "{found:?}");
+}

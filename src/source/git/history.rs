@@ -1246,9 +1246,10 @@ pub(crate) fn scan(
     result
 }
 
-/// Rules about a file's state against `.sops.yaml`, not about exposed values.
+/// Rules about a file's state against `.sops.yaml` (or about a `.sops.yaml` itself), not about
+/// exposed values: in history, reported only where a ref tip holds the blob.
 fn is_config_state(rule: &str) -> bool {
-    matches!(rule, "sops/rule-drift" | "sops/orphan" | "sops/recipients")
+    matches!(rule, "sops/rule-drift" | "sops/orphan" | "sops/recipients" | "sops/config-invalid")
 }
 
 /// Every ref, peeled, sorted by name; `HEAD` too when it is detached.
