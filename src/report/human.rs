@@ -125,6 +125,12 @@ fn esc(s: &str) -> String {
 
 const RECIPIENTS_RULE: &str = "sops/recipients";
 
+/// A recipient finding's file and blob, which its diagnostic is grouped by.
+fn recipients_of(f: &Finding) -> Option<(&str, Option<&str>)> {
+    (f.rule == RECIPIENTS_RULE)
+        .then(|| (f.path.as_str(), f.provenance.as_ref().and_then(|p| p.blob.as_deref())))
+}
+
 /// Advice for the recipient changes of one file: `sops updatekeys`, and rotation only when a
 /// recipient the rule no longer lists can still decrypt the file.
 fn recipients_help(group: &[&Finding]) -> String {
@@ -202,11 +208,7 @@ impl Emitter for Human {
     fn emit(&self, out: &mut dyn Write, report: &ScanReport, registry: &Registry) -> io::Result<()> {
         let handler = self.handler();
         // The recipient changes of one file (one blob) are one diagnostic.
-        let recipients_of = |f: &Finding| {
-            (f.rule == RECIPIENTS_RULE)
-                .then(|| (f.path.clone(), f.provenance.as_ref().and_then(|p| p.blob.clone())))
-        };
-        let mut grouped: BTreeMap<(String, Option<String>), Vec<&Finding>> = BTreeMap::new();
+        let mut grouped: BTreeMap<(&str, Option<&str>), Vec<&Finding>> = BTreeMap::new();
         for f in &report.findings {
             if let Some(k) = recipients_of(f) {
                 grouped.entry(k).or_default().push(f);

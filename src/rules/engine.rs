@@ -194,8 +194,8 @@ impl Matcher {
         if !any {
             return;
         }
-        for (i, rule) in rules.iter().enumerate() {
-            let Some(starts) = &triggered[i] else { continue };
+        for (rule, starts) in rules.iter().zip(triggered) {
+            let Some(starts) = starts else { continue };
             let Some(re) = &rule.regex else { continue };
             if rule.line_scoped {
                 for window in line_windows(data, starts) {
@@ -206,9 +206,7 @@ impl Matcher {
             }
         }
     }
-}
 
-impl Matcher {
     /// Calls `found(keyword, start)` for every occurrence of every keyword in `data`, ASCII
     /// case-insensitively (an occurrence may come more than once).
     fn each_keyword(&self, data: &[u8], mut found: impl FnMut(usize, usize)) {
@@ -265,8 +263,7 @@ fn run(rule: &super::Rule, re: &regex::bytes::Regex, data: &[u8], window: Range<
 
 /// The lines (each with its newline) holding the positions `starts`, adjacent lines merged, in
 /// order.
-fn line_windows(data: &[u8], starts: &[usize]) -> Vec<Range<usize>> {
-    let mut starts = starts.to_vec();
+fn line_windows(data: &[u8], mut starts: Vec<usize>) -> Vec<Range<usize>> {
     starts.sort_unstable();
     starts.dedup();
     let mut out: Vec<Range<usize>> = Vec::new();
@@ -378,11 +375,11 @@ mod tests {
     #[test]
     fn line_windows_cover_whole_lines() {
         let data = b"a: 1\nb: 2\nc: 3\nd: 4";
-        assert_eq!(line_windows(data, &[0]), vec![0..5]);
+        assert_eq!(line_windows(data, vec![0]), vec![0..5]);
         // Adjacent lines merge; repeated starts on a line count once.
-        assert_eq!(line_windows(data, &[6, 5, 7, 10]), vec![5..15]);
+        assert_eq!(line_windows(data, vec![6, 5, 7, 10]), vec![5..15]);
         // The last line has no newline.
-        assert_eq!(line_windows(data, &[16, 1]), vec![0..5, 15..19]);
-        assert_eq!(line_windows(data, &[]), Vec::<Range<usize>>::new());
+        assert_eq!(line_windows(data, vec![16, 1]), vec![0..5, 15..19]);
+        assert_eq!(line_windows(data, vec![]), Vec::<Range<usize>>::new());
     }
 }

@@ -564,7 +564,8 @@ fn azure_id(url: &str, ctx: &mut Ctx<'_>, span: &Span) -> Option<String> {
     Some(format!("{vault}/keys/{name}/{version}"))
 }
 
-/// The keys sops 3.11–3.13 reads in a creation rule (`config.go`, `creationRule`).
+/// The keys sops 3.11–3.13 reads in a creation rule (`config.go`, `creationRule`), besides the
+/// encryption-rule keys ([`RuleKind::ALL`]).
 const CREATION_RULE_KEYS: &[&str] = &[
     "path_regex",
     "age",
@@ -577,14 +578,13 @@ const CREATION_RULE_KEYS: &[&str] = &[
     "hc_vault_transit_uri",
     "key_groups",
     "shamir_threshold",
-    "unencrypted_suffix",
-    "encrypted_suffix",
-    "unencrypted_regex",
-    "encrypted_regex",
-    "unencrypted_comment_regex",
-    "encrypted_comment_regex",
     "mac_only_encrypted",
 ];
+
+/// Every key sops reads in a creation rule.
+fn creation_rule_keys() -> impl Iterator<Item = &'static str> {
+    CREATION_RULE_KEYS.iter().copied().chain(RuleKind::ALL.iter().map(|k| k.key()))
+}
 
 /// sops silently ignores keys it does not know (yaml.v3 into a struct): say so, as a warning, since
 /// the rule then does something else than it reads. The removed `filename_regex` (gone since
@@ -593,7 +593,7 @@ fn unread_keys(number: usize, r: &Node, ctx: &mut Ctx<'_>) {
     let Some(entries) = r.as_map() else { return };
     for (k, _) in entries {
         let Some(key) = scalar_text(k) else { continue };
-        if key == "<<" || CREATION_RULE_KEYS.contains(&key) {
+        if key == "<<" || creation_rule_keys().any(|k| k == key) {
             continue;
         }
         let message = if key == "filename_regex" {
@@ -613,7 +613,7 @@ fn unread_keys(number: usize, r: &Node, ctx: &mut Ctx<'_>) {
             };
             format!(
                 "creation rule {number}: sops does not read {shown} and ignores it (known keys: {})",
-                CREATION_RULE_KEYS.join(", ")
+                creation_rule_keys().collect::<Vec<_>>().join(", ")
             )
         };
         let hit = problem(
