@@ -108,10 +108,12 @@ impl Registry {
                         reg.insert(r);
                     }
                 }
-                Err(errors) => {
-                    // Unreachable in a tested build: `builtin_rules_load` checks every file.
-                    debug_assert!(errors.is_empty(), "built-in rule file {name} is invalid");
-                }
+                // Unreachable in a tested build (`builtin_rules_load` checks every file); a
+                // broken build must fail loudly rather than run without a file's rules.
+                Err(errors) => panic!(
+                    "built-in rule file {name} is invalid ({} errors): this build of sopsguard is defective",
+                    errors.len()
+                ),
             }
         }
         reg
@@ -179,6 +181,23 @@ mod tests {
         for (name, text) in BUILTIN_RULE_FILES {
             if let Err(errors) = load::parse_rule_file(name, text) {
                 panic!("{name}: {:?}", errors.iter().map(|e| &e.message).collect::<Vec<_>>());
+            }
+        }
+    }
+
+    #[test]
+    fn rule_docs_name_only_real_suppression_comments() {
+        // The only inline directive is `sopsguard:allow RULE`; docs must not invent another.
+        for (name, text) in BUILTIN_RULE_FILES {
+            for (i, line) in text.lines().enumerate() {
+                for (at, _) in line.match_indices("sopsguard:") {
+                    assert!(
+                        line[at..].starts_with("sopsguard:allow"),
+                        "{name}:{}: unknown directive in `{}`",
+                        i + 1,
+                        line.trim()
+                    );
+                }
             }
         }
     }
