@@ -27,8 +27,8 @@ pub const DOCKER_RULE: &str = "docker/registry-auth";
 /// What a sops file's own rule leaving a value in clear means, for messages.
 pub const LEFT_IN_CLEAR: &str = "; the file's own sops encryption rule left it readable: widen `encrypted_regex` (or the suffix) in the creation rule, re-encrypt with `sops`, and rotate the value";
 
-/// The words [`is_candidate`] looks for, with their searchers built once (building a `memmem`
-/// searcher for every file cost more than the search).
+/// The words [`is_candidate`] looks for. `contexts` comes before `context` so that the
+/// leftmost-first search reports the longer one where both start.
 const WORDS: &[&str] = &[
     "users",
     "clusters",
@@ -44,31 +44,68 @@ const WORDS: &[&str] = &[
     "v1alpha1",
 ];
 
-fn finder(word: &str) -> &'static memchr::memmem::Finder<'static> {
-    static FINDERS: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> = std::sync::OnceLock::new();
-    let all =
-        FINDERS.get_or_init(|| WORDS.iter().map(|w| memchr::memmem::Finder::new(w.as_bytes())).collect());
-    let i = WORDS.iter().position(|w| *w == word).expect("a word of WORDS");
-    &all[i]
+/// One pass over a file for every word of [`WORDS`]: SIMD Teddy where available (one pass
+/// instead of one `memmem` pass per word, which was most of this check's cost), else an
+/// automaton. Built once.
+enum WordSearch {
+    Teddy(aho_corasick::packed::Searcher),
+    Automaton(aho_corasick::AhoCorasick),
 }
 
-/// Whether `key` occurs as a mapping key: `key:` first on a line (any indentation) or after `{`
-/// or `,` (flow syntax), or quoted (`"key"`, `'key'`, as JSON writes every key). Looser than
-/// "a key of the root mapping", which is what the checks below look for.
-fn has_key(data: &[u8], key: &str) -> bool {
-    let len = key.len();
-    finder(key).find_iter(data).any(|at| {
-        let before = &data[..at];
-        let after = &data[at + len..];
-        let quoted = |q: u8| before.last() == Some(&q) && after.first() == Some(&q);
-        if quoted(b'"') || quoted(b'\'') {
-            return true;
-        }
-        let rest = after.iter().position(|&b| b != b' ' && b != b'\t');
-        let lead = before.iter().rposition(|&b| b != b' ' && b != b'\t');
-        rest.is_some_and(|i| after[i] == b':')
-            && lead.is_none_or(|i| matches!(before[i], b'\n' | b'{' | b','))
+fn word_search() -> &'static WordSearch {
+    static SEARCH: std::sync::OnceLock<WordSearch> = std::sync::OnceLock::new();
+    SEARCH.get_or_init(|| match aho_corasick::packed::Config::new().builder().extend(WORDS).build() {
+        Some(t) => WordSearch::Teddy(t),
+        None => WordSearch::Automaton(
+            aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+                .build(WORDS)
+                .expect("a dozen literal words always build"),
+        ),
     })
+}
+
+/// Calls `at(word, start)` for every occurrence of a word of [`WORDS`] (where `contexts` starts,
+/// only `contexts`: `context` there is followed by `s`, so never a key).
+fn each_word(data: &[u8], mut at: impl FnMut(usize, usize)) {
+    match word_search() {
+        WordSearch::Teddy(t) => {
+            let mut pos = 0;
+            while let Some(m) = t.find_in(data, aho_corasick::Span::from(pos..data.len())) {
+                at(m.pattern().as_usize(), m.start());
+                pos = m.start() + 1;
+            }
+        }
+        WordSearch::Automaton(ac) => {
+            let mut pos = 0;
+            while let Some(m) = ac.find(aho_corasick::Input::new(data).span(pos..data.len())) {
+                at(m.pattern().as_usize(), m.start());
+                pos = m.start() + 1;
+            }
+        }
+    }
+}
+
+/// Whether the `len` bytes at `at` are a mapping key: first on a line (any indentation) or after
+/// `{` or `,` (flow syntax) and followed by `:`, or quoted (`"key"`, `'key'`, as JSON writes
+/// every key).
+fn is_key_at(data: &[u8], at: usize, len: usize) -> bool {
+    let before = &data[..at];
+    let after = &data[at + len..];
+    let quoted = |q: u8| before.last() == Some(&q) && after.first() == Some(&q);
+    if quoted(b'"') || quoted(b'\'') {
+        return true;
+    }
+    let rest = after.iter().position(|&b| b != b' ' && b != b'\t');
+    let lead = before.iter().rposition(|&b| b != b' ' && b != b'\t');
+    rest.is_some_and(|i| after[i] == b':') && lead.is_none_or(|i| matches!(before[i], b'\n' | b'{' | b','))
+}
+
+/// Whether `key` occurs as a mapping key (see [`is_key_at`]). Looser than "a key of the root
+/// mapping", which is what the checks below look for.
+#[cfg(test)]
+fn has_key(data: &[u8], key: &str) -> bool {
+    memchr::memmem::find_iter(data, key.as_bytes()).any(|at| is_key_at(data, at, key.len()))
 }
 
 /// Cheap test: could the file be one of the recognised credential files? It looks for the keys
@@ -77,8 +114,17 @@ pub fn is_candidate(data: &[u8]) -> bool {
     if data.len() > 4 * 1024 * 1024 {
         return false;
     }
-    let key = |k| has_key(data, k);
-    let word = |w| finder(w).find(data).is_some();
+    // Bit `i`: WORDS[i] occurs as a key (`keys`) or anywhere (`words`).
+    let (mut keys, mut words) = (0u32, 0u32);
+    each_word(data, |w, at| {
+        words |= 1 << w;
+        if keys & (1 << w) == 0 && is_key_at(data, at, WORDS[w].len()) {
+            keys |= 1 << w;
+        }
+    });
+    let bit = |w: &str| 1u32 << WORDS.iter().position(|x| *x == w).expect("a word of WORDS");
+    let key = |w: &str| keys & bit(w) != 0;
+    let word = |w: &str| words & bit(w) != 0;
     // kubeconfig: `users` and one of `clusters`, `contexts`, `kind: Config`.
     key("users") && (key("clusters") || key("contexts") || word("Config"))
         // talosconfig: `context` and `contexts`.
@@ -295,6 +341,44 @@ pub(crate) fn inner(text: &str, span: Range<usize>) -> Range<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `is_candidate` as one `memmem` pass per word: what the single search must agree with.
+    fn candidate_reference(data: &[u8]) -> bool {
+        let key = |k| has_key(data, k);
+        let word = |w: &str| memchr::memmem::find(data, w.as_bytes()).is_some();
+        key("users") && (key("clusters") || key("contexts") || word("Config"))
+            || key("contexts") && key("context")
+            || ["trustdinfo", "bootstraptoken", "secretboxencryptionsecret", "aescbcencryptionsecret"]
+                .iter()
+                .any(|k| key(k))
+            || key("machine") && word("v1alpha1")
+            || key("auths")
+    }
+
+    #[test]
+    fn one_pass_candidate_check_agrees_with_a_pass_per_word() {
+        let texts = [
+            "apiVersion: v1\nkind: Config\nusers:\n- name: a\nclusters: []\n",
+            "context: a\ncontexts:\n  a: {}\n",
+            "contexts:\n  a: {}\n",
+            "{\"contexts\": {}, \"context\": \"a\"}",
+            "contextscontext: 1\n",
+            "secrets:\n  bootstraptoken: x\ntrustdinfo:\n  token: y\n",
+            "version: v1alpha1\nmachine:\n  token: x\n",
+            "machine: 1 # v1alpha\n",
+            "{\"auths\": {}}",
+            "existing-users: 3\nclusters: 1\n",
+            "users:\n  - a\n# clusters: no\nConfigMap: x\n",
+            "aescbcencryptionsecret: z\nsecretboxencryptionsecret: w\n",
+        ];
+        for t in texts {
+            // Every prefix too: a word cut at the end of the data, or a key without its colon.
+            for cut in 0..=t.len() {
+                let d = &t.as_bytes()[..cut];
+                assert_eq!(is_candidate(d), candidate_reference(d), "{:?}", String::from_utf8_lossy(d));
+            }
+        }
+    }
 
     fn rules(text: &str) -> Vec<String> {
         assert!(is_candidate(text.as_bytes()), "not a candidate: {text}");
