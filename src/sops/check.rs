@@ -594,6 +594,7 @@ fn whole_text_secret_span(data: &[u8]) -> Option<Span> {
     }
     let mut structured = false;
     let mut in_certificate = false;
+    let mut prose_lines = 0;
     for line in text.lines().take(100_000) {
         let t = line.trim();
         if t.starts_with("-----BEGIN ") {
@@ -630,6 +631,29 @@ fn whole_text_secret_span(data: &[u8]) -> Option<Span> {
                 {
                     let at = offset(value);
                     return Some(at..at + value.len());
+                }
+            }
+            _ if item.split_whitespace().nth(2).is_some() => {
+                // Prose (three words or more: a README, notes): no bare secret, but a token in
+                // it can be one. Two prose lines, or one with punctuation, make the text
+                // documentation; a lone line of plain words may still be a passphrase.
+                for word in item.split_whitespace() {
+                    let w = word.trim_matches(|c: char| "`'\"()[]{}<>,;:.!?*".contains(c));
+                    let token_chars = w.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-' | b'.')
+                    });
+                    if token_chars
+                        && crate::detect::tokens::looks_random(w, 20)
+                        && crate::detect::k8s::is_literal_credential(w)
+                    {
+                        let at = offset(w);
+                        return Some(at..at + w.len());
+                    }
+                }
+                prose_lines += 1;
+                let punctuated = item.bytes().any(|b| matches!(b, b'`' | b'.' | b',' | b'(' | b'[' | b'?' | b'!'));
+                if prose_lines >= 2 || punctuated {
+                    structured = true;
                 }
             }
             _ => {

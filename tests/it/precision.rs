@@ -156,3 +156,25 @@ fn keys_sops_ignores_in_a_creation_rule_are_warnings() {
     // A key that is no key name is not quoted in the message.
     assert!(found[2].2.contains("does not read this key") && !found[2].2.contains("NOT-A-KEY"), "{found:?}");
 }
+
+/// Class 3: prose under a directory-wide rule (a README beside the encrypted files) is
+/// documentation, not a bare secret; a token inside it, or a lone passphrase line, still is.
+#[test]
+fn prose_under_a_directory_rule_is_no_error() {
+    let dir = Dir::new();
+    let r = recipient();
+    dir.write(".sops.yaml", format!("creation_rules:\n  - path_regex: .*/secrets/.*\n    age: {r}\n"));
+    dir.write(
+        "hubs/a/secrets/README.md",
+        "# Secrets\n\nRun `sops --decrypt enc-deployer.secret.json` with access to the KMS key.\nAsk the on-call engineer for access.\n",
+    );
+    dir.write("hubs/a/secrets/NOTES.txt", "rotated by the platform team every quarter\nsee the runbook\n");
+    let token = format!("{}{}", "Zk3q8Zt3kP0vX2mR7bN1cY6wLs9", "Qa4Te7Ub");
+    dir.write("hubs/b/secrets/README.md", format!("# Access\n\nUse the token {token} to log in.\n"));
+    dir.write("hubs/c/secrets/passphrase.txt", "correct horse battery staple\n");
+    let run = dir.run(&["scan", "--format", "json"]);
+    let mut errors: Vec<String> =
+        run.each_finding(|f| (text(&f["severity"]) != "note").then(|| text(&f["path"]))).into_iter().flatten().collect();
+    errors.sort();
+    assert_eq!(errors, ["hubs/b/secrets/README.md", "hubs/c/secrets/passphrase.txt"], "{}", run.stdout);
+}
