@@ -251,6 +251,13 @@ fn check_secret(text: &str, obj: &Node, in_sops: bool, hits: &mut Vec<Hit>) {
             if in_sops {
                 hit = hit.with_property("left_in_clear_by_sops", true);
             }
+            if let Some(kind) =
+                shown.as_deref().and_then(super::credential::not_a_credential).filter(|_| !placeholder)
+            {
+                hit.message = format!("{what} holds {kind} in `{field}.{key}`, not a credential");
+                hit =
+                    hit.with_severity(crate::finding::Severity::Note).with_property("not_a_credential", kind);
+            }
             if placeholder {
                 hit.message = format!(
                     "{what} holds a placeholder in `{field}.{key}` (not a credential; replace it before use)"

@@ -2,6 +2,7 @@
 //! structural rules (Kubernetes Secrets and Kustomize literals, file names).
 
 pub mod age;
+pub mod credential;
 pub mod k8s;
 pub mod names;
 pub mod pem;

@@ -288,6 +288,7 @@ fn is_reference_key(key: &str) -> bool {
         "sharedsecret",
         "cookiesecret",
         "sessionsecret",
+        "cryptokey",
     ];
     if CREDENTIAL_KEYS.iter().any(|c| k.ends_with(c)) {
         return false;
@@ -321,20 +322,140 @@ pub fn validate_generic(rule: &str, data: &[u8], m: Range<usize>, secret: Range<
     if key.is_empty() || is_reference_key(&key) {
         return None;
     }
+    let trimmed =
+        key_text.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ':' | '=' | '"' | '\''));
+    let key_start = m.start + trimmed.len() - key.len();
+    // A segment of a path or an image reference (`jupyterhub/k8s-secret-sync:2.0.1`,
+    // `user@host`), not a key.
+    if key_start > 0 && matches!(data[key_start - 1], b'/' | b'@') {
+        return None;
+    }
     let lower_key = key.to_ascii_lowercase();
     let password_key = lower_key.contains("passw") || lower_key.ends_with("pwd");
-    if !looks_random(value, if password_key { 10 } else { 16 }) {
+    let random = looks_random(value, if password_key { 10 } else { 16 });
+    // A password a person chose (`Proxmox123`): letters with digits or symbols, under a key that
+    // says `password`, is one even though it does not look random.
+    // Not in a comment: a chosen password there is most often an example.
+    let chosen = password_key && !random && !on_comment_line(data, key_start) && is_chosen_password(value);
+    if !random && !chosen {
         return None;
     }
     // Sealed Secrets ciphertext sits under the original key names.
     if value.len() > 200 && value.starts_with("Ag") || mentions(data, b"kind: SealedSecret") {
         return None;
     }
+    // Renovate's encrypted secrets (`hostRules: [{encrypted: {password: …}}]`): ciphertext for
+    // the Renovate app's key, meant to be committed.
+    if value.len() >= 200 && encrypted_block_before(data, key_start) {
+        return None;
+    }
+    // Inside a template expression on its line (`{{ printf "…?password=%s…" .x }}`): filled in
+    // when the template renders, not a literal.
+    if in_template_expression(data, key_start, secret.end)
+        || ["%s", "%v", "%d", "%q"].iter().any(|f| value.contains(f))
+    {
+        return None;
+    }
+    let what = if chosen { "literal password" } else { "random-looking literal value" };
     Some(
-        Hit::new(rule, m.start..secret.end, format!("random-looking literal value under `{key}`"))
+        Hit::new(rule, m.start..secret.end, format!("{what} under `{key}`"))
             .with_secret(secret)
             .with_property("key", key),
     )
+}
+
+/// Whether `p` is camelCase words without digits: a lower-case word, then capitalised ones.
+fn camel_words(p: &str) -> bool {
+    let b = p.as_bytes();
+    if b.len() < 4 || !b[0].is_ascii_lowercase() || !b.iter().all(u8::is_ascii_alphabetic) {
+        return false;
+    }
+    // Every capital starts a word of at least two letters.
+    let humps: Vec<usize> = (0..b.len()).filter(|&i| b[i].is_ascii_uppercase()).collect();
+    !humps.is_empty() && humps.iter().all(|&i| b.get(i + 1).is_some_and(u8::is_ascii_lowercase))
+}
+
+/// A password a person chose: 8 to 64 bytes without spaces, at least three letters and a digit
+/// or a symbol, and not a placeholder, reference, template, version or setting.
+fn is_chosen_password(v: &str) -> bool {
+    let b = v.as_bytes();
+    if !(8..=64).contains(&b.len()) || b.iter().any(|c| c.is_ascii_whitespace() || !c.is_ascii_graphic()) {
+        return false;
+    }
+    let letters = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    // Digits or symbols other than word separators: `home-assistant` and `db_user` are names.
+    let others = b.iter().filter(|c| !c.is_ascii_alphabetic() && !matches!(c, b'-' | b'_' | b'.')).count();
+    if letters < 3 || others == 0 {
+        return false;
+    }
+    // Well-known defaults of charts, images and tutorials: public, not leaked.
+    const DEFAULTS: &[&str] = &[
+        "minio123",
+        "passw0rd",
+        "p@ssw0rd",
+        "p@ssword",
+        "pa55word",
+        "pa$$word",
+        "letmein1",
+        "qwerty123",
+        "welcome1",
+        "postgres123",
+        "mysql123",
+        "root1234",
+        "admin1234",
+        "test1234",
+        "prom-operator",
+    ];
+    let lower = v.to_ascii_lowercase();
+    if DEFAULTS.iter().any(|d| lower == *d) {
+        return false;
+    }
+    let referential = ["${", "{{", "$(", "%s", "ENC[", "://", "op://", "ref+", "vault:", "sha256:"]
+        .iter()
+        .any(|p| v.contains(p))
+        || v.starts_with(['/', '.', '~', '<', '-', '*', '&', '!'])
+        || v.starts_with("age1")
+        || v.starts_with("AGE-SECRET-KEY-");
+    !referential
+        && !is_placeholder(v)
+        && !is_code_reference(v)
+        && !is_yaml_alias(v)
+        && !is_code_expression(v)
+        && super::credential::plain_setting(v).is_none()
+        // A version, a size, a date or a number with a unit (`1.2.3`, `512Mi`, `2024-01-01`).
+        && !b.iter().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'-' | b':' | b'v'))
+        && !(b.last().is_some_and(u8::is_ascii_alphabetic) && b[..b.len() - 2].iter().all(u8::is_ascii_digit))
+}
+
+/// Whether the line holding `at` is a comment (`#` or `//` first) up to `at`.
+fn on_comment_line(data: &[u8], at: usize) -> bool {
+    let line_start = memchr::memrchr(b'\n', &data[..at]).map_or(0, |i| i + 1);
+    let lead =
+        data[line_start..at].iter().position(|c| !c.is_ascii_whitespace()).map(|i| &data[line_start + i..at]);
+    lead.is_some_and(|l| l.starts_with(b"#") || l.starts_with(b"//") || l.starts_with(b";"))
+}
+
+/// Whether an `encrypted` mapping key opens shortly before `at` (Renovate's `encrypted:` or
+/// `"encrypted": {`).
+fn encrypted_block_before(data: &[u8], at: usize) -> bool {
+    let from = at.saturating_sub(600);
+    let window = &data[from..at];
+    memchr::memmem::rfind_iter(window, b"encrypted").any(|i| {
+        let after = &window[i + 9..];
+        let after = after.strip_prefix(b"\"").or_else(|| after.strip_prefix(b"'")).unwrap_or(after);
+        after.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b':')
+    })
+}
+
+/// Whether `start..end` sits inside a `{{ … }}` expression that opens and closes on its line.
+fn in_template_expression(data: &[u8], start: usize, end: usize) -> bool {
+    let line_start = memchr::memrchr(b'\n', &data[..start]).map_or(0, |i| i + 1);
+    let line_end = memchr::memchr(b'\n', &data[end..]).map_or(data.len(), |i| end + i);
+    let before = &data[line_start..start];
+    let after = &data[end.min(line_end)..line_end];
+    let open = memchr::memmem::rfind(before, b"{{");
+    let closed_before = memchr::memmem::rfind(before, b"}}");
+    open.is_some_and(|o| closed_before.is_none_or(|c| c < o)) && memchr::memmem::find(after, b"}}").is_some()
 }
 
 fn mentions(data: &[u8], needle: &[u8]) -> bool {
@@ -500,6 +621,13 @@ pub fn looks_random(v: &str, min_len: usize) -> bool {
                 || (letters >= 2 && p.bytes().skip(letters).all(|c| c.is_ascii_digit()))
                 // a size or version suffix: `6b`, `70b`, `4k`
                 || (digits >= 1 && p.len() - digits == 1 && p.as_bytes()[digits].is_ascii_lowercase())
+                // camelCase words (`vpnConfig`)
+                || camel_words(p)
+                // a name with a digit or two in it (`zigbee2mqtt`, `ipv6`)
+                || (p.as_bytes()[0].is_ascii_lowercase()
+                    && p.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    && p.bytes().filter(u8::is_ascii_digit).count() <= 2
+                    && p.bytes().filter(u8::is_ascii_lowercase).count() >= 4)
         };
         let words = parts.iter().filter(|p| word(p)).count();
         if words * 2 > parts.len() && parts.iter().all(|p| p.len() <= 16) {
@@ -533,8 +661,16 @@ pub fn looks_random(v: &str, min_len: usize) -> bool {
             return false;
         }
     }
-    // A version (`v1.2.3`), a semver with a suffix.
+    // A version (`v1.2.3`), a semver with a pre-release or build suffix (`2.0.1-0.dev.git.59.h65c5`).
     if v.trim_start_matches('v').split('.').all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit())) {
+        return false;
+    }
+    let core_end = v.find(['-', '+']).unwrap_or(v.len());
+    let core: Vec<&str> = v[..core_end].trim_start_matches('v').split('.').collect();
+    if core_end < v.len()
+        && core.len() == 3
+        && core.iter().all(|p| !p.is_empty() && p.len() <= 6 && p.bytes().all(|c| c.is_ascii_digit()))
+    {
         return false;
     }
     let e = entropy(b);

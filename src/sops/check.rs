@@ -332,6 +332,40 @@ pub(crate) fn check_judged(
     }
 }
 
+/// One `sops/malformed` finding for all the encrypted values of a file that do not parse (a
+/// broken edit or tool run usually breaks every value at once): the first, with the count and
+/// the first few key paths.
+fn collapse_malformed_values(hits: &mut Vec<Hit>) {
+    let is_value = |h: &Hit| h.identity.as_deref().is_some_and(|i| i.starts_with("malformed-value:"));
+    let at: Vec<usize> = (0..hits.len()).filter(|&i| is_value(&hits[i])).collect();
+    let Some((&first, rest)) = at.split_first() else { return };
+    if rest.is_empty() {
+        return;
+    }
+    let paths: Vec<String> = rest
+        .iter()
+        .take(3)
+        .filter_map(|&i| {
+            hits[i]
+                .identity
+                .as_deref()
+                .and_then(|id| id.strip_prefix("malformed-value:"))
+                .map(|p| format!("`{p}`"))
+        })
+        .collect();
+    let more = if rest.len() > paths.len() { ", …" } else { "" };
+    let note =
+        format!(" (and {} more encrypted values that do not parse: {}{more})", rest.len(), paths.join(", "));
+    hits[first].message.push_str(&note);
+    hits[first].properties.insert("values".into(), serde_json::Value::from(at.len()));
+    let mut i = 0;
+    hits.retain(|h| {
+        let keep = i == first || !is_value(h);
+        i += 1;
+        keep
+    });
+}
+
 fn clamp(span: &Span, len: usize) -> Span {
     let s = span.start.min(len);
     s..span.end.clamp(s, len)
@@ -340,202 +374,20 @@ fn clamp(span: &Span, len: usize) -> Span {
 // ---------------------------------------------------------------------------------------------
 // Files without metadata
 
+use crate::detect::credential;
+
+#[cfg(test)]
+pub(super) use credential::KeyHint as KeyHintForTests;
+
+#[cfg(test)]
+pub(super) fn key_hint_for_tests(key: &str) -> credential::KeyHint {
+    credential::key_hint(key, credential::CREDENTIAL_KEY_WORDS)
+}
+
 /// A value sops would encrypt: where it is and its key path.
 pub(super) struct Candidate {
     span: Span,
     path: String,
-}
-
-/// Parts of a key name that say its value is a credential.
-const CREDENTIAL_KEY_WORDS: &[&str] = &[
-    "pass",
-    "pwd",
-    "secret",
-    "token",
-    "key",
-    "auth",
-    "cred",
-    "private",
-    "cert",
-    "pin",
-    "salt",
-    "seed",
-    "sign",
-    "webhook",
-    "dsn",
-    "connection",
-    "bearer",
-    "cookie",
-    "session",
-    "otp",
-    "hash",
-];
-
-/// Last words of a key name that make it a setting about a credential, not the credential:
-/// `secretName`, `passwordFile`, `tokenUrl`, `authType`, `sessionAffinity`, `keyLength`.
-const SETTING_TAIL_WORDS: &[&str] = &[
-    "name",
-    "names",
-    "ref",
-    "file",
-    "files",
-    "path",
-    "dir",
-    "type",
-    "mode",
-    "policy",
-    "enabled",
-    "length",
-    "size",
-    "timeout",
-    "ttl",
-    "url",
-    "uri",
-    "endpoint",
-    "format",
-    "algorithm",
-    "version",
-    "count",
-    "interval",
-    "duration",
-    "affinity",
-    "selector",
-    "namespace",
-    "method",
-    "issuer",
-    "field",
-    "env",
-    "header",
-    "provider",
-    "backend",
-    "store",
-    "template",
-    "class",
-    "kind",
-    "label",
-    "labels",
-];
-
-/// Keys whose value is a name or a type (`kind: CiliumL2AnnouncementPolicy`, `name:
-/// go2rtc-configmap`, `image: ghcr.io/x/y`): never a credential, however random it looks.
-const IDENTIFIER_KEYS: &[&str] = &[
-    "kind",
-    "apiVersion",
-    "name",
-    "namespace",
-    "generateName",
-    "image",
-    "repository",
-    "tag",
-    "uses",
-    "runs-on",
-    "app",
-    "component",
-    "type",
-    "schedule",
-    "cron",
-    "host",
-    "hostname",
-    "domain",
-    "chart",
-    "version",
-    "ref",
-    "branch",
-    "mode",
-    "class",
-    "storageClassName",
-    "serviceName",
-    "secretName",
-    "configMapName",
-    "serviceAccountName",
-    "priorityClassName",
-    "ingressClassName",
-    "container",
-];
-
-/// Words that contain a credential word but name something else.
-const NOT_CREDENTIAL_WORDS: &[&str] = &[
-    "author",
-    "authors",
-    "authority",
-    "bypass",
-    "passthrough",
-    "passive",
-    "compass",
-    "keyboard",
-    "keyspace",
-    "signal",
-    "signals",
-    "design",
-    "assign",
-    "assignment",
-    "pinned",
-    "hashing",
-];
-
-/// The words of a key name: split at `-`, `_`, `.`, spaces and camelCase humps, lower-cased.
-fn key_words(key: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut prev_lower = false;
-    for ch in key.chars() {
-        if !ch.is_ascii_alphanumeric() {
-            if !cur.is_empty() {
-                words.push(std::mem::take(&mut cur));
-            }
-            prev_lower = false;
-            continue;
-        }
-        if ch.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
-            words.push(std::mem::take(&mut cur));
-        }
-        prev_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
-        cur.push(ch.to_ascii_lowercase());
-    }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    words
-}
-
-/// How strongly a key name says its value is a credential.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum KeyHint {
-    /// `password`, `apiKey`, `db_pass`, `clientSecret`, `tls.key`: a literal there is one.
-    Credential,
-    /// A bare `key` (a toleration's or a selector's, a `secretKeyRef`'s) or a setting about a
-    /// credential (`secretName`, `passwordFile`): only a random-looking literal is one.
-    Weak,
-    /// Nothing in the name.
-    None,
-}
-
-#[cfg(test)]
-pub(super) use KeyHint as KeyHintForTests;
-
-#[cfg(test)]
-pub(super) fn key_hint_for_tests(key: &str) -> KeyHint {
-    key_hint(key, CREDENTIAL_KEY_WORDS)
-}
-
-fn key_hint(key: &str, words: &[&str]) -> KeyHint {
-    let parts = key_words(key);
-    let Some(last) = parts.last() else { return KeyHint::None };
-    let named = parts.iter().any(|p| {
-        !NOT_CREDENTIAL_WORDS.contains(&p.as_str())
-            && words.iter().any(|w| if w.len() <= 3 { p == w } else { p.starts_with(w) || p.ends_with(w) })
-    });
-    if !named {
-        return KeyHint::None;
-    }
-    if SETTING_TAIL_WORDS.contains(&last.as_str())
-        || parts.iter().any(|p| matches!(p.as_str(), "placeholder" | "example" | "dummy" | "sample" | "fake"))
-        || (parts.len() == 1 && matches!(last.as_str(), "key" | "keys"))
-        || (last == "key" && parts.iter().any(|p| matches!(p.as_str(), "topology" | "label" | "node")))
-    {
-        return KeyHint::Weak;
-    }
-    KeyHint::Credential
 }
 
 /// Whether a plaintext value a rule wants encrypted can be a credential: its key names one
@@ -545,143 +397,7 @@ fn may_hold_secret(c: &Candidate, data: &[u8]) -> bool {
     let raw = data.get(c.span.clone()).unwrap_or_default();
     let v = String::from_utf8_lossy(raw);
     let leaf = c.path.rsplit('.').next().unwrap_or(&c.path);
-    value_may_be_secret(leaf, &v, CREDENTIAL_KEY_WORDS)
-}
-
-/// Whether a plaintext value under key `leaf` can be a credential: a literal under a
-/// credential-like key, or a random-looking literal, a private key or a URL with a password under
-/// any key. Template expressions, placeholders, booleans and numbers never are.
-fn value_may_be_secret(leaf: &str, v: &str, words: &[&str]) -> bool {
-    let v = v.trim().trim_matches(|ch| ch == '"' || ch == '\'');
-    if !crate::detect::k8s::is_literal_credential(v) || crate::detect::public::is_public_material(v) {
-        return false;
-    }
-    if key_hint(leaf, words) == KeyHint::Credential {
-        return true;
-    }
-    let identifier = IDENTIFIER_KEYS.iter().any(|k| leaf.eq_ignore_ascii_case(k));
-    (!identifier && crate::detect::tokens::looks_random(v, 12))
-        || v.contains("PRIVATE KEY-----")
-        || (v.contains("://")
-            && v.split("://").nth(1).is_some_and(|rest| {
-                rest.split('/').next().is_some_and(|h| h.contains(':') && h.contains('@'))
-            }))
-}
-
-/// Where a file sops would encrypt whole (the binary store: a template such as `secret.yaml.j2`,
-/// a `kustomization.yaml.bak`, a `.txt`) can hold a credential: the first such value, or the
-/// whole file. A text with no `key: value` or `key=value` structure may be a bare secret (a
-/// password file, a key) and can, whole; one with structure can where one of its values can (a
-/// literal under a credential-like key, a random-looking token), or where it holds a private key.
-/// Template lines (`{% … %}`, `{{ … }}`), comments and the lines of a certificate are structure,
-/// not values; template expressions are no literals. `None`: nothing in it can be a credential.
-fn whole_text_secret_span(data: &[u8]) -> Option<Span> {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return Some(0..data.len());
-    };
-    let offset = |sub: &str| sub.as_ptr() as usize - text.as_ptr() as usize;
-    // Certificates, public keys, `known_hosts`, age recipients: public, whatever rule covers them.
-    if crate::detect::public::is_public_material(text) {
-        return None;
-    }
-    if let Some(at) = text.find("PRIVATE KEY-----") {
-        let start = text[..at].rfind("-----BEGIN").unwrap_or(at);
-        let end = text[at..].find("-----END").map_or(text.len(), |e| {
-            let e = at + e;
-            text[e..].find('\n').map_or(text.len(), |n| e + n)
-        });
-        return Some(start..end);
-    }
-    let mut structured = false;
-    let mut in_certificate = false;
-    let mut prose_lines = 0;
-    for line in text.lines().take(100_000) {
-        let t = line.trim();
-        if t.starts_with("-----BEGIN ") {
-            in_certificate = true;
-            continue;
-        }
-        if t.starts_with("-----END ") {
-            in_certificate = false;
-            continue;
-        }
-        if ["{%", "{{", "{#"].iter().any(|p| t.starts_with(p)) {
-            structured = true;
-            continue;
-        }
-        if in_certificate
-            || t.is_empty()
-            || t == "---"
-            || ["#", "//", ";", "<!--"].iter().any(|p| t.starts_with(p))
-        {
-            continue;
-        }
-        let item = t.strip_prefix("- ").unwrap_or(t).trim_start();
-        let pair = item.split_once(": ").or_else(|| item.strip_suffix(':').map(|k| (k, ""))).or_else(|| {
-            item.split_once('=').filter(|(k, _)| !k.is_empty() && !k.contains(' ') && !k.contains('"'))
-        });
-        match pair {
-            Some((key, value)) if key_like(key) => {
-                structured = true;
-                let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
-                let value = value.trim().trim_end_matches(',');
-                if !value.is_empty()
-                    && !matches!(value, "|" | "|-" | ">" | ">-" | "{" | "[")
-                    && value_may_be_secret(key, value, CREDENTIAL_KEY_WORDS)
-                {
-                    let at = offset(value);
-                    return Some(at..at + value.len());
-                }
-            }
-            _ if item.split_whitespace().nth(2).is_some() => {
-                // Prose (three words or more: a README, notes): no bare secret, but a token in
-                // it can be one. Two prose lines, or one with punctuation, make the text
-                // documentation; a lone line of plain words may still be a passphrase.
-                for word in item.split_whitespace() {
-                    let w = word.trim_matches(|c: char| "`'\"()[]{}<>,;:.!?*".contains(c));
-                    let token_chars = w.bytes().all(|b| {
-                        b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-' | b'.')
-                    });
-                    if token_chars
-                        && crate::detect::tokens::looks_random(w, 20)
-                        && crate::detect::k8s::is_literal_credential(w)
-                    {
-                        let at = offset(w);
-                        return Some(at..at + w.len());
-                    }
-                }
-                prose_lines += 1;
-                let punctuated = item.bytes().any(|b| matches!(b, b'`' | b'.' | b',' | b'(' | b'[' | b'?' | b'!'));
-                if prose_lines >= 2 || punctuated {
-                    structured = true;
-                }
-            }
-            _ => {
-                let bare = item.trim_matches(|c| c == '"' || c == '\'');
-                // A bare token: only the characters of base64, hex and provider tokens.
-                let token_chars = bare.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-' | b'.')
-                });
-                if token_chars
-                    && crate::detect::tokens::looks_random(bare, 20)
-                    && crate::detect::k8s::is_literal_credential(bare)
-                {
-                    let at = offset(bare);
-                    return Some(at..at + bare.len());
-                }
-            }
-        }
-    }
-    (!structured).then_some(0..data.len())
-}
-
-/// A key of a YAML, JSON, dotenv or INI line: a name, quoted or not, without spaces inside.
-fn key_like(key: &str) -> bool {
-    let k = key.trim().trim_matches(|c| c == '"' || c == '\'');
-    !k.is_empty()
-        && k.len() <= 128
-        && k.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/' | b'@' | b'$'))
+    credential::value_may_be_secret(leaf, &v, credential::CREDENTIAL_KEY_WORDS)
 }
 
 /// Whether a branch is a Kubernetes manifest, and if so whether it is a `kind: Secret`.
@@ -746,7 +462,7 @@ fn is_opaque_binary(data: &[u8]) -> bool {
 /// and not at line 1. `(None, None)`: no value can be a credential.
 fn first_credential(kind: StoreKind, cands: &[Candidate], data: &[u8]) -> (Option<usize>, Option<Span>) {
     if kind == StoreKind::Binary {
-        let inner = if cands.is_empty() { None } else { whole_text_secret_span(data) };
+        let inner = if cands.is_empty() { None } else { credential::whole_text_secret_span(data) };
         (inner.as_ref().map(|_| 0), inner)
     } else {
         (cands.iter().position(|c| may_hold_secret(c, data)), None)
@@ -966,6 +682,7 @@ fn check_sops_file(
             }
         }
     });
+    collapse_malformed_values(&mut hits);
 
     // Against the creation rule that matches the file now.
     match selection {

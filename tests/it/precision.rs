@@ -173,8 +173,37 @@ fn prose_under_a_directory_rule_is_no_error() {
     dir.write("hubs/b/secrets/README.md", format!("# Access\n\nUse the token {token} to log in.\n"));
     dir.write("hubs/c/secrets/passphrase.txt", "correct horse battery staple\n");
     let run = dir.run(&["scan", "--format", "json"]);
-    let mut errors: Vec<String> =
-        run.each_finding(|f| (text(&f["severity"]) != "note").then(|| text(&f["path"]))).into_iter().flatten().collect();
+    let mut errors: Vec<String> = run
+        .each_finding(|f| (text(&f["severity"]) != "note").then(|| text(&f["path"])))
+        .into_iter()
+        .flatten()
+        .collect();
     errors.sort();
     assert_eq!(errors, ["hubs/b/secrets/README.md", "hubs/c/secrets/passphrase.txt"], "{}", run.stdout);
+}
+
+/// Class 6: a tool run that broke every encrypted value of a file (each one an empty `ENC[]`)
+/// is one `sops/malformed` finding with the count, not one per value.
+#[test]
+fn every_value_broken_is_one_malformed_finding() {
+    let dir = Dir::new();
+    let r = recipient();
+    dir.write(".sops.yaml", format!("creation_rules:\n  - path_regex: talos/.*\n    age: {r}\n"));
+    let good = String::from_utf8(sops_file("a: x1\nb: x2\nc: x3\nd: x4\ne: x5\n", &[&r])).unwrap();
+    let broken: String = good
+        .lines()
+        .map(|l| match (l.find("ENC["), l.starts_with("    mac:")) {
+            (Some(at), false) if !l.trim_start().starts_with("mac") => format!("{}ENC[]\n", &l[..at]),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    dir.write("talos/talenv.sops.yaml", broken);
+    let run = dir.run(&["scan", "--format", "json"]);
+    let malformed: Vec<String> = run
+        .each_finding(|f| (text(&f["rule"]) == "sops/malformed").then(|| text(&f["message"])))
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(malformed.len(), 1, "{}", run.stdout);
+    assert!(malformed[0].contains("and 4 more encrypted values that do not parse"), "{malformed:?}");
 }

@@ -272,6 +272,8 @@ pub fn generated_token(name: &str) -> String {
         "b64-cert" => b64(pem("CERTIFICATE", &mut g, 400).as_bytes()),
         "pem-ed25519-key" => pem("ED25519 PRIVATE KEY", &mut g, 48),
         "secret32" => b64(&g.bytes(32)),
+        // Ciphertext of RSA-2048's size, as Renovate's encrypted secrets are.
+        "b64-344" => b64(&g.bytes(258)),
         other => panic!("unknown placeholder tok-{other}"),
     }
 }
