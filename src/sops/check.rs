@@ -1352,8 +1352,34 @@ fn verify(
     let mut failed = structural;
     let mut aad = String::new();
     tree::walk(tree, &md.rule, &mut |leaf| {
-        if leaf.comment.is_some() {
-            // Comments are never hashed; a comment that does not decrypt is kept as it is.
+        if let Some(text) = leaf.comment {
+            // A comment the rule encrypts is decrypted; one that does not decrypt (or whose
+            // plaintext does not parse as its type) is kept as it is, with a warning. One that
+            // decrypts to a `comment` stays out of the MAC, but sops hashes whatever else it
+            // decrypts to: a comment retyped to `str` or `int` becomes a value in the MAC.
+            if !leaf.encrypt {
+                return;
+            }
+            let Ok(enc) = cipher::parse_enc(text) else { return };
+            tree::aad_into(&mut aad, leaf.path);
+            match cipher.decrypt(&enc, aad.as_bytes()) {
+                Ok(_) if enc.ty == cipher::EncType::Comment => {}
+                Ok(_) if enc.ty == cipher::EncType::Bytes => {
+                    failed = true;
+                    let p = display_path(leaf.path);
+                    hits.push(
+                        Hit::new(
+                            "sops/malformed",
+                            clamp(&leaf.span, data.len()),
+                            format!("an encrypted comment at `{p}` is typed `bytes`, which sops 3 cannot decrypt (it crashes)"),
+                        )
+                        .with_identity(format!("malformed-comment:{p}"))
+                        .with_property("key_path", p),
+                    );
+                }
+                Ok(plain) => hash_scalar(&mut h, &plain),
+                Err(_) => {}
+            }
             return;
         }
         let Some(s) = leaf.scalar else { return };

@@ -87,7 +87,7 @@ pub(crate) struct MetaSource {
 /// encrypted form; anything else is plain bytes under the key `data`.
 pub(crate) fn load(kind: StoreKind, data: &[u8]) -> Result<Loaded, StoreError> {
     let (tree, rejected) = match kind {
-        StoreKind::Yaml => (yaml::parse(data)?, None),
+        StoreKind::Yaml => yaml::parse_with_problem(data)?,
         StoreKind::Json => json::parse_with_problem(data)?,
         StoreKind::Dotenv => (dotenv::parse(data)?, None),
         StoreKind::Ini => (ini::parse(data)?, None),
