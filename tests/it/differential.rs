@@ -287,8 +287,8 @@ fn variants(store: &str, enc: &[u8]) -> Vec<(String, Vec<u8>)> {
     add("mac-bytes", mac.clone().map(|r| splice(enc, r.end - "type:str]".len()..r.end, b"type:bytes]")));
     add("mac-comment", mac.clone().map(|r| splice(enc, r.end - "type:str]".len()..r.end, b"type:comment]")));
     add("mac-removed", mac.clone().map(|r| splice(enc, r, b"")));
-    add("version-not-semver", replace_first(&enc[..], b"3.11.0", b"3.11"));
-    add("version-claims-3.13.2", replace_first(&enc[..], b"3.11.0", b"3.13.2"));
+    add("version-not-semver", replace_first(enc, b"3.11.0", b"3.11"));
+    add("version-claims-3.13.2", replace_first(enc, b"3.11.0", b"3.13.2"));
     // lastmodified: sops writes `YYYY-MM-DDTHH:MM:SSZ`; change the last digit of the seconds.
     add(
         "lastmodified",
@@ -392,7 +392,6 @@ fn variants(store: &str, enc: &[u8]) -> Vec<(String, Vec<u8>)> {
             add(name, replace_first(enc, from, to));
         }
     }
-    let _ = store;
     out.into_iter().filter_map(|(n, v)| v.map(|v| (n, v))).collect()
 }
 
