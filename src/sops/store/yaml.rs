@@ -65,16 +65,29 @@ fn tab_yaml_v3_rejects(text: &str, stream: &yaml::Stream) -> Option<usize> {
             }),
         }
     }
-    let mut ranges = Vec::new();
+    let mut found = Vec::new();
     for d in &stream.documents {
-        exempt(&d.root, text, &mut ranges, 0);
+        exempt(&d.root, text, &mut found, 0);
     }
+    // Disjoint and sorted, so that one sweep over the lines tests them all (linear in the file).
+    found.sort_by_key(|r| r.start);
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::with_capacity(found.len());
+    for r in found {
+        match ranges.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => ranges.push(r),
+        }
+    }
+    let mut next = 0usize;
     let mut indent = 0usize;
     let mut off = 0usize;
     for line in text.split('\n') {
         let start = off;
         off += line.len() + 1;
-        if ranges.iter().any(|r| r.start < start && start < r.end) {
+        while next < ranges.len() && ranges[next].end <= start {
+            next += 1;
+        }
+        if ranges.get(next).is_some_and(|r| r.start < start) {
             continue;
         }
         let spaces = line.bytes().take_while(|b| *b == b' ').count();
