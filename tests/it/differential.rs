@@ -81,6 +81,20 @@ list:
 note_plain: not-secret
 ";
 
+/// Several documents: each is walked from an empty path, and all feed one MAC.
+const YAML_DOCS: &str = "# first
+password: one
+list: [a, b]
+---
+# second
+password: two
+n: 1
+---
+token: three
+nested:
+    deep: 4
+";
+
 const JSON: &str = "{\"password\": \"hunter2-json\", \"token\": \"tok\", \"visible\": \"plain-visible\", \"public_clear\": \"shown\", \"n\": 42, \"negzero\": -0, \"e5\": 1e5, \"one\": 1.0, \"big\": 12345678901234567890, \"near\": 9007199254740993, \"f\": 1.5, \"b\": true, \"nothing\": null, \"empty\": \"\", \"uni\": \"héllo ✓\", \"nested\": {\"inner_secret\": \"deep\", \"level\": {\"x\": 1}}, \"list\": [\"a\", 2, {\"k\": \"v\"}, [true, null]]}\n";
 
 const DOTENV: &str = "# top comment
@@ -420,13 +434,14 @@ fn sopsguard_agrees_with_the_real_sops() {
     for d in [&plain_dir, &cfg_dir, &scan_dir] {
         std::fs::create_dir_all(d).expect("mkdir");
     }
-    let sources: [(&str, &str, &[u8]); 6] = [
+    let sources: [(&str, &str, &[u8]); 7] = [
         ("yaml", "yaml", YAML.as_bytes()),
         ("json", "json", JSON.as_bytes()),
         ("dotenv", "env", DOTENV.as_bytes()),
         ("ini", "ini", INI.as_bytes()),
         ("binary", "bin", b"\x00\x01binary \xff payload\nsecond line\n"),
-        ("binary-empty", "bin", b""),
+        ("binary_empty", "bin", b""),
+        ("yaml_docs", "yaml", YAML_DOCS.as_bytes()),
     ];
     let version = sops(&bin, root, &keys, &["--version"]);
     let version = String::from_utf8_lossy(&version.stdout).lines().next().unwrap_or("").to_owned();
@@ -439,6 +454,9 @@ fn sopsguard_agrees_with_the_real_sops() {
         for (opt, lines, shamir) in OPTIONS {
             // The binary store ignores every encryption rule (sops 3.11): two layouts suffice.
             if store.starts_with("binary") && !matches!(*opt, "default" | "shamir" | "encrypted_regex") {
+                continue;
+            }
+            if store == "yaml_docs" && !matches!(*opt, "default" | "encrypted_regex" | "mac_only") {
                 continue;
             }
             let keys_yaml = if *shamir {
@@ -455,7 +473,7 @@ fn sopsguard_agrees_with_the_real_sops() {
         }
     }
     let clock = std::time::Instant::now();
-    let encrypted: Vec<(String, &str, Vec<u8>)> = parallel(&jobs, |(store, ext, opt, src, cfg)| {
+    let encrypted: Vec<(&str, &str, &str, Vec<u8>)> = parallel(&jobs, |(store, ext, opt, src, cfg)| {
         let out = sops(
             &bin,
             root,
@@ -463,15 +481,14 @@ fn sopsguard_agrees_with_the_real_sops() {
             &["--config", cfg.to_str().expect("utf-8 path"), "encrypt", src.to_str().expect("utf-8 path")],
         );
         assert!(out.status.success(), "sops encrypt {store} {opt} failed (exit {:?})", out.status.code());
-        (format!("{store}-{opt}"), *ext, out.stdout)
+        (*store, **opt, *ext, out.stdout)
     });
 
     let t_encrypt = clock.elapsed();
     // 2. Derive the variants, and ask sops about each.
     let mut cases = Vec::new();
-    for (base, ext, enc) in &encrypted {
-        let store = base.split('-').next().unwrap_or("");
-        let opt = &base[store.len() + 1..];
+    for (store, opt, ext, enc) in &encrypted {
+        let base = format!("{store}-{opt}");
         for (variant, bytes) in variants(store, enc) {
             if !wanted(opt, &variant) {
                 continue;
@@ -590,12 +607,8 @@ fn wanted(opt: &str, variant: &str) -> bool {
         "retype-comment-str",
         "mac-flip",
         "value-in-clear",
-        "value-emptied",
         "swap-values",
-        "swap-lines",
         "comment-in-clear",
-        "comment-dropped",
-        "drop-line",
         "version-claims-3.13.2",
     ];
     opt == "default"
