@@ -601,10 +601,21 @@ fn check_sops_file(
 ) -> SopsOutcome {
     let _ = path;
     let mut hits = Vec::new();
-    let Loaded { tree, metadata } = loaded;
+    let Loaded { mut tree, metadata, rejected } = loaded;
     let src = metadata.expect("checked by the caller");
     let key_span = clamp(&src.key_span, data.len());
     let mut fatal = false;
+    if let Some(p) = &rejected {
+        hits.push(
+            Hit::new(
+                "sops/malformed",
+                clamp(&p.span, data.len()),
+                format!("sops cannot read this file: {}", p.message),
+            )
+            .with_identity(format!("malformed:{}", p.message)),
+        );
+        fatal = true;
+    }
     if let Some(p) = &src.problem {
         hits.push(
             Hit::new("sops/malformed", clamp(&p.span, data.len()), format!("sops metadata: {}", p.message))
@@ -620,6 +631,35 @@ fn check_sops_file(
         );
     }
     fatal |= !md.loadable();
+    // The MAC covers clear numbers as the version that wrote the file typed them.
+    if matches!(kind, StoreKind::Json | StoreKind::Binary)
+        && store::json::numbers_are_floats(md.version.as_deref())
+    {
+        store::json::retype_numbers_as_floats(&mut tree, data);
+    }
+    // sops compares the decrypted MAC with a string: any other type never matches, and
+    // `type:bytes` makes sops 3 crash (its IV stash cannot hash a byte slice).
+    if let Some((mac, span)) = &md.mac {
+        if let Ok(e) = cipher::parse_enc(mac) {
+            if e.ty != cipher::EncType::Str {
+                hits.push(
+                    Hit::new(
+                        "sops/malformed",
+                        clamp(span, data.len()),
+                        format!(
+                            "the stored MAC is typed `{}`, but sops accepts only a `type:str` MAC: the metadata was edited",
+                            e.ty.as_str()
+                        ),
+                    )
+                    .with_identity("malformed:mac-type"),
+                );
+                fatal = true;
+            }
+        }
+    }
+    if kind == StoreKind::Binary && md.loadable() {
+        binary_data_key(&tree, data, &key_span, &mut hits, &mut fatal);
+    }
     if md.mac.is_none() && md.loadable() {
         hits.push(
             Hit::new(
@@ -636,7 +676,11 @@ fn check_sops_file(
     let mut structural = false;
     let mut parsed: Vec<Option<cipher::EncValue>> = Vec::new();
     tree::walk(&tree, &md.rule, &mut |leaf| {
-        if !leaf.encrypt || leaf.comment.is_some() {
+        if !leaf.encrypt {
+            return;
+        }
+        if let Some(text) = leaf.comment {
+            plaintext_comment(text, leaf, &md.rule, data, &mut hits);
             return;
         }
         let Some(s) = leaf.scalar else { return };
@@ -650,6 +694,20 @@ fn check_sops_file(
                     Err(_) => String::from_utf8_lossy(b),
                 };
                 match cipher::parse_enc(&text) {
+                    Ok(v) if v.ty == cipher::EncType::Bytes => {
+                        // Legacy Python sops wrote `bytes`; sops 3 crashes decrypting it.
+                        parsed.push(None);
+                        structural = true;
+                        hits.push(
+                            Hit::new(
+                                "sops/malformed",
+                                span,
+                                format!("the encrypted value at `{p}` is typed `bytes`, which sops 3 cannot decrypt (it crashes)"),
+                            )
+                            .with_identity(format!("malformed-value:{p}"))
+                            .with_property("key_path", p),
+                        );
+                    }
                     Ok(v) => parsed.push(Some(v)),
                     Err(e) => {
                         parsed.push(None);
@@ -718,6 +776,81 @@ fn check_sops_file(
         verify(&tree, &md, data, &key_span, structural, parsed, ctx, &mut hits)
     };
     SopsOutcome { hits, mac }
+}
+
+/// A comment the file's rule encrypts that is not `ENC[…]`: sops keeps it and only warns ("Found
+/// possibly unencrypted comment"), as files written before 3.0 have them, but it is plaintext
+/// that sops would have encrypted. Comments that are empty or only white space say nothing.
+fn plaintext_comment(
+    text: &str,
+    leaf: &tree::Leaf<'_>,
+    rule: &EncryptionRule,
+    data: &[u8],
+    hits: &mut Vec<Hit>,
+) {
+    let t = text.trim();
+    if t.is_empty() || cipher::looks_encrypted(t.as_bytes()) {
+        return;
+    }
+    let span = clamp(&leaf.span, data.len());
+    let p = display_path(leaf.path);
+    hits.push(
+        Hit::new(
+            "sops/plaintext-value",
+            span.clone(),
+            format!(
+                "a comment at `{p}` must be encrypted under this file's rule ({}) but is in plaintext (sops decrypts the file and only warns)",
+                rule_text(rule)
+            ),
+        )
+        .with_severity(crate::finding::Severity::Warning)
+        .with_secret(span)
+        .with_property("key_path", p)
+        .with_property("comment", true),
+    );
+}
+
+/// The binary store emits the string under the first `data` key: sops fails when there is none
+/// or it holds no string (`BinaryStore.EmitPlainFile`), or when that string is encrypted with
+/// another type. Only files of at most one key are judged so: one with several keys is JSON
+/// encrypted with `--input-type json` under a name without `.json` (`hidden-json`), which sops
+/// decrypts when told the type again.
+fn binary_data_key(tree: &Tree, data: &[u8], key_span: &Span, hits: &mut Vec<Hit>, fatal: &mut bool) {
+    if tree
+        .branches
+        .first()
+        .is_some_and(|b| b.iter().filter(|i| !matches!(i, Item::Comment { .. })).count() > 1)
+    {
+        return;
+    }
+    let first = tree.branches.first().and_then(|b| {
+        b.iter().find_map(|i| match i {
+            Item::Pair { key, value, .. } if key == "data" => Some(value),
+            _ => None,
+        })
+    });
+    let problem = match first {
+        None => "has no `data` key",
+        Some(n) => match &n.value {
+            Value::Scalar(Scalar::Str(b)) => match cipher::parse_enc(&String::from_utf8_lossy(b)) {
+                Ok(e) if e.ty != cipher::EncType::Str => {
+                    "holds a `data` value that does not decrypt to a string"
+                }
+                _ => return,
+            },
+            _ => "holds a `data` value that is not a string",
+        },
+    };
+    let span = first.map_or_else(|| key_span.clone(), |n| clamp(&n.span, data.len()));
+    hits.push(
+        Hit::new(
+            "sops/malformed",
+            span,
+            format!("this sops file is read by the binary store but {problem}: sops cannot decrypt it"),
+        )
+        .with_identity("malformed:binary-data"),
+    );
+    *fatal = true;
 }
 
 fn rule_text(r: &EncryptionRule) -> String {
@@ -960,8 +1093,34 @@ fn verify(
     let mut failed = structural;
     let mut aad = String::new();
     tree::walk(tree, &md.rule, &mut |leaf| {
-        if leaf.comment.is_some() {
-            // Comments are never hashed; a comment that does not decrypt is kept as it is.
+        if let Some(text) = leaf.comment {
+            // A comment the rule encrypts is decrypted; one that does not decrypt (or whose
+            // plaintext does not parse as its type) is kept as it is, with a warning. One that
+            // decrypts to a `comment` stays out of the MAC, but sops hashes whatever else it
+            // decrypts to: a comment retyped to `str` or `int` becomes a value in the MAC.
+            if !leaf.encrypt {
+                return;
+            }
+            let Ok(enc) = cipher::parse_enc(text) else { return };
+            tree::aad_into(&mut aad, leaf.path);
+            match cipher.decrypt(&enc, aad.as_bytes()) {
+                Ok(_) if enc.ty == cipher::EncType::Comment => {}
+                Ok(_) if enc.ty == cipher::EncType::Bytes => {
+                    failed = true;
+                    let p = display_path(leaf.path);
+                    hits.push(
+                        Hit::new(
+                            "sops/malformed",
+                            clamp(&leaf.span, data.len()),
+                            format!("an encrypted comment at `{p}` is typed `bytes`, which sops 3 cannot decrypt (it crashes)"),
+                        )
+                        .with_identity(format!("malformed-comment:{p}"))
+                        .with_property("key_path", p),
+                    );
+                }
+                Ok(plain) => hash_scalar(&mut h, &plain),
+                Err(_) => {}
+            }
             return;
         }
         let Some(s) = leaf.scalar else { return };

@@ -36,6 +36,19 @@ pub(crate) enum EncType {
 }
 
 impl EncType {
+    /// The name after `type:`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            EncType::Str => "str",
+            EncType::Int => "int",
+            EncType::Float => "float",
+            EncType::Bool => "bool",
+            EncType::Bytes => "bytes",
+            EncType::Time => "time",
+            EncType::Comment => "comment",
+        }
+    }
+
     fn parse(s: &str) -> Option<EncType> {
         Some(match s {
             "str" => EncType::Str,

@@ -14,6 +14,40 @@
 //!
 //! Secrets: data keys and decrypted values live only in [`zeroize::Zeroizing`] buffers, are hashed
 //! and dropped; no message, `Debug` output or error carries them.
+//!
+//! # Facts checked against the real sops
+//!
+//! Where `shared/reference/sops-format.md` is silent or wrong, these were established with the
+//! sops 3.11.0 binary (and the sources of 3.11.0 and 3.13.2); the differential test
+//! (`tests/it/differential.rs`) keeps checking them:
+//!
+//! * **JSON numbers** (§9.2): every sops before 3.13.2 decodes each JSON number as a `float64`
+//!   (`json.Decoder` without `UseNumber`), so the MAC covers `FormatFloat(v, 'f', -1, 64)`: `-0`
+//!   → `-0`, `1e5` → `100000`, `1.0` → `1`, `9007199254740993` → `9007199254740992`,
+//!   `12345678901234567890` → `12345678901234567000`; on output sops writes them back in that
+//!   rounded form (`1e+23` for larger ones). 3.13.2 reads an integer that fits in 64 bits as an
+//!   `int` (so `-0` → `0`). The store types numbers by the file's `version` field.
+//! * **Data after a JSON object and a byte-order mark** (§9.2, which said trailing data is
+//!   ignored): sops up to 3.12 reads the metadata with `json.Unmarshal` over the whole file, so any
+//!   non-white-space byte after the object fails ("invalid character '{' after top-level value");
+//!   3.13 reads with a token decoder and ignores it. A UTF-8 byte-order mark fails in every
+//!   version. Both hold for the binary store, whose encrypted form is the JSON store's.
+//! * **Binary store output**: `BinaryStore.EmitPlainFile` needs the first `data` key of the tree to
+//!   hold a Go string after decryption; a file without one (an empty file's `"data": ""` renamed,
+//!   so nothing fails authentication) or with `data` typed other than `str` is refused ("no binary
+//!   data found in tree").
+//! * **`type:bytes`** (§3.3 lists it as legacy but decryptable): sops 3 panics decrypting any
+//!   `bytes` value, comment or MAC ("hash of unhashable type []uint8": its IV stash is a map keyed
+//!   by the plaintext). A MAC of any type but `str` never equals the computed hex string.
+//! * **Comments** (§5.4): a comment the rule encrypts that is not `ENC[…]`, or does not decrypt,
+//!   or whose plaintext does not parse as its type, is kept with a warning ("Found possibly
+//!   unencrypted comment"); one that decrypts to anything but a `comment` is hashed into the MAC
+//!   like a value (a `#ENC[…,type:comment]` retyped to `str` is a MAC mismatch).
+//! * **YAML**: yaml.v3 rejects a tab in a line's leading white space at or left of the current
+//!   block's indentation (a blank ` \t` line after an indented mapping), and an integer above the
+//!   int64 range that fits in a uint64 makes sops fail ("Cannot walk value, unknown type: uint64").
+//!   sops writes a clear float `-0.0` as `-0`, which it reads back as the int 0: such a file fails
+//!   its own MAC, in sops and here alike.
 
 mod check;
 mod cipher;

@@ -282,10 +282,15 @@ pub fn encrypt(kind: StoreKind, plain: &[u8], opts: &Options) -> Result<Vec<u8>,
     let key = DataKey(Zeroizing::new(rng.fill::<32>().to_vec()));
     let cipher = ValueCipher::new(&key).map_err(|e| e.to_string())?;
     let loaded = if kind == StoreKind::Binary {
-        store::Loaded { tree: store::plain_binary(plain), metadata: None }
+        store::Loaded { tree: store::plain_binary(plain), metadata: None, rejected: None }
     } else {
         store::load(kind, plain).map_err(|e| e.message)?
     };
+    let mut loaded = loaded;
+    // The MAC covers the values as the version written in the metadata types them.
+    if kind == StoreKind::Json && store::json::numbers_are_floats(Some(&opts.version)) {
+        store::json::retype_numbers_as_floats(&mut loaded.tree, plain);
+    }
     if loaded.metadata.is_some() {
         return Err("already encrypted".to_owned());
     }

@@ -316,6 +316,18 @@ pub(crate) fn parse_yaml_timestamp(s: &str) -> Option<GoTime> {
     parse_time(s, TimeLayout::Yaml)
 }
 
+/// The `(major, minor, patch)` of a sops `version` string (an optional `v`, a pre-release or
+/// build suffix ignored, missing parts 0: Python sops wrote `1.13`).
+pub(crate) fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
+    let v = v.strip_prefix('v').unwrap_or(v);
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+    let major = parts.next()??;
+    let minor = parts.next().unwrap_or(Some(0))?;
+    let patch = parts.next().unwrap_or(Some(0))?;
+    parts.next().is_none().then_some((major, minor, patch))
+}
+
 /// The loosely checked semver of a sops `version` string (after an optional `v`), as
 /// `version.AIsNewerThanB` needs it; versions starting with `1.` (Python sops) are accepted too.
 pub(crate) fn is_acceptable_version(v: &str) -> bool {

