@@ -298,13 +298,7 @@ pub fn whole_text_secret_span(data: &[u8]) -> Option<Range<usize>> {
                     .any(|k| item.contains(k));
                 for word in item.split_whitespace().filter(|_| !ssh_public) {
                     let w = word.trim_matches(|c: char| "`'\"()[]{}<>,;:.!?*".contains(c));
-                    let token_chars = w.bytes().all(|b| {
-                        b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-' | b'.')
-                    });
-                    if token_chars
-                        && super::tokens::looks_random(w, 20)
-                        && super::k8s::is_literal_credential(w)
-                    {
+                    if is_bare_token(w) {
                         let at = offset(w);
                         return Some(at..at + w.len());
                     }
@@ -318,14 +312,7 @@ pub fn whole_text_secret_span(data: &[u8]) -> Option<Range<usize>> {
             }
             _ => {
                 let bare = item.trim_matches(|c| c == '"' || c == '\'');
-                // A bare token: only the characters of base64, hex and provider tokens.
-                let token_chars = bare.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-' | b'.')
-                });
-                if token_chars
-                    && super::tokens::looks_random(bare, 20)
-                    && super::k8s::is_literal_credential(bare)
-                {
+                if is_bare_token(bare) {
                     let at = offset(bare);
                     return Some(at..at + bare.len());
                 }
@@ -333,6 +320,14 @@ pub fn whole_text_secret_span(data: &[u8]) -> Option<Range<usize>> {
         }
     }
     (!structured).then_some(0..data.len())
+}
+
+/// A token standing alone: only the characters of base64, hex and provider tokens, random-looking
+/// and a literal (no reference or template).
+fn is_bare_token(w: &str) -> bool {
+    w.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-' | b'.'))
+        && super::tokens::looks_random(w, 20)
+        && super::k8s::is_literal_credential(w)
 }
 
 /// A key of a YAML, JSON, dotenv or INI line: a name, quoted or not, without spaces inside.

@@ -123,8 +123,11 @@ pub fn is_candidate(data: &[u8]) -> bool {
         }
     });
     let bit = |w: &str| 1u32 << WORDS.iter().position(|x| *x == w).expect("a word of WORDS");
-    let key = |w: &str| keys & bit(w) != 0;
-    let word = |w: &str| words & bit(w) != 0;
+    candidate_shape(|w| keys & bit(w) != 0, |w| words & bit(w) != 0)
+}
+
+/// Which keys (`key`) and words anywhere (`word`) make a file a candidate.
+fn candidate_shape(key: impl Fn(&str) -> bool, word: impl Fn(&str) -> bool) -> bool {
     // kubeconfig: `users` and one of `clusters`, `contexts`, `kind: Config`.
     key("users") && (key("clusters") || key("contexts") || word("Config"))
         // talosconfig: `context` and `contexts`.
@@ -344,15 +347,7 @@ mod tests {
 
     /// `is_candidate` as one `memmem` pass per word: what the single search must agree with.
     fn candidate_reference(data: &[u8]) -> bool {
-        let key = |k| has_key(data, k);
-        let word = |w: &str| memchr::memmem::find(data, w.as_bytes()).is_some();
-        key("users") && (key("clusters") || key("contexts") || word("Config"))
-            || key("contexts") && key("context")
-            || ["trustdinfo", "bootstraptoken", "secretboxencryptionsecret", "aescbcencryptionsecret"]
-                .iter()
-                .any(|k| key(k))
-            || key("machine") && word("v1alpha1")
-            || key("auths")
+        candidate_shape(|k| has_key(data, k), |w| memchr::memmem::find(data, w.as_bytes()).is_some())
     }
 
     #[test]

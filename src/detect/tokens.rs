@@ -364,6 +364,28 @@ pub fn validate_generic(rule: &str, data: &[u8], m: Range<usize>, secret: Range<
     )
 }
 
+/// Whether a value refers to a secret held elsewhere or is no literal: a SOPS value, a
+/// substitution or template, a secret-manager reference, a path, a URL, a digest, age material
+/// or a PEM armor line.
+fn refers_elsewhere(v: &str) -> bool {
+    v.starts_with("ENC[")
+        || v.contains("${")
+        || v.contains("{{")
+        || v.contains("$(")
+        || v.starts_with('<')
+        || v.starts_with("op://")
+        || v.starts_with("ref+")
+        || v.starts_with("vault:")
+        || v.starts_with('/')
+        || v.starts_with("./")
+        || v.starts_with("~/")
+        || v.contains("://")
+        || v.starts_with("sha256:")
+        || v.starts_with("age1")
+        || v.starts_with("AGE-SECRET-KEY-")
+        || v.starts_with("-----")
+}
+
 /// Whether `p` is camelCase words without digits: a lower-case word, then capitalised ones.
 fn camel_words(p: &str) -> bool {
     let b = p.as_bytes();
@@ -410,12 +432,11 @@ fn is_chosen_password(v: &str) -> bool {
     if DEFAULTS.iter().any(|d| lower == *d) {
         return false;
     }
-    let referential = ["${", "{{", "$(", "%s", "ENC[", "://", "op://", "ref+", "vault:", "sha256:"]
-        .iter()
-        .any(|p| v.contains(p))
-        || v.starts_with(['/', '.', '~', '<', '-', '*', '&', '!'])
-        || v.starts_with("age1")
-        || v.starts_with("AGE-SECRET-KEY-");
+    // Beyond `refers_elsewhere`: a printf verb, SOPS or URL text anywhere, a path, flag, YAML
+    // alias or tag first.
+    let referential = refers_elsewhere(v)
+        || ["%s", "ENC[", "://", "ref+", "vault:", "sha256:"].iter().any(|p| v.contains(p))
+        || v.starts_with(['.', '~', '-', '*', '&', '!']);
     !referential
         && !is_placeholder(v)
         && !is_code_reference(v)
@@ -558,23 +579,7 @@ pub fn looks_random(v: &str, min_len: usize) -> bool {
     if b.len() < min_len || b.len() > 512 {
         return false;
     }
-    if v.starts_with("ENC[")
-        || v.contains("${")
-        || v.contains("{{")
-        || v.contains("$(")
-        || v.starts_with('<')
-        || v.starts_with("op://")
-        || v.starts_with("ref+")
-        || v.starts_with("vault:")
-        || v.starts_with('/')
-        || v.starts_with("./")
-        || v.starts_with("~/")
-        || v.contains("://")
-        || v.starts_with("sha256:")
-        || v.starts_with("age1")
-        || v.starts_with("AGE-SECRET-KEY-")
-        || v.starts_with("-----")
-    {
+    if refers_elsewhere(v) {
         return false;
     }
     if is_placeholder(v) || is_code_reference(v) || is_yaml_alias(v) || is_code_expression(v) {
