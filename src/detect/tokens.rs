@@ -335,8 +335,14 @@ pub fn validate_generic(rule: &str, data: &[u8], m: Range<usize>, secret: Range<
     let random = looks_random(value, if password_key { 10 } else { 16 });
     // A password a person chose (`Proxmox123`): letters with digits or symbols, under a key that
     // says `password`, is one even though it does not look random.
-    // Not in a comment: a chosen password there is most often an example.
-    let chosen = password_key && !random && !on_comment_line(data, key_start) && is_chosen_password(value);
+    // Not in a comment, nor inside a string literal opened earlier on the line (a document
+    // written into source code: `b"password: hunter2222\n"`): there it is most often an example
+    // or a test fixture.
+    let chosen = password_key
+        && !random
+        && !on_comment_line(data, key_start)
+        && !in_string_literal(data, key_start)
+        && is_chosen_password(value);
     if !random && !chosen {
         return None;
     }
@@ -454,6 +460,31 @@ fn on_comment_line(data: &[u8], at: usize) -> bool {
     let lead =
         data[line_start..at].iter().position(|c| !c.is_ascii_whitespace()).map(|i| &data[line_start + i..at]);
     lead.is_some_and(|l| l.starts_with(b"#") || l.starts_with(b"//") || l.starts_with(b";"))
+}
+
+/// Whether the key at `at` sits inside a double-quoted string opened earlier on its line, or
+/// right after a backslash escape (`\npassword`): a key written inside a string literal.
+fn in_string_literal(data: &[u8], at: usize) -> bool {
+    let line_start = memchr::memrchr(b'\n', &data[..at]).map_or(0, |i| i + 1);
+    let mut before = &data[line_start..at];
+    if before.last() == Some(&b'\\') {
+        return true;
+    }
+    // A quoted key's own opening quote (`"password": …`).
+    if let Some(rest) = before.strip_suffix(b"\"") {
+        before = rest;
+    }
+    let mut open = false;
+    let mut escaped = false;
+    for &c in before {
+        match c {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => open = !open,
+            _ => {}
+        }
+    }
+    open
 }
 
 /// Whether an `encrypted` mapping key opens shortly before `at` (Renovate's `encrypted:` or
@@ -704,6 +735,20 @@ mod tests {
         let mut bad = token.clone().into_bytes();
         bad[10] = if bad[10] == b'x' { b'y' } else { b'x' };
         assert!(validate_checksum("r", &bad, 0..bad.len(), 0..bad.len()).is_none());
+    }
+
+    #[test]
+    fn a_chosen_password_inside_a_string_literal_is_a_fixture() {
+        let hit = |text: &str| {
+            let data = text.as_bytes();
+            let at = text.find("Summer2024").unwrap();
+            validate_generic("generic/credential", data, 0..at + 10, at..at + 10).is_some()
+        };
+        assert!(hit("password: Summer2024\n"));
+        assert!(hit("{\"password\": \"Summer2024\"}\n"));
+        assert!(hit("  db_password = \"Summer2024\"\n"));
+        assert!(!hit("let data = b\"a: 1\\npassword: Summer2024\\n\";\n"));
+        assert!(!hit("let data = b\"db: {user: admin, password: Summer2024}\";\n"));
     }
 
     #[test]
