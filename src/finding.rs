@@ -235,20 +235,93 @@ pub(crate) fn merge_version(into: &mut Finding, other: Finding) {
         (None, None) => None,
         (x, y) => Some(x.unwrap_or(0) + y.unwrap_or(0)),
     };
-    for r in b.refs {
-        if !a.refs.contains(&r) {
-            a.refs.push(r);
-        }
-    }
-    a.refs.sort();
+    merge_refs(&mut a.refs, b.refs);
     a.at_head = match (a.at_head, b.at_head) {
         (None, None) => None,
         (x, y) => Some(x.unwrap_or(false) || y.unwrap_or(false)),
     };
 }
 
+/// How many refs a finding names at most; the rest are counted.
+pub(crate) const MAX_REFS: usize = 16;
+
+/// The order refs are named in: HEAD, branches, remote branches, tags, then anything else
+/// (pull-request refs of a mirror, notes, stash), each alphabetical.
+pub(crate) fn ref_class(name: &str) -> u8 {
+    match name {
+        "HEAD" => 0,
+        _ if name.starts_with("refs/heads/") => 1,
+        _ if name.starts_with("refs/remotes/") => 2,
+        _ if name.starts_with("refs/tags/") => 3,
+        _ => 4,
+    }
+}
+
+/// Joins the refs of two versions of a finding. Each list names at most [`MAX_REFS`] refs and
+/// may end with `… and N more`; the union is named in ref order, and what is left unnamed is
+/// counted as at least the larger of the two lists' totals allows (the unnamed refs of the two
+/// lists may overlap).
+fn merge_refs(into: &mut Vec<String>, other: Vec<String>) {
+    let split = |refs: Vec<String>| {
+        let mut more = 0usize;
+        let mut named = Vec::with_capacity(refs.len());
+        for r in refs {
+            match r.strip_prefix("… and ").map(|t| t.trim_start_matches("at least ")) {
+                Some(t) => more = t.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0),
+                None => named.push(r),
+            }
+        }
+        (named, more)
+    };
+    let (mut named, more_a) = split(std::mem::take(into));
+    let total_a = named.len() + more_a;
+    let (other, more_b) = split(other);
+    let total_b = other.len() + more_b;
+    for r in other {
+        if !named.contains(&r) {
+            named.push(r);
+        }
+    }
+    named.sort_by(|x, y| (ref_class(x), x).cmp(&(ref_class(y), y)));
+    let total = named.len().max(total_a).max(total_b);
+    if total > MAX_REFS {
+        named.truncate(MAX_REFS);
+        let exact = more_a == 0 && more_b == 0;
+        let at_least = if exact { "" } else { "at least " };
+        named.push(format!("… and {at_least}{} more", total - MAX_REFS));
+    }
+    *into = named;
+}
+
 /// Sorts findings into the one order every output uses, and removes exact duplicates.
 pub fn sort_findings(findings: &mut Vec<Finding>) {
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     findings.dedup_by(|a, b| a.sort_key() == b.sort_key());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_refs_keep_the_order_and_count_what_is_unnamed() {
+        let names = |n: std::ops::Range<usize>| n.map(|i| format!("refs/tags/v{i:02}")).collect::<Vec<_>>();
+        // Two short lists: the union, HEAD and branches first, nothing counted.
+        let mut a = vec!["refs/tags/a".to_owned(), "refs/heads/main".to_owned()];
+        merge_refs(&mut a, vec!["HEAD".to_owned(), "refs/heads/main".to_owned()]);
+        assert_eq!(a, ["HEAD", "refs/heads/main", "refs/tags/a"]);
+        // Two truncated lists: one marker, never two, and a count no larger than is known.
+        let mut a = names(0..16);
+        a.push("… and 20 more".to_owned());
+        let mut b = names(0..16);
+        b.push("… and 16 more".to_owned());
+        merge_refs(&mut a, b);
+        assert_eq!(a.len(), MAX_REFS + 1);
+        assert_eq!(a.last().unwrap(), "… and at least 20 more");
+        assert_eq!(a.iter().filter(|r| r.starts_with('…')).count(), 1);
+        // Named lists that grow past the limit together are counted exactly.
+        let mut a = names(0..10);
+        merge_refs(&mut a, names(5..20));
+        assert_eq!(a.last().unwrap(), "… and 4 more");
+    }
 }

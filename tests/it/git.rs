@@ -284,3 +284,43 @@ fn history_lists_config_state_findings_only_where_a_ref_tip_holds_the_file() {
     assert_eq!(f["severity"], "note", "{f}");
     assert_eq!(f["properties"]["not_at_head"], true, "{f}");
 }
+
+#[test]
+fn history_output_is_the_same_bytes_on_every_run() {
+    // A `.sops.yaml` finding (an unread key) in several versions, each held by many tags: its
+    // fingerprint must not depend on the process, and the joined refs name one count.
+    let d = repo();
+    for v in 0..3 {
+        d.write(
+            ".sops.yaml",
+            format!("# v{v}\ncreation_rules:\n  - path_regex: \\.sops\\.yaml$\n    input_type: yaml\n    age: age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\n"),
+        );
+        commit(&d, &format!("v{v}"));
+        for t in 0..20 {
+            d.git(&["tag", &format!("v{v}.{t:02}")]);
+        }
+    }
+    d.write(".sops.yaml", "creation_rules:\n  - path_regex: \\.sops\\.yaml$\n    age: age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\n");
+    commit(&d, "fixed");
+    let runs: Vec<Run> =
+        (0..3).map(|_| d.run(&["scan", "--history", "--format", "json", "--fail-on", "note"])).collect();
+    let json = runs[0].json();
+    let findings = json["findings"].as_array().expect("findings");
+    assert!(
+        findings.iter().any(|f| f["rule"] == "sops/config-invalid"),
+        "{}{}",
+        runs[0].stdout,
+        runs[0].stderr
+    );
+    for f in findings {
+        let refs = f["provenance"]["refs"]
+            .as_array()
+            .map_or(0, |r| r.iter().filter(|r| r.as_str().is_some_and(|r| r.starts_with('…'))).count());
+        assert!(refs <= 1, "{f}");
+    }
+    for r in &runs[1..] {
+        assert!(r.stdout == runs[0].stdout, "history JSON differs between two runs");
+    }
+    let sarif: Vec<Run> = (0..2).map(|_| d.run(&["scan", "--history", "--format", "sarif"])).collect();
+    assert!(sarif[0].stdout == sarif[1].stdout, "history SARIF differs between two runs");
+}

@@ -25,6 +25,7 @@
 //!    introducing commit), how many, which refs reach one of them (bitsets pushed along the
 //!    topological order, 64 findings at a time), and whether `HEAD` holds it.
 
+use crate::finding::{ref_class, MAX_REFS};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -1680,21 +1681,10 @@ impl Trie {
     }
 }
 
-/// At most this many refs are named in a finding; the rest are counted.
-const MAX_REFS: usize = 16;
-
-/// The order refs are named in: HEAD, branches, remote branches, tags, then anything else
-/// (pull-request refs of a mirror, notes, stash), each alphabetical.
+/// The order refs are named in ([`ref_class`], then alphabetical).
 fn ref_order<'a>(commit_tips: &'a [(String, u32)], tree_tips: &'a [(String, u32)]) -> Vec<&'a str> {
-    let class = |n: &str| match n {
-        "HEAD" => 0,
-        _ if n.starts_with("refs/heads/") => 1,
-        _ if n.starts_with("refs/remotes/") => 2,
-        _ if n.starts_with("refs/tags/") => 3,
-        _ => 4,
-    };
     let mut names: Vec<&str> = commit_tips.iter().chain(tree_tips).map(|t| t.0.as_str()).collect();
-    names.sort_by(|a, b| (class(a), a).cmp(&(class(b), b)));
+    names.sort_by(|a, b| (ref_class(a), a).cmp(&(ref_class(b), b)));
     names.dedup();
     names
 }
