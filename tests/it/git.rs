@@ -248,10 +248,7 @@ fn history_lists_config_state_findings_only_where_a_ref_tip_holds_the_file() {
     let got: Vec<_> = orphans(&run).into_iter().filter(|f| f.0 == "sops/orphan").collect();
     assert_eq!(got, [("sops/orphan".to_owned(), serde_json::Value::Null)], "{}", run.stdout);
     let notes = run.json()["notes"].to_string();
-    assert!(
-        notes.contains("2 rule-drift, orphan or recipient findings on file versions no ref tip holds"),
-        "{notes}"
-    );
+    assert!(notes.contains("2 findings about the state of file versions no ref tip holds"), "{notes}");
     // Both leaked keys are listed: each version exposed one.
     assert_eq!(found(&run).iter().filter(|f| f.0 == "age/identity").count(), 2, "{}", run.stdout);
 
@@ -323,4 +320,39 @@ fn history_output_is_the_same_bytes_on_every_run() {
     }
     let sarif: Vec<Run> = (0..2).map(|_| d.run(&["scan", "--history", "--format", "sarif"])).collect();
     assert!(sarif[0].stdout == sarif[1].stdout, "history SARIF differs between two runs");
+}
+
+/// A sops file broken by one commit and fixed by the next, before any ref pointed at it, needs
+/// no repair: its integrity findings are counted, not listed. Kept at a tag, the broken version
+/// is a note (not at HEAD).
+#[test]
+fn history_lists_a_broken_sops_version_only_where_a_ref_tip_holds_it() {
+    let fixture = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sops/yaml/default.sops.yaml"),
+    )
+    .expect("fixture");
+    let broken: String =
+        fixture.lines().filter(|l| !l.trim_start().starts_with("mac:")).map(|l| format!("{l}\n")).collect();
+    assert_ne!(broken, fixture);
+    let d = repo();
+    d.write("app/a.sops.yaml", &fixture);
+    commit(&d, "v1");
+    d.write("app/a.sops.yaml", &broken);
+    commit(&d, "a bot breaks it");
+    d.write("app/a.sops.yaml", format!("{fixture}# v3\n"));
+    commit(&d, "fixed");
+    let malformed = |run: &Run| {
+        run.each_finding(|f| (text(&f["rule"]), text(&f["severity"])))
+            .into_iter()
+            .filter(|f| f.0 == "sops/malformed")
+            .collect::<Vec<_>>()
+    };
+    let run = d.run(&["scan", "--history", "--format", "json", "--fail-on", "note"]);
+    assert_eq!(malformed(&run), [], "{}", run.stdout);
+    let notes = run.json()["notes"].to_string();
+    assert!(notes.contains("findings about the state of file versions no ref tip holds"), "{notes}");
+
+    d.git(&["tag", "broken", "HEAD~1"]);
+    let run = d.run(&["scan", "--history", "--format", "json", "--fail-on", "note"]);
+    assert_eq!(malformed(&run), [("sops/malformed".to_owned(), "note".to_owned())], "{}", run.stdout);
 }

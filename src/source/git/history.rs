@@ -1186,7 +1186,7 @@ pub(crate) fn scan(
         };
         let annotations = annotate(&query_list, &ctx);
         let ref_names = ref_order(&commit_tips, &tree_tips);
-        // Config-state findings (rule drift, orphan, recipients) on versions no ref tip holds
+        // File-state findings (rule drift, orphan, recipients, integrity) on versions no ref tip holds
         // cannot be acted on: counted, not listed. At tips, one per path, rule and identity.
         let mut untipped = 0usize;
         let mut config_state: HashMap<(String, String, String), usize> = HashMap::new();
@@ -1235,7 +1235,7 @@ pub(crate) fn scan(
         }
         if untipped > 0 {
             report.notes.push(format!(
-                "{untipped} rule-drift, orphan or recipient findings on file versions no ref tip holds are not listed (they cannot be acted on; leaks in those versions are)"
+                "{untipped} findings about the state of file versions no ref tip holds (rule drift, orphans, recipients, integrity) are not listed (they cannot be acted on; leaks in those versions are)"
             ));
         }
         report.sort();
@@ -1247,10 +1247,22 @@ pub(crate) fn scan(
     result
 }
 
-/// Rules about a file's state against `.sops.yaml` (or about a `.sops.yaml` itself), not about
-/// exposed values: in history, reported only where a ref tip holds the blob.
+/// Rules about a file's state, against `.sops.yaml` (or about a `.sops.yaml` itself) or as a
+/// sops file (a broken structure, a MAC that does not verify, no identity to verify it), not
+/// about exposed values: in history, reported only where a ref tip holds the blob. A version
+/// that was broken and fixed before any ref pointed at it needs no repair; a leak in it does.
 fn is_config_state(rule: &str) -> bool {
-    matches!(rule, "sops/rule-drift" | "sops/orphan" | "sops/recipients" | "sops/config-invalid")
+    matches!(
+        rule,
+        "sops/rule-drift"
+            | "sops/orphan"
+            | "sops/recipients"
+            | "sops/config-invalid"
+            | "sops/malformed"
+            | "sops/mac-mismatch"
+            | "sops/value-tampered"
+            | "sops/no-identity"
+    )
 }
 
 /// Every ref, peeled, sorted by name; `HEAD` too when it is detached.
