@@ -389,7 +389,8 @@ fn is_non_credential_field(key: &str, value: Option<&str>, secret_type: &str, ar
 }
 
 /// Whether a Secret value is a documentation placeholder (`REPLACE_ME`, `YOUR_TOKEN`, `changeme`,
-/// `<password>`, `‹token›`, `xxx`, `example`, `TODO`, `MyDatabasePassword`).
+/// `<password>`, `‹token›`, `xxx`, `example`, `TODO`, `MyDatabasePassword`, a whole `abc123` or
+/// `foobar`).
 fn is_placeholder_value(v: &str) -> bool {
     let t = v.trim();
     let lower = t.to_ascii_lowercase();
@@ -422,7 +423,11 @@ fn is_placeholder_value(v: &str) -> bool {
         "goes_here",
         "goeshere",
     ];
-    WORDS.iter().any(|w| lower.contains(w)) || lower == "secret" || lower == "token"
+    // The dummy values of tutorials and samples, whole.
+    const DUMMIES: &[&str] = &[
+        "secret", "token", "abc123", "abc1234", "abcd1234", "123abc", "foobar", "foo", "bar", "test", "asdf",
+    ];
+    WORDS.iter().any(|w| lower.contains(w)) || DUMMIES.contains(&lower.as_str())
 }
 
 fn check_kustomization(text: &str, obj: &Node, hits: &mut Vec<Hit>) {

@@ -207,3 +207,34 @@ fn every_value_broken_is_one_malformed_finding() {
     assert_eq!(malformed.len(), 1, "{}", run.stdout);
     assert!(malformed[0].contains("and 4 more encrypted values that do not parse"), "{malformed:?}");
 }
+
+/// Class 4: a file named like sops output but left in clear whose values are a tutorial's dummy
+/// value and a URL is a note (worth knowing, nothing to rotate); one with a real-looking
+/// password stays an error.
+#[test]
+fn a_sops_named_file_with_only_dummy_values_is_a_note() {
+    let dir = Dir::new();
+    let r = recipient();
+    dir.write(".sops.yaml", format!("creation_rules:\n  - path_regex: .*\\.enc\\.yaml$\n    encrypted_regex: ^(data|stringData)$\n    age: {r}\n"));
+    let secret = |body: &str| {
+        format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: hook\ntype: Opaque\nstringData:\n{body}")
+    };
+    dir.write(
+        "a/secret.enc.yaml",
+        secret(
+            "  DISCORD_WEBHOOKURL: \"abc123\"\n  WEBUI_URL: http://ui.monitoring.svc.cluster.local:2802\n",
+        ),
+    );
+    let password = format!("{}{}", "Tq8vZ2kLp0", "Xr7mN3");
+    dir.write("b/secret.enc.yaml", secret(&format!("  DB_PASSWORD: {password}\n")));
+    let run = dir.run(&["scan", "--format", "json"]);
+    let got = run.each_finding(|f| (text(&f["path"]), text(&f["rule"]), text(&f["severity"])));
+    assert!(
+        got.contains(&("a/secret.enc.yaml".into(), "sops/named-but-plain".into(), "note".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("b/secret.enc.yaml".into(), "sops/named-but-plain".into(), "error".into())),
+        "{got:?}"
+    );
+}
