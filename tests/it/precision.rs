@@ -238,3 +238,82 @@ fn a_sops_named_file_with_only_dummy_values_is_a_note() {
         "{got:?}"
     );
 }
+
+/// Class 3: under a broad or unanchored `path_regex`, templates whose values are template
+/// expressions, JSON Schema files, Terraform code reading sops and Markdown pages are not
+/// `sops/not-encrypted` errors; a plain manifest with a password under the same rule is, once
+/// per file, however many values it holds.
+#[test]
+fn templates_schemas_code_and_docs_under_a_broad_rule_are_no_error() {
+    let dir = Dir::new();
+    let r = recipient();
+    dir.write(".sops.yaml", format!("creation_rules:\n  - path_regex: .*secret.*\n    age: {r}\n"));
+    dir.write(
+        "bootstrap/github-secret.yaml.j2",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: github\nstringData:\n  token: \"{{ ENV.GITHUB_TOKEN }}\"\n  key: \"{{ ENV.SOPS_PRIVATE_KEY }}\"\n",
+    );
+    dir.write(
+        "schemas/secret.schema.json",
+        "{\"$schema\": \"http://json-schema.org/draft-07/schema#\", \"type\": \"object\", \"properties\": {\"password\": {\"type\": \"string\", \"description\": \"The password\"}}}\n",
+    );
+    dir.write(
+        "terraform/secrets.sops.tf",
+        "data \"sops_file\" \"secrets\" {\n  source_file = \"secrets.sops.yaml\"\n}\n",
+    );
+    dir.write(
+        "docs/secrets.md",
+        "# Secrets\n\nEvery secret is encrypted with sops before it is committed.\n",
+    );
+    let a = format!("{}{}", "Lw9xQ2vT7pK3", "mZ8rN5");
+    let b = format!("{}{}", "Hq4sV8cJ1yB6", "tR2nX7");
+    dir.write("apps/db-secret.yaml", format!("user: app\npassword: {a}\ntoken: {b}\n"));
+    let run = dir.run(&["scan", "--format", "json"]);
+    let errors =
+        run.each_finding(|f| (text(&f["severity"]) != "note").then(|| (text(&f["path"]), text(&f["rule"]))));
+    let errors: Vec<_> = errors.into_iter().flatten().collect();
+    assert!(errors.iter().all(|e| e.0 == "apps/db-secret.yaml"), "{}", run.stdout);
+    let not_encrypted = errors.iter().filter(|e| e.1 == "sops/not-encrypted").count();
+    assert_eq!(not_encrypted, 1, "{}", run.stdout);
+}
+
+/// Class 7: `sops/rule-drift` is a warning when the file leaves in clear a value its creation
+/// rule would encrypt (naming it and what the rule says), and no finding when the file encrypts
+/// more than the rule asks.
+#[test]
+fn rule_drift_is_a_warning_only_when_a_value_the_rule_encrypts_is_in_clear() {
+    use sopsguard::sops::testkit::{self, Options, Rule};
+    let dir = Dir::new();
+    let r = recipient();
+    dir.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - path_regex: \\.sops\\.yaml$\n    encrypted_regex: ^(data|stringData)$\n    age: {r}\n"),
+    );
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\nstringData:\n  password: drift-Value-81x\n  session: another-Value-22y\n";
+    let enc = |opts: &Options| {
+        String::from_utf8(
+            testkit::encrypt(sopsguard::sops::StoreKind::Yaml, secret.as_bytes(), opts).expect("encrypt"),
+        )
+        .unwrap()
+    };
+    // Encrypted under an older, narrower rule: `stringData.session` stays in clear.
+    dir.write(
+        "narrow.sops.yaml",
+        enc(&Options::age(&[&r]).with_rule(Rule::EncryptedRegex("^password$".into()))),
+    );
+    // Encrypted whole (sops' default): more than the rule asks.
+    dir.write("whole.sops.yaml", enc(&Options::age(&[&r])));
+    let run = dir.run(&["scan", "--format", "json"]);
+    let drift = run.each_finding(|f| {
+        (text(&f["rule"]) == "sops/rule-drift")
+            .then(|| (text(&f["path"]), text(&f["severity"]), text(&f["message"])))
+    });
+    let drift: Vec<_> = drift.into_iter().flatten().collect();
+    assert_eq!(drift.len(), 1, "{}", run.stdout);
+    assert_eq!((drift[0].0.as_str(), drift[0].1.as_str()), ("narrow.sops.yaml", "warning"));
+    assert!(drift[0].2.contains("stringData.session"), "{}", drift[0].2);
+    assert!(
+        drift[0].2.contains("^(data|stringData)$") && !drift[0].2.contains("_unencrypted"),
+        "{}",
+        drift[0].2
+    );
+}
