@@ -317,3 +317,27 @@ fn rule_drift_is_a_warning_only_when_a_value_the_rule_encrypts_is_in_clear() {
         drift[0].2
     );
 }
+
+/// What already held keeps holding: a broad `path_regex` with `encrypted_regex:
+/// ^(data|stringData)$` over hundreds of plain manifests that are not Secrets gives no finding.
+#[test]
+fn a_broad_rule_over_hundreds_of_plain_manifests_gives_no_finding() {
+    let dir = Dir::new();
+    let r = recipient();
+    dir.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - path_regex: .*\\.ya?ml$\n    encrypted_regex: ^(data|stringData)$\n    age: {r}\n"),
+    );
+    for i in 0..300 {
+        let body = match i % 4 {
+            0 => format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app{i}\nspec:\n  replicas: 2\n  template:\n    spec:\n      containers:\n        - name: app\n          image: ghcr.io/example/app:1.{i}.0\n          env:\n            - name: PASSWORD\n              valueFrom:\n                secretKeyRef:\n                  name: app{i}\n                  key: password\n"),
+            1 => format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg{i}\ndata:\n  LOG_LEVEL: info\n  TZ: Europe/Paris\n  URL: https://app{i}.example.com\n"),
+            2 => format!("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: rel{i}\nspec:\n  chart:\n    spec:\n      chart: app\n      version: 1.2.{i}\n  values:\n    existingSecret: rel{i}-secret\n    auth:\n      existingSecretPasswordKey: password\n"),
+            _ => format!("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - app{i}.yaml\n"),
+        };
+        dir.write(&format!("apps/a{}/f{i}.yaml", i % 9), body);
+    }
+    let run = dir.run(&["scan", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.json()["findings"].as_array().map(Vec::len), Some(0), "{}", run.stdout);
+}
