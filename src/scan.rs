@@ -165,11 +165,6 @@ impl ScanReport {
         self.sort();
         folded
     }
-
-    /// The highest severity among the findings.
-    pub fn max_severity(&self) -> Option<Severity> {
-        self.findings.iter().map(|f| f.severity).max()
-    }
 }
 
 /// Most blob ids a folded finding lists (`blobs`); `versions` still counts them all.

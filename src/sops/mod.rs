@@ -111,18 +111,3 @@ pub struct SopsOutcome {
     /// MAC status for the summary.
     pub mac: MacStatus,
 }
-
-/// The rule ids this engine reports, in registry order.
-pub const RULE_IDS: [&str; 11] = [
-    "sops/config-invalid",
-    "sops/mac-mismatch",
-    "sops/malformed",
-    "sops/named-but-plain",
-    "sops/no-identity",
-    "sops/not-encrypted",
-    "sops/orphan",
-    "sops/plaintext-value",
-    "sops/recipients",
-    "sops/rule-drift",
-    "sops/value-tampered",
-];
