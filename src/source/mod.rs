@@ -39,6 +39,12 @@ pub fn file_name(path: &str) -> &str {
     }
 }
 
+/// The first line of an error's display, trimmed, for problems and error messages.
+pub(crate) fn one_line(err: &dyn std::fmt::Display) -> String {
+    let s = err.to_string();
+    s.lines().next().unwrap_or("").trim().to_owned()
+}
+
 /// Normalises an OS path relative to a root into the `/`-separated form used everywhere.
 pub fn normalize_rel(path: &std::path::Path) -> String {
     let mut out = String::new();

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::{Problem, Skipped};
+use super::{one_line, Problem, Skipped};
 use crate::scan::{Engine, FileResult, ScanReport};
 use crate::sops::{ConfigFile, ConfigSet};
 
@@ -162,7 +162,7 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
                         };
                         problems.lock().unwrap_or_else(|p| p.into_inner()).push(Problem {
                             path,
-                            message: format!("cannot walk: {}", one_line(&err.to_string())),
+                            message: format!("cannot walk: {}", one_line(&err)),
                         });
                     }
                 }
@@ -397,8 +397,4 @@ fn read_capped(path: &Path, max: u64, buf: &mut Vec<u8>) -> std::io::Result<Read
         return Ok(Read::TooLarge(f.metadata().map(|m| m.len()).ok()));
     }
     Ok(Read::Data)
-}
-
-fn one_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").to_owned()
 }

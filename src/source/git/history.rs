@@ -38,7 +38,7 @@ use rayon::prelude::*;
 use super::blobs::{self, Variant, Wanted};
 use super::configs::{Configs, Signature};
 use super::odb::Odb;
-use super::util::{self, join, one_line, parse_commit, rfc3339, CommitMeta, FxMap, FxSet, SOPS_CONFIG};
+use super::util::{self, join, one_line, parse_commit, rfc3339, CommitMeta, FxMap, FxSet, Tally, SOPS_CONFIG};
 use super::{GitError, GitOptions, Progress};
 use crate::finding::{Finding, Provenance};
 use crate::scan::{Engine, ScanReport};
@@ -521,39 +521,6 @@ struct Step1<'a> {
     tally: Tally<'a>,
 }
 
-/// Batched progress (the callback is not hit for every small object).
-struct Tally<'p> {
-    progress: Option<&'p dyn Progress>,
-    objects: u64,
-    bytes: u64,
-}
-
-impl<'p> Tally<'p> {
-    fn new(progress: Option<&'p dyn Progress>) -> Self {
-        Tally { progress, objects: 0, bytes: 0 }
-    }
-    fn add(&mut self, bytes: usize) {
-        self.objects += 1;
-        self.bytes += bytes as u64;
-        if self.objects >= 1024 {
-            self.flush();
-        }
-    }
-    fn flush(&mut self) {
-        if let (Some(p), true) = (self.progress, self.objects > 0) {
-            p.inc(self.objects, self.bytes);
-        }
-        self.objects = 0;
-        self.bytes = 0;
-    }
-}
-
-impl Drop for Tally<'_> {
-    fn drop(&mut self) {
-        self.flush();
-    }
-}
-
 /// Per-thread results of step 3: `(directory, configs, blob, name)`.
 #[derive(Default)]
 struct Step3 {
@@ -779,10 +746,10 @@ pub(crate) fn scan(
                 trees: Vec::new(),
                 malformed: Vec::new(),
                 local: Local { cache: FxMap::default(), names: &names, blobs: &blobs },
-                tally: Tally::new(progress),
+                tally: Tally::new(progress, 1024, u64::MAX),
             },
             |st, loc, id, kind, data| {
-                st.tally.add(data.len());
+                st.tally.add(data.len() as u64);
                 match kind {
                     Kind::Commit => match parse_commit(data, hash) {
                         Some(meta) => st.commits.push((id.to_owned(), meta)),

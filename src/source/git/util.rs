@@ -5,7 +5,7 @@ use std::path::Path;
 use gix::objs::tree::EntryKind;
 use gix::ObjectId;
 
-use super::GitError;
+use super::{GitError, Progress};
 
 /// A fast, non-cryptographic hasher for internal tables keyed by small integers (never by
 /// attacker-chosen bytes).
@@ -64,10 +64,42 @@ pub(crate) fn open(start: &Path) -> Result<gix::ThreadSafeRepository, GitError> 
     }
 }
 
-/// The first line of an error's display, for problems and error messages.
-pub(crate) fn one_line(err: &dyn std::fmt::Display) -> String {
-    let s = err.to_string();
-    s.lines().next().unwrap_or("").trim().to_owned()
+pub(crate) use crate::source::one_line;
+
+/// Batches progress reports so that the callback is not hit for every small object: counts are
+/// handed on once `objects` objects or `bytes` bytes have accumulated, and on drop.
+pub(crate) struct Tally<'p> {
+    progress: Option<&'p dyn Progress>,
+    objects: u64,
+    bytes: u64,
+    max_objects: u64,
+    max_bytes: u64,
+}
+
+impl<'p> Tally<'p> {
+    pub(crate) fn new(progress: Option<&'p dyn Progress>, objects: u64, bytes: u64) -> Self {
+        Tally { progress, objects: 0, bytes: 0, max_objects: objects, max_bytes: bytes }
+    }
+    pub(crate) fn add(&mut self, bytes: u64) {
+        self.objects += 1;
+        self.bytes += bytes;
+        if self.objects >= self.max_objects || self.bytes >= self.max_bytes {
+            self.flush();
+        }
+    }
+    fn flush(&mut self) {
+        if let (Some(p), true) = (self.progress, self.objects > 0) {
+            p.inc(self.objects, self.bytes);
+        }
+        self.objects = 0;
+        self.bytes = 0;
+    }
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 /// What the git sources need from a commit.
