@@ -160,10 +160,10 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
                             ignore::Error::WithPath { path, .. } => display_path(path),
                             _ => display_path(root),
                         };
-                        problems.lock().unwrap_or_else(|p| p.into_inner()).push(Problem {
-                            path,
-                            message: format!("cannot walk: {}", one_line(&err)),
-                        });
+                        problems
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(Problem { path, message: format!("cannot walk: {}", one_line(&err)) });
                     }
                 }
                 ignore::WalkState::Continue

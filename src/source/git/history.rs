@@ -38,7 +38,9 @@ use rayon::prelude::*;
 use super::blobs::{self, Variant, Wanted};
 use super::configs::{Configs, Signature};
 use super::odb::Odb;
-use super::util::{self, join, one_line, parse_commit, rfc3339, CommitMeta, FxMap, FxSet, Tally, SOPS_CONFIG};
+use super::util::{
+    self, join, one_line, parse_commit, rfc3339, CommitMeta, FxMap, FxSet, Tally, SOPS_CONFIG,
+};
 use super::{GitError, GitOptions, Progress};
 use crate::finding::{Finding, Provenance};
 use crate::scan::{Engine, ScanReport};
@@ -211,19 +213,6 @@ fn parse_tree(data: &[u8], hash_len: usize) -> Result<Vec<Pe>, Vec<Pe>> {
     Ok(out)
 }
 
-/// Git's tree order: names compared bytewise, a tree's name as if it ended in `/`.
-fn tree_order(a: &[u8], a_tree: bool, b: &[u8], b_tree: bool) -> std::cmp::Ordering {
-    let l = a.len().min(b.len());
-    match a[..l].cmp(&b[..l]) {
-        std::cmp::Ordering::Equal => {
-            let ca = a.get(l).copied().unwrap_or(if a_tree { b'/' } else { 0 });
-            let cb = b.get(l).copied().unwrap_or(if b_tree { b'/' } else { 0 });
-            ca.cmp(&cb)
-        }
-        o => o,
-    }
-}
-
 /// A tree kept for its delta children: its bytes, entries and resolved subtrees.
 struct Kept {
     dense: u32,
@@ -300,7 +289,7 @@ impl Acc {
                     if oe == ne {
                         Ordering::Equal
                     } else {
-                        tree_order(o.name(od), o.kind == K_TREE, n.name(nd), n.kind == K_TREE)
+                        util::tree_order(o.name(od), o.kind == K_TREE, n.name(nd), n.kind == K_TREE)
                     }
                 }
                 (Some(_), None) => Ordering::Less,
@@ -921,7 +910,7 @@ pub(crate) fn scan(
             shallow.len()
         ));
         }
-        let topo = topo_order(&commits, &reachable, &parents);
+        let topo = util::topo_order(&commits, &reachable, &parents);
         let mut rank = vec![UNSET; n];
         for (r, &c) in topo.iter().enumerate() {
             rank[c as usize] = r as u32;
@@ -1394,37 +1383,6 @@ impl Loader<'_> {
             }
         }
     }
-}
-
-/// Reachable commits, parents first; among ready ones the oldest (committer time, then id).
-fn topo_order(commits: &[(ObjectId, CommitMeta)], reachable: &[bool], parents: &[Vec<u32>]) -> Vec<u32> {
-    use std::cmp::Reverse;
-    use std::collections::BinaryHeap;
-    let n = commits.len();
-    let mut pending = vec![0u32; n];
-    let mut children: Vec<Vec<u32>> = vec![Vec::new(); n];
-    for c in 0..n {
-        if !reachable[c] {
-            continue;
-        }
-        for &p in &parents[c] {
-            pending[c] += 1;
-            children[p as usize].push(c as u32);
-        }
-    }
-    let key = |c: usize| Reverse((commits[c].1.commit_time, commits[c].0, c as u32));
-    let mut ready: BinaryHeap<_> = (0..n).filter(|&c| reachable[c] && pending[c] == 0).map(key).collect();
-    let mut out = Vec::with_capacity(n);
-    while let Some(Reverse((_, _, c))) = ready.pop() {
-        out.push(c);
-        for &ch in &children[c as usize] {
-            pending[ch as usize] -= 1;
-            if pending[ch as usize] == 0 {
-                ready.push(key(ch as usize));
-            }
-        }
-    }
-    out
 }
 
 /// The `.sops.yaml` files below each tree, interned; id 0 is "none".

@@ -144,6 +144,56 @@ pub(crate) fn parse_commit(data: &[u8], hash: gix::hash::Kind) -> Option<CommitM
     Some(CommitMeta { tree: tree?, parents, author, author_time, commit_time })
 }
 
+/// Commit indices, parents (indices into `commits`) before children, only `reachable` ones; among
+/// ready commits the oldest (committer time, then id) first, so the order is deterministic.
+pub(crate) fn topo_order(
+    commits: &[(ObjectId, CommitMeta)],
+    reachable: &[bool],
+    parents: &[Vec<u32>],
+) -> Vec<u32> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let n = commits.len();
+    let mut pending = vec![0u32; n];
+    let mut children: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for c in 0..n {
+        if !reachable[c] {
+            continue;
+        }
+        for &p in &parents[c] {
+            pending[c] += 1;
+            children[p as usize].push(c as u32);
+        }
+    }
+    let key = |c: usize| Reverse((commits[c].1.commit_time, commits[c].0, c as u32));
+    let mut ready: BinaryHeap<_> = (0..n).filter(|&c| reachable[c] && pending[c] == 0).map(key).collect();
+    let mut out = Vec::with_capacity(n);
+    while let Some(Reverse((_, _, c))) = ready.pop() {
+        out.push(c);
+        for &ch in &children[c as usize] {
+            pending[ch as usize] -= 1;
+            if pending[ch as usize] == 0 {
+                ready.push(key(ch as usize));
+            }
+        }
+    }
+    out
+}
+
+/// Git's tree order: names compared bytewise, a tree's name as if it ended in `/`.
+#[inline]
+pub(crate) fn tree_order(a: &[u8], a_tree: bool, b: &[u8], b_tree: bool) -> std::cmp::Ordering {
+    let l = a.len().min(b.len());
+    match a[..l].cmp(&b[..l]) {
+        std::cmp::Ordering::Equal => {
+            let ca = a.get(l).copied().unwrap_or(if a_tree { b'/' } else { 0 });
+            let cb = b.get(l).copied().unwrap_or(if b_tree { b'/' } else { 0 });
+            ca.cmp(&cb)
+        }
+        o => o,
+    }
+}
+
 /// RFC 3339 in UTC, second precision (`2024-05-01T12:00:00Z`).
 pub(crate) fn rfc3339(seconds: i64) -> String {
     let days = seconds.div_euclid(86_400);
