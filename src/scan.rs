@@ -360,7 +360,7 @@ impl Engine {
                 );
             }
         }
-        if crate::source::file_name(path) == ".sops.yaml" {
+        if crate::sops::is_sops_config(path) {
             for (config_path, config_hits) in configs.problems() {
                 if config_path == path {
                     hits.extend(config_hits);

@@ -71,7 +71,7 @@ mod tests;
 
 pub use check::{check_file, inspect, FileInfo, Recipient};
 pub(crate) use check::{check_judged, ContentMemo};
-pub use config::{ConfigFile, ConfigSet, MAX_CONFIG_SIZE};
+pub use config::{is_sops_config, ConfigFile, ConfigSet, CONFIG_NAME, MAX_CONFIG_SIZE};
 pub(crate) use config::{PathFacts, Verdict};
 pub use keys::{Identities, IdentityError};
 pub use metadata::KeyKind;

@@ -247,13 +247,10 @@ pub(crate) fn join(dir: &str, name: &[u8]) -> String {
     }
 }
 
-/// The name `.sops.yaml` files have.
-pub(crate) const SOPS_CONFIG: &[u8] = b".sops.yaml";
+/// The name `.sops.yaml` files have, as tree entries spell it.
+pub(crate) const SOPS_CONFIG: &[u8] = crate::sops::CONFIG_NAME.as_bytes();
 
-/// Whether a `/`-separated path names a `.sops.yaml`.
-pub(crate) fn is_sops_config(path: &str) -> bool {
-    path.rsplit('/').next().map(str::as_bytes) == Some(SOPS_CONFIG)
-}
+pub(crate) use crate::sops::is_sops_config;
 
 /// Reads trees by lookup, for the modes that touch few of them (`--staged`, `--range`). Parsed
 /// trees are cached (a range reads each commit's tree again as the next commit's parent tree).
