@@ -14,9 +14,6 @@ use sopsguard::scan::{Engine, ScanReport};
 
 use crate::cli::ScanArgs;
 
-/// The default `--max-file-size`.
-pub const DEFAULT_MAX_FILE_SIZE: u64 = 10 << 20;
-
 /// The paths a working-tree scan covers (default: the current directory).
 pub fn scan_paths(args: &ScanArgs) -> Vec<PathBuf> {
     if args.paths.is_empty() {
@@ -156,4 +153,20 @@ pub fn pre_commit(mut args: ScanArgs) -> miette::Result<Option<ScanArgs>> {
         }
     }
     Ok(Some(args))
+}
+
+#[cfg(test)]
+mod tests {
+    /// `incident --max-file-size` spells its default for `--help`; it must be the library's.
+    #[test]
+    fn incident_default_max_file_size() {
+        use clap::CommandFactory;
+        let cli = crate::cli::Cli::command();
+        let incident = cli.find_subcommand("incident").expect("incident subcommand");
+        let arg = incident.get_arguments().find(|a| a.get_id() == "max_file_size").expect("--max-file-size");
+        let default: Vec<_> =
+            arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+        assert_eq!(default.len(), 1);
+        assert_eq!(crate::cli::parse_size(&default[0]), Ok(sopsguard::config::DEFAULT_MAX_FILE_SIZE));
+    }
 }

@@ -100,7 +100,7 @@ fn collect(args: &ScanArgs) -> miette::Result<(Engine, Settings, ScanReport)> {
     }
     let settings = integrate::settings(args)?;
     let max_file_size =
-        args.max_file_size.or(settings.max_file_size).unwrap_or(integrate::DEFAULT_MAX_FILE_SIZE);
+        args.max_file_size.or(settings.max_file_size).unwrap_or(sopsguard::config::DEFAULT_MAX_FILE_SIZE);
     let options = ScanOptions { max_file_size, strict: args.strict };
     let identities =
         Identities::load(&args.identities, |k| std::env::var(k).ok()).map_err(|e| miette::miette!("{e}"))?;

@@ -28,7 +28,7 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions { max_file_size: 10 * 1024 * 1024, strict: false }
+        ScanOptions { max_file_size: crate::config::DEFAULT_MAX_FILE_SIZE, strict: false }
     }
 }
 
