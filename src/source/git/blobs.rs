@@ -92,7 +92,6 @@ impl Outcome {
     }
 }
 
-/// Scans one blob under each of its names.
 /// A scanner thread's memo of [`crate::sops::ConfigSet::facts`], by config set and path: the
 /// versions of a file across history share them, and working them out (the governing config,
 /// the creation rule's `path_regex`) cost as much as the rest of a verdict.
@@ -113,6 +112,7 @@ impl<'c> PathMemo<'c> {
     }
 }
 
+/// Scans one blob under each of its names.
 #[allow(clippy::too_many_arguments)]
 fn scan_group<'c>(
     engine: &Engine,

@@ -1385,10 +1385,10 @@ impl Loader<'_> {
     }
 }
 
-/// The `.sops.yaml` files below each tree, interned; id 0 is "none".
 /// A tree's own `.sops.yaml` blob and its subtrees' `(name, signature)`.
 type SigParts = (Option<ObjectId>, Vec<(u32, u32)>);
 
+/// The `.sops.yaml` files below each tree, interned; id 0 is "none".
 struct Sigs {
     list: Vec<Signature>,
     map: FxMap<Signature, u32>,
