@@ -36,6 +36,10 @@ use crate::sops::Identities;
 /// The file name looked for.
 pub const FILE_NAME: &str = ".sopsguard.toml";
 
+/// The default `--max-file-size` (`max-file-size` in `.sopsguard.toml`): larger files and blobs are
+/// skipped and listed.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 10 << 20;
+
 /// The largest `.sopsguard.toml`, rule file or baseline read.
 pub const MAX_CONFIG_SIZE: u64 = 16 << 20;
 

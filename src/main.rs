@@ -20,6 +20,7 @@ use sopsguard::source::git::{self, GitOptions};
 use sopsguard::source::worktree::{self, WalkOptions};
 
 use cli::{Cli, ColorChoice, Command, FailOn, Format, IncidentArgs, IncidentFormat, ListFormat, ScanArgs};
+use integrate::{GitMode, ScanMode};
 
 /// Scans allocate many short-lived values (parsed YAML, blob copies, findings) on every thread;
 /// mimalloc spends markedly less time on them than glibc's allocator. Built without transparent
@@ -71,13 +72,16 @@ fn is_broken_pipe(err: &miette::Report) -> bool {
 
 fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
-        Command::Scan(args) => scan(args),
+        Command::Scan(args) => {
+            let mode = ScanMode::of(&args);
+            scan(args, mode)
+        }
         Command::PreCommit(args) => match integrate::pre_commit(args)? {
-            Some(args) => scan(args),
+            Some((args, mode)) => scan(args, mode),
             None => Ok(ExitCode::SUCCESS),
         },
         Command::Baseline(args) => {
-            let (_engine, settings, report) = collect(&args)?;
+            let (_engine, settings, report) = collect(&args, &ScanMode::of(&args))?;
             integrate::write_baseline(&args, &settings, &report)
         }
         Command::Rules { format } => {
@@ -94,13 +98,13 @@ fn io(e: std::io::Error) -> miette::Report {
 }
 
 /// Runs the scan `args` describe, with the configuration applied and the report sorted.
-fn collect(args: &ScanArgs) -> miette::Result<(Engine, Settings, ScanReport)> {
+fn collect(args: &ScanArgs, mode: &ScanMode) -> miette::Result<(Engine, Settings, ScanReport)> {
     if args.threads > 0 {
         let _ = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global();
     }
     let settings = integrate::settings(args)?;
     let max_file_size =
-        args.max_file_size.or(settings.max_file_size).unwrap_or(integrate::DEFAULT_MAX_FILE_SIZE);
+        args.max_file_size.or(settings.max_file_size).unwrap_or(sopsguard::config::DEFAULT_MAX_FILE_SIZE);
     let options = ScanOptions { max_file_size, strict: args.strict };
     let identities =
         Identities::load(&args.identities, |k| std::env::var(k).ok()).map_err(|e| miette::miette!("{e}"))?;
@@ -114,14 +118,14 @@ fn collect(args: &ScanArgs) -> miette::Result<(Engine, Settings, ScanReport)> {
     };
     let engine = settings.engine(options, identities)?;
     let paths = integrate::scan_paths(args);
-    let mut report = if integrate::is_git_mode(args) {
+    let mut report = if let ScanMode::Git(git_mode) = mode {
         let start = match paths.as_slice() {
             [one] => one.clone(),
             _ => miette::bail!("a git mode (--staged, --range, --since, --history) takes at most one path: a directory inside the repository"),
         };
         let git_opts = GitOptions {
             max_file_size,
-            all_objects: args.all_objects,
+            all_objects: matches!(git_mode, GitMode::History { all_objects: true }),
             sops_config_override,
             threads: args.threads,
             // The process exits right after the report is written.
@@ -129,14 +133,10 @@ fn collect(args: &ScanArgs) -> miette::Result<(Engine, Settings, ScanReport)> {
         };
         let bar = ProgressBar::new(!args.quiet);
         let progress = bar.as_ref().map(|b| b as &dyn git::Progress);
-        let result = if args.staged {
-            git::scan_staged(&engine, &start, &git_opts)
-        } else if let Some(range) = &args.range {
-            git::scan_range(&engine, &start, range, &git_opts, progress)
-        } else if let Some(since) = &args.since {
-            git::scan_range(&engine, &start, since, &git_opts, progress)
-        } else {
-            git::scan_history(&engine, &start, &git_opts, progress)
+        let result = match git_mode {
+            GitMode::Staged => git::scan_staged(&engine, &start, &git_opts),
+            GitMode::Range(spec) => git::scan_range(&engine, &start, spec, &git_opts, progress),
+            GitMode::History { .. } => git::scan_history(&engine, &start, &git_opts, progress),
         };
         if let Some(b) = bar {
             b.finish();
@@ -164,12 +164,12 @@ fn collect(args: &ScanArgs) -> miette::Result<(Engine, Settings, ScanReport)> {
     Ok((engine, settings, report))
 }
 
-fn scan(args: ScanArgs) -> miette::Result<ExitCode> {
+fn scan(args: ScanArgs, mode: ScanMode) -> miette::Result<ExitCode> {
     let started = Instant::now();
-    let (engine, settings, mut report) = collect(&args)?;
-    integrate::apply_baseline(&args, &settings, &mut report)?;
-    emit(&args, &engine, &report)?;
-    integrate::write_extra_sarif(&args, &engine, &report)?;
+    let (engine, settings, mut report) = collect(&args, &mode)?;
+    integrate::apply_baseline(&args, &mode, &settings, &mut report)?;
+    emit(&args, &mode, &engine, &report)?;
+    integrate::write_extra_sarif(&args, &mode, &engine, &report)?;
     if !args.quiet && args.format == Format::Human {
         let line = Summary::of(&report).line();
         let _ = writeln!(std::io::stderr(), "{line} in {:.2}s", started.elapsed().as_secs_f64());
@@ -242,7 +242,7 @@ fn use_color(choice: ColorChoice, to_terminal: bool) -> bool {
     }
 }
 
-fn emit(args: &ScanArgs, engine: &Engine, report: &ScanReport) -> miette::Result<()> {
+fn emit(args: &ScanArgs, mode: &ScanMode, engine: &Engine, report: &ScanReport) -> miette::Result<()> {
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
     let emitter: Box<dyn Emitter> = match args.format {
         Format::Human => Box::new(Human {
@@ -251,7 +251,7 @@ fn emit(args: &ScanArgs, engine: &Engine, report: &ScanReport) -> miette::Result
             quiet: args.quiet,
         }),
         Format::Json => Box::new(Json),
-        Format::Sarif => Box::new(integrate::sarif(args, engine)),
+        Format::Sarif => Box::new(integrate::sarif(mode, engine)),
     };
     let mut buf = Vec::new();
     emitter.emit(&mut buf, report, &engine.registry).map_err(io)?;

@@ -28,7 +28,7 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions { max_file_size: 10 * 1024 * 1024, strict: false }
+        ScanOptions { max_file_size: crate::config::DEFAULT_MAX_FILE_SIZE, strict: false }
     }
 }
 
@@ -164,11 +164,6 @@ impl ScanReport {
         self.findings = kept;
         self.sort();
         folded
-    }
-
-    /// The highest severity among the findings.
-    pub fn max_severity(&self) -> Option<Severity> {
-        self.findings.iter().map(|f| f.severity).max()
     }
 }
 
@@ -365,7 +360,7 @@ impl Engine {
                 );
             }
         }
-        if crate::source::file_name(path) == ".sops.yaml" {
+        if crate::sops::is_sops_config(path) {
             for (config_path, config_hits) in configs.problems() {
                 if config_path == path {
                     hits.extend(config_hits);

@@ -453,7 +453,7 @@ fn secret_names(path: &str, data: &[u8]) -> Vec<SecretNames> {
 fn sops_configs_listing(dir: &Path, recipient: &str) -> Vec<String> {
     let mut out = Vec::new();
     for entry in ignore::WalkBuilder::new(dir).hidden(false).build().flatten() {
-        if entry.file_name() == ".sops.yaml" {
+        if crate::sops::is_sops_config(&entry.file_name().to_string_lossy()) {
             if let Ok(text) = std::fs::read_to_string(entry.path()) {
                 if text.contains(recipient) {
                     let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());

@@ -29,6 +29,15 @@ use crate::yaml::{self, Kind, Node};
 /// few KiB.
 pub const MAX_CONFIG_SIZE: u64 = 64 << 20;
 
+/// The file name sops looks for, in the file's directory and above.
+pub const CONFIG_NAME: &str = ".sops.yaml";
+
+/// Whether a `/`-separated path names a `.sops.yaml` (its last component is exactly
+/// [`CONFIG_NAME`]). The one place that decides it, for every source and the engine.
+pub fn is_sops_config(path: &str) -> bool {
+    path.strip_suffix(CONFIG_NAME).is_some_and(|dir| dir.is_empty() || dir.ends_with('/'))
+}
+
 /// One `.sops.yaml` as a source sees it.
 #[derive(Clone, Debug)]
 pub struct ConfigFile {
@@ -197,8 +206,7 @@ impl ConfigSet {
     pub fn new(files: Vec<ConfigFile>, override_config: Option<ConfigFile>) -> ConfigSet {
         let mut by_dir = BTreeMap::new();
         for f in files {
-            let name = f.path.rsplit('/').next().unwrap_or("");
-            if name != ".sops.yaml" {
+            if !is_sops_config(&f.path) {
                 continue;
             }
             let parsed = parse_config(&f);
@@ -279,9 +287,7 @@ impl ConfigSet {
     /// What a verdict needs to know about `path` under this set, whatever the file's bytes.
     pub(crate) fn facts(&self, path: &str) -> PathFacts<'_> {
         // Every config but the override is named `.sops.yaml` (see `ConfigSet::new`).
-        let named_config =
-            path.strip_suffix(".sops.yaml").is_some_and(|dir| dir.is_empty() || dir.ends_with('/'));
-        let config = named_config || self.override_config.as_ref().is_some_and(|c| c.path == path);
+        let config = is_sops_config(path) || self.override_config.as_ref().is_some_and(|c| c.path == path);
         PathFacts {
             config,
             kind: super::store::StoreKind::for_path(path),
@@ -869,6 +875,16 @@ mod tests {
                 .collect(),
             None,
         )
+    }
+
+    #[test]
+    fn sops_config_paths() {
+        for p in [".sops.yaml", "a/.sops.yaml", "a/b/.sops.yaml"] {
+            assert!(is_sops_config(p), "{p}");
+        }
+        for p in ["x.sops.yaml", "a/x.sops.yaml", ".sops.yaml/x", ".sops.yml", "", "a/.sops.yaml.bak"] {
+            assert!(!is_sops_config(p), "{p}");
+        }
     }
 
     const R1: &str = "age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun";

@@ -1,6 +1,7 @@
 //! The SOPS engine: `.sops.yaml` creation rules, the five stores, metadata, the value cipher, data-key
 //! recovery and the MAC. It knows nothing of git or of output formats: it takes bytes and returns
-//! [`Hit`]s, decided exactly as sops would (see `shared/reference/sops-format.md`).
+//! [`Hit`]s, decided exactly as sops would (the README's "SOPS" and "Differences from sops"
+//! sections say what that covers and where sopsguard departs from it on purpose).
 //!
 //! Which `.sops.yaml` governs a file: the nearest one in the file's directory or above, up to the
 //! scan root; `--sops-config` overrides it for every file (details in [`ConfigSet`]).
@@ -17,29 +18,28 @@
 //!
 //! # Facts checked against the real sops
 //!
-//! Where `shared/reference/sops-format.md` is silent or wrong, these were established with the
-//! sops 3.11.0 binary (and the sources of 3.11.0 and 3.13.2); the differential test
+//! Where sops' documentation of its file format is silent or wrong, these were established with
+//! the sops 3.11.0 binary (and the sources of 3.11.0 and 3.13.2); the differential test
 //! (`tests/it/differential.rs`) keeps checking them:
 //!
-//! * **JSON numbers** (§9.2): every sops before 3.13.2 decodes each JSON number as a `float64`
+//! * **JSON numbers**: every sops before 3.13.2 decodes each JSON number as a `float64`
 //!   (`json.Decoder` without `UseNumber`), so the MAC covers `FormatFloat(v, 'f', -1, 64)`: `-0`
 //!   → `-0`, `1e5` → `100000`, `1.0` → `1`, `9007199254740993` → `9007199254740992`,
 //!   `12345678901234567890` → `12345678901234567000`; on output sops writes them back in that
 //!   rounded form (`1e+23` for larger ones). 3.13.2 reads an integer that fits in 64 bits as an
 //!   `int` (so `-0` → `0`). The store types numbers by the file's `version` field.
-//! * **Data after a JSON object and a byte-order mark** (§9.2, which said trailing data is
-//!   ignored): sops up to 3.12 reads the metadata with `json.Unmarshal` over the whole file, so any
-//!   non-white-space byte after the object fails ("invalid character '{' after top-level value");
-//!   3.13 reads with a token decoder and ignores it. A UTF-8 byte-order mark fails in every
-//!   version. Both hold for the binary store, whose encrypted form is the JSON store's.
+//! * **Data after a JSON object and a byte-order mark**: sops up to 3.12 reads the metadata with
+//!   `json.Unmarshal` over the whole file, so any non-white-space byte after the object fails
+//!   ("invalid character '{' after top-level value"); 3.13 reads with a token decoder and ignores
+//!   it. A UTF-8 byte-order mark fails in every version. Both hold for the binary store, whose
+//!   encrypted form is the JSON store's.
 //! * **Binary store output**: `BinaryStore.EmitPlainFile` needs the first `data` key of the tree to
 //!   hold a Go string after decryption; a file without one (an empty file's `"data": ""` renamed,
 //!   so nothing fails authentication) or with `data` typed other than `str` is refused ("no binary
 //!   data found in tree").
-//! * **`type:bytes`** (§3.3 lists it as legacy but decryptable): sops 3 panics decrypting any
-//!   `bytes` value, comment or MAC ("hash of unhashable type []uint8": its IV stash is a map keyed
-//!   by the plaintext). A MAC of any type but `str` never equals the computed hex string.
-//! * **Comments** (§5.4): a comment the rule encrypts that is not `ENC[…]`, or does not decrypt,
+//! * **`type:bytes`** (a legacy type): sops 3 panics decrypting any `bytes` value, comment or MAC
+//!   ("hash of unhashable type []uint8": its IV stash is a map keyed by the plaintext). A MAC of any type but `str` never equals the computed hex string.
+//! * **Comments**: a comment the rule encrypts that is not `ENC[…]`, or does not decrypt,
 //!   or whose plaintext does not parse as its type, is kept with a warning ("Found possibly
 //!   unencrypted comment"); one that decrypts to anything but a `comment` is hashed into the MAC
 //!   like a value (a `#ENC[…,type:comment]` retyped to `str` is a MAC mismatch).
@@ -71,7 +71,7 @@ mod tests;
 
 pub use check::{check_file, inspect, FileInfo, Recipient};
 pub(crate) use check::{check_judged, ContentMemo};
-pub use config::{ConfigFile, ConfigSet, MAX_CONFIG_SIZE};
+pub use config::{is_sops_config, ConfigFile, ConfigSet, CONFIG_NAME, MAX_CONFIG_SIZE};
 pub(crate) use config::{PathFacts, Verdict};
 pub use keys::{Identities, IdentityError};
 pub use metadata::KeyKind;
@@ -111,18 +111,3 @@ pub struct SopsOutcome {
     /// MAC status for the summary.
     pub mac: MacStatus,
 }
-
-/// The rule ids this engine reports, in registry order.
-pub const RULE_IDS: [&str; 11] = [
-    "sops/config-invalid",
-    "sops/mac-mismatch",
-    "sops/malformed",
-    "sops/named-but-plain",
-    "sops/no-identity",
-    "sops/not-encrypted",
-    "sops/orphan",
-    "sops/plaintext-value",
-    "sops/recipients",
-    "sops/rule-drift",
-    "sops/value-tampered",
-];

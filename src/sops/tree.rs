@@ -459,7 +459,7 @@ mod tests {
 
     #[test]
     fn comment_stack_spec_example() {
-        // The example of spec §5.3.
+        // The comment-stack example of sops' format description.
         let tree = Tree {
             branches: vec![vec![
                 comment(" sops:enc"),

@@ -1,24 +1,12 @@
 //! Sources: where the bytes to scan come from.
 //!
-//! Every source yields [`Blob`]s, whole files as they are (or will be) committed, plus the
-//! `.sops.yaml` files that govern them as seen by the same source (the working tree's, the index's,
-//! or the commit's own). Sources know nothing of rules or reports.
+//! Every source reads whole files as they are (or will be) committed, plus the `.sops.yaml` files
+//! that govern them as seen by the same source (the working tree's, the index's, or the commit's
+//! own), and hands each file to [`Engine::scan_blob`](crate::scan::Engine::scan_blob). Sources know
+//! nothing of rules or report formats.
 
 pub mod git;
 pub mod worktree;
-
-use crate::finding::Provenance;
-
-/// One file to scan.
-#[derive(Clone, Debug)]
-pub struct Blob {
-    /// Path relative to the scan root (repository root for git sources), `/`-separated.
-    pub path: String,
-    /// The whole content.
-    pub data: Vec<u8>,
-    /// Where it came from, for git sources.
-    pub provenance: Option<Provenance>,
-}
 
 /// A file that was not scanned, and why. Listed in every report: nothing is dropped silently.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -49,6 +37,12 @@ pub fn file_name(path: &str) -> &str {
         Some(i) => &path[i + 1..],
         None => path,
     }
+}
+
+/// The first line of an error's display, trimmed, for problems and error messages.
+pub(crate) fn one_line(err: &dyn std::fmt::Display) -> String {
+    let s = err.to_string();
+    s.lines().next().unwrap_or("").trim().to_owned()
 }
 
 /// Normalises an OS path relative to a root into the `/`-separated form used everywhere.

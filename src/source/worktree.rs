@@ -11,9 +11,9 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::{Problem, Skipped};
+use super::{one_line, Problem, Skipped};
 use crate::scan::{Engine, FileResult, ScanReport};
-use crate::sops::{ConfigFile, ConfigSet};
+use crate::sops::{is_sops_config, ConfigFile, ConfigSet};
 
 /// Options of a working-tree scan.
 #[derive(Clone, Debug, Default)]
@@ -160,10 +160,10 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
                             ignore::Error::WithPath { path, .. } => display_path(path),
                             _ => display_path(root),
                         };
-                        problems.lock().unwrap_or_else(|p| p.into_inner()).push(Problem {
-                            path,
-                            message: format!("cannot walk: {}", one_line(&err.to_string())),
-                        });
+                        problems
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(Problem { path, message: format!("cannot walk: {}", one_line(&err)) });
                     }
                 }
                 ignore::WalkState::Continue
@@ -189,7 +189,7 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
     for e in entries {
         match e {
             Entry::Symlink { display } => {
-                if super::file_name(&display) == ".sops.yaml" {
+                if is_sops_config(&display) {
                     unread_configs
                         .push((display.clone(), "it is a symbolic link, which is not followed".to_owned()));
                 }
@@ -200,7 +200,7 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
                 })
             }
             Entry::Special { display, kind } => {
-                if super::file_name(&display) == ".sops.yaml" {
+                if is_sops_config(&display) {
                     unread_configs.push((display.clone(), format!("it is {kind}")));
                 }
                 report.skipped.push(Skipped {
@@ -212,7 +212,7 @@ pub fn scan_paths(engine: &Engine, roots: &[PathBuf], opts: &WalkOptions) -> Res
             Entry::File { display, fs, size } => {
                 // A config is read up to its own, larger limit: skipping it would leave the files
                 // it governs unchecked.
-                if super::file_name(&display) == ".sops.yaml" {
+                if is_sops_config(&display) {
                     let mut data = Vec::new();
                     match read_capped(&fs, crate::sops::MAX_CONFIG_SIZE, &mut data) {
                         Ok(Read::Data) => config_files.push(ConfigFile { path: display.clone(), data }),
@@ -397,8 +397,4 @@ fn read_capped(path: &Path, max: u64, buf: &mut Vec<u8>) -> std::io::Result<Read
         return Ok(Read::TooLarge(f.metadata().map(|m| m.len()).ok()));
     }
     Ok(Read::Data)
-}
-
-fn one_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").to_owned()
 }

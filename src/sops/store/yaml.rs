@@ -1,6 +1,6 @@
 //! The YAML store (`stores/yaml/store.go`, yaml.v3): every document must be a mapping (an empty
 //! document is an empty branch), plain scalars are typed the way yaml.v3 resolves them into
-//! `interface{}` (spec §9.1), keys must resolve to strings, and document 0 may not repeat a key.
+//! `interface{}`, keys must resolve to strings, and document 0 may not repeat a key.
 //!
 //! Comments are placed the way yaml.v3 attaches them, closely enough for the comment-regex rules:
 //! an inline comment goes right before the entry it follows; a comment line goes into the innermost
@@ -372,7 +372,7 @@ fn bad_tag(node: &yaml::Node, tag: &str) -> StoreError {
     StoreError { message: format!("cannot decode the scalar as {tag}"), span: node.span.clone() }
 }
 
-/// yaml.v3 `resolve` + decoding into `interface{}` (spec §9.1).
+/// yaml.v3 `resolve` + decoding into `interface{}`.
 pub(crate) fn resolve(s: &yaml::Scalar, node: &yaml::Node) -> Result<Scalar, StoreError> {
     let text = s.value.as_str();
     match s.tag.as_deref() {

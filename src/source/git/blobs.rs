@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use super::configs::Configs;
 use super::odb::Odb;
-use super::util::{one_line, FxMap};
+use super::util::{one_line, FxMap, Tally};
 use super::{GitOptions, Progress};
 use crate::scan::{Engine, FileResult};
 use crate::sops::{PathFacts, Verdict};
@@ -92,7 +92,6 @@ impl Outcome {
     }
 }
 
-/// Scans one blob under each of its names.
 /// A scanner thread's memo of [`crate::sops::ConfigSet::facts`], by config set and path: the
 /// versions of a file across history share them, and working them out (the governing config,
 /// the creation rule's `path_regex`) cost as much as the rest of a verdict.
@@ -113,6 +112,7 @@ impl<'c> PathMemo<'c> {
     }
 }
 
+/// Scans one blob under each of its names.
 #[allow(clippy::too_many_arguments)]
 fn scan_group<'c>(
     engine: &Engine,
@@ -183,39 +183,9 @@ fn missing(g: &Group, message: String, out: &mut Outcome) {
     out.problems.push(Problem { path, message });
 }
 
-/// Batches progress reports so that the callback is not hit for every small blob.
-pub(crate) struct Tally<'p> {
-    progress: Option<&'p dyn Progress>,
-    objects: u64,
-    bytes: u64,
-}
-
-impl<'p> Tally<'p> {
-    fn new(progress: Option<&'p dyn Progress>) -> Self {
-        Tally { progress, objects: 0, bytes: 0 }
-    }
-    fn add(&mut self, bytes: u64) {
-        self.objects += 1;
-        self.bytes += bytes;
-        if self.objects >= 256 || self.bytes >= 8 << 20 {
-            self.flush();
-        }
-    }
-    fn flush(&mut self) {
-        if let Some(p) = self.progress {
-            if self.objects > 0 {
-                p.inc(self.objects, self.bytes);
-            }
-        }
-        self.objects = 0;
-        self.bytes = 0;
-    }
-}
-
-impl Drop for Tally<'_> {
-    fn drop(&mut self) {
-        self.flush();
-    }
+/// Progress is flushed every 256 blobs or 8 MiB of them, whichever comes first.
+fn tally(progress: Option<&dyn Progress>) -> Tally<'_> {
+    Tally::new(progress, 256, 8 << 20)
 }
 
 /// Bytes of blobs handed from the pack traversal to the scanners and not yet scanned.
@@ -317,7 +287,7 @@ fn look_up_rest(
         (0..wanted.len() as u32).filter(|&gi| !claimed[gi as usize].load(Ordering::Relaxed)).collect();
     rest.par_iter()
         .map_init(
-            || (repo.to_thread_local(), Tally::new(progress), PathMemo::default()),
+            || (repo.to_thread_local(), tally(progress), PathMemo::default()),
             |(repo, tally, paths), &gi| {
                 let g = &wanted.groups[gi as usize];
                 let mut out = Outcome::default();
@@ -472,7 +442,7 @@ impl Prefetch {
         odb.stream_with(
             &[Kind::Blob],
             &threads,
-            || (Outcome::default(), Tally::new(progress), tx.clone(), Batch::default()),
+            || (Outcome::default(), tally(progress), tx.clone(), Batch::default()),
             |(out, tally, tx, batch), _loc, id, _kind, data| {
                 tally.add(data.len() as u64);
                 let ready = match self.ready.get() {

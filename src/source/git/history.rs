@@ -38,7 +38,9 @@ use rayon::prelude::*;
 use super::blobs::{self, Variant, Wanted};
 use super::configs::{Configs, Signature};
 use super::odb::Odb;
-use super::util::{self, join, one_line, parse_commit, rfc3339, CommitMeta, FxMap, FxSet, SOPS_CONFIG};
+use super::util::{
+    self, join, one_line, parse_commit, rfc3339, CommitMeta, FxMap, FxSet, Tally, SOPS_CONFIG,
+};
 use super::{GitError, GitOptions, Progress};
 use crate::finding::{Finding, Provenance};
 use crate::scan::{Engine, ScanReport};
@@ -211,19 +213,6 @@ fn parse_tree(data: &[u8], hash_len: usize) -> Result<Vec<Pe>, Vec<Pe>> {
     Ok(out)
 }
 
-/// Git's tree order: names compared bytewise, a tree's name as if it ended in `/`.
-fn tree_order(a: &[u8], a_tree: bool, b: &[u8], b_tree: bool) -> std::cmp::Ordering {
-    let l = a.len().min(b.len());
-    match a[..l].cmp(&b[..l]) {
-        std::cmp::Ordering::Equal => {
-            let ca = a.get(l).copied().unwrap_or(if a_tree { b'/' } else { 0 });
-            let cb = b.get(l).copied().unwrap_or(if b_tree { b'/' } else { 0 });
-            ca.cmp(&cb)
-        }
-        o => o,
-    }
-}
-
 /// A tree kept for its delta children: its bytes, entries and resolved subtrees.
 struct Kept {
     dense: u32,
@@ -300,7 +289,7 @@ impl Acc {
                     if oe == ne {
                         Ordering::Equal
                     } else {
-                        tree_order(o.name(od), o.kind == K_TREE, n.name(nd), n.kind == K_TREE)
+                        util::tree_order(o.name(od), o.kind == K_TREE, n.name(nd), n.kind == K_TREE)
                     }
                 }
                 (Some(_), None) => Ordering::Less,
@@ -519,39 +508,6 @@ struct Step1<'a> {
     malformed: Vec<String>,
     local: Local<'a>,
     tally: Tally<'a>,
-}
-
-/// Batched progress (the callback is not hit for every small object).
-struct Tally<'p> {
-    progress: Option<&'p dyn Progress>,
-    objects: u64,
-    bytes: u64,
-}
-
-impl<'p> Tally<'p> {
-    fn new(progress: Option<&'p dyn Progress>) -> Self {
-        Tally { progress, objects: 0, bytes: 0 }
-    }
-    fn add(&mut self, bytes: usize) {
-        self.objects += 1;
-        self.bytes += bytes as u64;
-        if self.objects >= 1024 {
-            self.flush();
-        }
-    }
-    fn flush(&mut self) {
-        if let (Some(p), true) = (self.progress, self.objects > 0) {
-            p.inc(self.objects, self.bytes);
-        }
-        self.objects = 0;
-        self.bytes = 0;
-    }
-}
-
-impl Drop for Tally<'_> {
-    fn drop(&mut self) {
-        self.flush();
-    }
 }
 
 /// Per-thread results of step 3: `(directory, configs, blob, name)`.
@@ -779,10 +735,10 @@ pub(crate) fn scan(
                 trees: Vec::new(),
                 malformed: Vec::new(),
                 local: Local { cache: FxMap::default(), names: &names, blobs: &blobs },
-                tally: Tally::new(progress),
+                tally: Tally::new(progress, 1024, u64::MAX),
             },
             |st, loc, id, kind, data| {
-                st.tally.add(data.len());
+                st.tally.add(data.len() as u64);
                 match kind {
                     Kind::Commit => match parse_commit(data, hash) {
                         Some(meta) => st.commits.push((id.to_owned(), meta)),
@@ -954,7 +910,7 @@ pub(crate) fn scan(
             shallow.len()
         ));
         }
-        let topo = topo_order(&commits, &reachable, &parents);
+        let topo = util::topo_order(&commits, &reachable, &parents);
         let mut rank = vec![UNSET; n];
         for (r, &c) in topo.iter().enumerate() {
             rank[c as usize] = r as u32;
@@ -1429,41 +1385,10 @@ impl Loader<'_> {
     }
 }
 
-/// Reachable commits, parents first; among ready ones the oldest (committer time, then id).
-fn topo_order(commits: &[(ObjectId, CommitMeta)], reachable: &[bool], parents: &[Vec<u32>]) -> Vec<u32> {
-    use std::cmp::Reverse;
-    use std::collections::BinaryHeap;
-    let n = commits.len();
-    let mut pending = vec![0u32; n];
-    let mut children: Vec<Vec<u32>> = vec![Vec::new(); n];
-    for c in 0..n {
-        if !reachable[c] {
-            continue;
-        }
-        for &p in &parents[c] {
-            pending[c] += 1;
-            children[p as usize].push(c as u32);
-        }
-    }
-    let key = |c: usize| Reverse((commits[c].1.commit_time, commits[c].0, c as u32));
-    let mut ready: BinaryHeap<_> = (0..n).filter(|&c| reachable[c] && pending[c] == 0).map(key).collect();
-    let mut out = Vec::with_capacity(n);
-    while let Some(Reverse((_, _, c))) = ready.pop() {
-        out.push(c);
-        for &ch in &children[c as usize] {
-            pending[ch as usize] -= 1;
-            if pending[ch as usize] == 0 {
-                ready.push(key(ch as usize));
-            }
-        }
-    }
-    out
-}
-
-/// The `.sops.yaml` files below each tree, interned; id 0 is "none".
 /// A tree's own `.sops.yaml` blob and its subtrees' `(name, signature)`.
 type SigParts = (Option<ObjectId>, Vec<(u32, u32)>);
 
+/// The `.sops.yaml` files below each tree, interned; id 0 is "none".
 struct Sigs {
     list: Vec<Signature>,
     map: FxMap<Signature, u32>,

@@ -66,7 +66,7 @@ pub struct GitOptions {
 impl Default for GitOptions {
     fn default() -> Self {
         GitOptions {
-            max_file_size: 10 * 1024 * 1024,
+            max_file_size: crate::config::DEFAULT_MAX_FILE_SIZE,
             all_objects: false,
             sops_config_override: None,
             threads: 0,

@@ -21,7 +21,7 @@ use super::blobs::{self, Variant, Wanted};
 use super::configs::{Configs, Signature};
 use super::odb::Odb;
 use super::util::{
-    self, is_blob, join, one_line, parse_commit, rfc3339, CommitMeta, Entry, TreeReader, SOPS_CONFIG,
+    self, is_blob, join, one_line, parse_commit, rfc3339, tree_order, CommitMeta, TreeReader, SOPS_CONFIG,
 };
 use super::{GitError, GitOptions, Progress};
 use crate::finding::Provenance;
@@ -78,7 +78,13 @@ pub(crate) fn scan(
             }),
         }
     }
-    let order = topo_order(&commits);
+    let in_range: HashMap<ObjectId, usize> =
+        commits.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
+    let parents: Vec<Vec<u32>> = commits
+        .iter()
+        .map(|(_, m)| m.parents.iter().filter_map(|p| in_range.get(p).map(|&pi| pi as u32)).collect())
+        .collect();
+    let order = util::topo_order(&commits, &vec![true; commits.len()], &parents);
     let shallow: Vec<ObjectId> =
         repo.shallow_commits().ok().flatten().map(|c| c.iter().copied().collect()).unwrap_or_default();
 
@@ -86,14 +92,12 @@ pub(crate) fn scan(
     let mut sigs = SigMemo::default();
     let mut configs = Configs::new(opts.sops_config_override.as_ref());
     let read = |id: ObjectId| util::read_object(&repo, id);
-    let in_range: HashMap<ObjectId, usize> =
-        commits.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
     let mut pairs: Vec<(ObjectId, Variant)> = Vec::new();
     let mut gitlinks: Vec<String> = Vec::new();
     let mut tree_errors: Vec<String> = Vec::new();
     let mut missing_parents = 0usize;
     for (rank, &ci) in order.iter().enumerate() {
-        let (id, meta) = &commits[ci];
+        let (id, meta) = &commits[ci as usize];
         let mut parent_trees: Vec<ObjectId> = Vec::new();
         for p in &meta.parents {
             let tree = match in_range.get(p) {
@@ -203,7 +207,7 @@ pub(crate) fn scan(
     for mut s in outcome.scanned {
         let g = &wanted.groups[s.group as usize];
         let v = &g.variants[s.variant as usize];
-        let (cid, meta) = &commits[order[v.tag as usize]];
+        let (cid, meta) = &commits[order[v.tag as usize] as usize];
         let prov = Provenance {
             source: "commit".into(),
             blob: Some(g.id.to_string()),
@@ -255,41 +259,6 @@ fn resolve(repo: &gix::Repository, spec: &str) -> Result<(Vec<ObjectId>, Vec<Obj
     })
 }
 
-/// Commit indices, parents before children; among ready commits the oldest (by committer time,
-/// then id) first, so the order is deterministic.
-pub(crate) fn topo_order(commits: &[(ObjectId, CommitMeta)]) -> Vec<usize> {
-    use std::cmp::Reverse;
-    use std::collections::BinaryHeap;
-    let index: HashMap<ObjectId, usize> = commits.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
-    let mut pending = vec![0usize; commits.len()];
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); commits.len()];
-    for (i, (_, meta)) in commits.iter().enumerate() {
-        for p in &meta.parents {
-            if let Some(&pi) = index.get(p) {
-                pending[i] += 1;
-                children[pi].push(i);
-            }
-        }
-    }
-    let mut ready: BinaryHeap<Reverse<(i64, ObjectId, usize)>> = commits
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| pending[*i] == 0)
-        .map(|(i, (id, m))| Reverse((m.commit_time, *id, i)))
-        .collect();
-    let mut out = Vec::with_capacity(commits.len());
-    while let Some(Reverse((_, _, i))) = ready.pop() {
-        out.push(i);
-        for &c in &children[i] {
-            pending[c] -= 1;
-            if pending[c] == 0 {
-                ready.push(Reverse((commits[c].1.commit_time, commits[c].0, c)));
-            }
-        }
-    }
-    out
-}
-
 /// One blob (or gitlink) a commit adds or changes.
 struct Change {
     path: String,
@@ -319,7 +288,14 @@ fn diff(
     for e in new_entries.iter() {
         let mut before = None;
         if let Some(olds) = &old_entries {
-            while j < olds.len() && tree_order(&olds[j], e) == std::cmp::Ordering::Less {
+            while j < olds.len()
+                && tree_order(
+                    &olds[j].name,
+                    olds[j].kind == EntryKind::Tree,
+                    &e.name,
+                    e.kind == EntryKind::Tree,
+                ) == std::cmp::Ordering::Less
+            {
                 j += 1;
             }
             before = olds.get(j).filter(|o| o.name == e.name).map(|o| (o.id, o.kind));
@@ -348,20 +324,6 @@ fn diff(
         }
     }
     Ok(())
-}
-
-/// Git's tree order: names bytewise, a tree's name as if it ended in `/`.
-fn tree_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
-    let suffix = |e: &Entry| if e.kind == EntryKind::Tree { b'/' } else { 0 };
-    let l = a.name.len().min(b.name.len());
-    match a.name[..l].cmp(&b.name[..l]) {
-        std::cmp::Ordering::Equal => {
-            let ca = a.name.get(l).copied().unwrap_or(suffix(a));
-            let cb = b.name.get(l).copied().unwrap_or(suffix(b));
-            ca.cmp(&cb)
-        }
-        o => o,
-    }
 }
 
 /// The directories (`""` for the root) of the `.sops.yaml` files that differ between two sets.

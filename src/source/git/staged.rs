@@ -72,7 +72,7 @@ pub(crate) fn scan(engine: &Engine, start: &Path, opts: &GitOptions) -> Result<S
                     // Configs are needed even in unchanged directories.
                     for e in &entries[i..r.end] {
                         let path = e.path(&index);
-                        if path.ends_with(b".sops.yaml") && e.stage_raw() == 0 {
+                        if path.ends_with(util::SOPS_CONFIG) && e.stage_raw() == 0 {
                             let p = path.to_str_lossy();
                             if is_sops_config(&p) {
                                 configs_in_index.push((p.into_owned(), e.id));

@@ -5,7 +5,7 @@ use std::path::Path;
 use gix::objs::tree::EntryKind;
 use gix::ObjectId;
 
-use super::GitError;
+use super::{GitError, Progress};
 
 /// A fast, non-cryptographic hasher for internal tables keyed by small integers (never by
 /// attacker-chosen bytes).
@@ -64,10 +64,42 @@ pub(crate) fn open(start: &Path) -> Result<gix::ThreadSafeRepository, GitError> 
     }
 }
 
-/// The first line of an error's display, for problems and error messages.
-pub(crate) fn one_line(err: &dyn std::fmt::Display) -> String {
-    let s = err.to_string();
-    s.lines().next().unwrap_or("").trim().to_owned()
+pub(crate) use crate::source::one_line;
+
+/// Batches progress reports so that the callback is not hit for every small object: counts are
+/// handed on once `objects` objects or `bytes` bytes have accumulated, and on drop.
+pub(crate) struct Tally<'p> {
+    progress: Option<&'p dyn Progress>,
+    objects: u64,
+    bytes: u64,
+    max_objects: u64,
+    max_bytes: u64,
+}
+
+impl<'p> Tally<'p> {
+    pub(crate) fn new(progress: Option<&'p dyn Progress>, objects: u64, bytes: u64) -> Self {
+        Tally { progress, objects: 0, bytes: 0, max_objects: objects, max_bytes: bytes }
+    }
+    pub(crate) fn add(&mut self, bytes: u64) {
+        self.objects += 1;
+        self.bytes += bytes;
+        if self.objects >= self.max_objects || self.bytes >= self.max_bytes {
+            self.flush();
+        }
+    }
+    fn flush(&mut self) {
+        if let (Some(p), true) = (self.progress, self.objects > 0) {
+            p.inc(self.objects, self.bytes);
+        }
+        self.objects = 0;
+        self.bytes = 0;
+    }
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 /// What the git sources need from a commit.
@@ -110,6 +142,56 @@ pub(crate) fn parse_commit(data: &[u8], hash: gix::hash::Kind) -> Option<CommitM
         }
     }
     Some(CommitMeta { tree: tree?, parents, author, author_time, commit_time })
+}
+
+/// Commit indices, parents (indices into `commits`) before children, only `reachable` ones; among
+/// ready commits the oldest (committer time, then id) first, so the order is deterministic.
+pub(crate) fn topo_order(
+    commits: &[(ObjectId, CommitMeta)],
+    reachable: &[bool],
+    parents: &[Vec<u32>],
+) -> Vec<u32> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let n = commits.len();
+    let mut pending = vec![0u32; n];
+    let mut children: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for c in 0..n {
+        if !reachable[c] {
+            continue;
+        }
+        for &p in &parents[c] {
+            pending[c] += 1;
+            children[p as usize].push(c as u32);
+        }
+    }
+    let key = |c: usize| Reverse((commits[c].1.commit_time, commits[c].0, c as u32));
+    let mut ready: BinaryHeap<_> = (0..n).filter(|&c| reachable[c] && pending[c] == 0).map(key).collect();
+    let mut out = Vec::with_capacity(n);
+    while let Some(Reverse((_, _, c))) = ready.pop() {
+        out.push(c);
+        for &ch in &children[c as usize] {
+            pending[ch as usize] -= 1;
+            if pending[ch as usize] == 0 {
+                ready.push(key(ch as usize));
+            }
+        }
+    }
+    out
+}
+
+/// Git's tree order: names compared bytewise, a tree's name as if it ended in `/`.
+#[inline]
+pub(crate) fn tree_order(a: &[u8], a_tree: bool, b: &[u8], b_tree: bool) -> std::cmp::Ordering {
+    let l = a.len().min(b.len());
+    match a[..l].cmp(&b[..l]) {
+        std::cmp::Ordering::Equal => {
+            let ca = a.get(l).copied().unwrap_or(if a_tree { b'/' } else { 0 });
+            let cb = b.get(l).copied().unwrap_or(if b_tree { b'/' } else { 0 });
+            ca.cmp(&cb)
+        }
+        o => o,
+    }
 }
 
 /// RFC 3339 in UTC, second precision (`2024-05-01T12:00:00Z`).
@@ -165,13 +247,10 @@ pub(crate) fn join(dir: &str, name: &[u8]) -> String {
     }
 }
 
-/// The name `.sops.yaml` files have.
-pub(crate) const SOPS_CONFIG: &[u8] = b".sops.yaml";
+/// The name `.sops.yaml` files have, as tree entries spell it.
+pub(crate) const SOPS_CONFIG: &[u8] = crate::sops::CONFIG_NAME.as_bytes();
 
-/// Whether a `/`-separated path names a `.sops.yaml`.
-pub(crate) fn is_sops_config(path: &str) -> bool {
-    path.rsplit('/').next().map(str::as_bytes) == Some(SOPS_CONFIG)
-}
+pub(crate) use crate::sops::is_sops_config;
 
 /// Reads trees by lookup, for the modes that touch few of them (`--staged`, `--range`). Parsed
 /// trees are cached (a range reads each commit's tree again as the next commit's parent tree).
