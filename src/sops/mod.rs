@@ -54,6 +54,7 @@ mod cipher;
 mod config;
 mod keys;
 mod metadata;
+mod openpgp;
 mod re2;
 mod store;
 mod tree;
