@@ -18,7 +18,7 @@ pub(crate) fn vector_identities(dir: &Path) -> Identities {
         let keys = entry.path().join("KEYS");
         if let Ok(rd) = std::fs::read_dir(&keys) {
             for f in rd.flatten() {
-                if f.path().extension().is_some_and(|e| e == "txt") {
+                if f.path().extension().is_some_and(|e| e == "txt" || e == "asc") {
                     files.push(f.path());
                 }
             }
@@ -76,7 +76,6 @@ fn conformance_with_shared_vectors() {
         }
         let out = check_file(file, &data, &ctx);
         let status = e["mac_status"].as_str().unwrap();
-        let has_age = got.iter().any(|r| r.1 == "age");
         // Comments left in clear (files written before sops encrypted comments, or edited):
         // sops decrypts those files and warns, and so do we.
         let hit_rules: Vec<&str> = out
@@ -88,10 +87,8 @@ fn conformance_with_shared_vectors() {
             .map(|h| h.rule.as_str())
             .collect();
         let ok = match status {
-            "valid" if has_age => out.mac == MacStatus::Verified && hit_rules.is_empty(),
-            // PGP only: structure passes, MAC cannot be verified without a PGP implementation.
-            // With age identities loaded, a note says none of them opens the file.
-            "valid" => out.mac == MacStatus::Unverified && hit_rules == ["sops/no-identity"],
+            // age and PGP alike: every project's keys are loaded.
+            "valid" => out.mac == MacStatus::Verified && hit_rules.is_empty(),
             "absent" => out.mac == MacStatus::Failed && hit_rules == ["sops/malformed"],
             "MISMATCH" => {
                 let failed = e["leaves_failed"].as_u64().unwrap_or(0) as usize;
@@ -115,6 +112,7 @@ fn conformance_with_shared_vectors() {
         }
     }
     assert!(failures.is_empty(), "{} failures:\n{}\ncounts: {counts:?}", failures.len(), failures.join("\n"));
+    eprintln!("conformance over {} vector files: {counts:?}", expected.lines().filter(|l| !l.trim().is_empty()).count());
     // The derived age vectors (spec §13.3) all verify.
     let derived = dir.join("derived");
     for f in [
@@ -595,6 +593,95 @@ fn tamper_every_age_vector() {
         assert!(applied.get(what).copied().unwrap_or(0) > 0, "mutation {what} never applied: {applied:?}");
     }
     eprintln!("tamper mutations over {} files, all caught: {applied:?}", files.len());
+}
+
+/// Every PGP-keyed vector verifies with its own project's key only (`MANIFEST.tsv` names it),
+/// and a flipped byte in an encrypted value of each is caught.
+#[test]
+#[allow(clippy::print_stderr)]
+fn pgp_vectors_verify_with_their_project_key() {
+    let Some(dir) = vectors_dir() else {
+        eprintln!("skipped: ../shared/vectors not found (PGP conformance runs only beside the shared folder)");
+        return;
+    };
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).unwrap();
+    let mut by_key = std::collections::BTreeMap::<PathBuf, Identities>::new();
+    let none = ConfigSet::default();
+    let (mut verified, mut no_mac, mut flips, mut caught, mut in_mac) = (0usize, 0usize, 0usize, 0usize, 0usize);
+    let mut failures = Vec::new();
+    for row in manifest.lines().skip(1) {
+        let cols: Vec<&str> = row.split('\t').collect();
+        let [repo, path, _format, key_type, key_file, _version, has_mac, ..] = cols[..] else { continue };
+        if key_type != "pgp" {
+            continue;
+        }
+        let project = dir.join(repo.replace('/', "__"));
+        let key_path = project.join(key_file);
+        let ids = by_key.entry(key_path.clone()).or_insert_with(|| {
+            let ids = Identities::load(&[key_path.clone()], |_| None).unwrap();
+            assert!(ids.notes().is_empty(), "{}: {:?}", key_path.display(), ids.notes());
+            assert!(!ids.pgp_fingerprints().is_empty(), "{}", key_path.display());
+            ids
+        });
+        let ctx = SopsContext { configs: &none, identities: ids, strict: false };
+        let name = format!("{repo}/{path}");
+        let data = std::fs::read(project.join(path)).unwrap();
+        let out = check_file(path, &data, &ctx);
+        let hard: Vec<&str> = out
+            .hits
+            .iter()
+            .filter(|h| !(h.rule == "sops/plaintext-value" && h.severity == Some(crate::finding::Severity::Warning)))
+            .map(|h| h.rule.as_str())
+            .collect();
+        if has_mac != "yes" {
+            if out.mac == MacStatus::Failed && hard == ["sops/malformed"] {
+                no_mac += 1;
+            } else {
+                failures.push(format!("{name}: no MAC: got {:?} {hard:?}", out.mac));
+            }
+            continue;
+        }
+        if out.mac != MacStatus::Verified || !hard.is_empty() {
+            failures.push(format!("{name}: got {:?} {hard:?}", out.mac));
+            continue;
+        }
+        verified += 1;
+        // A flipped byte in the first encrypted value's ciphertext.
+        let (_, loaded) = super::check::load_any(SK::for_path(path), &data);
+        let loaded = loaded.unwrap();
+        let md = super::metadata::decode(&loaded.metadata.as_ref().unwrap().node);
+        // (JSON spans hold the quotes.) A file with no encrypted value: a byte of the MAC's.
+        let value = leaves(&loaded.tree, &md.rule).into_iter().find_map(|l| {
+            let v = &data[l.span.clone()];
+            (l.encrypt && !l.comment)
+                .then(|| memchr::memmem::find(v, b"ENC[AES256_GCM,data:"))
+                .flatten()
+                .map(|i| l.span.start + i + 20)
+        });
+        let (at, want) = match value {
+            Some(at) => (at, "sops/value-tampered"),
+            None => {
+                in_mac += 1;
+                let m = memchr::memmem::find(&data, b"mac").unwrap();
+                (m + memchr::memmem::find(&data[m..], b"data:").unwrap() + 5, "sops/mac-mismatch")
+            }
+        };
+        let c = if data[at] == b'A' { b"B" } else { b"A" };
+        flips += 1;
+        let out = check_file(path, &splice(&data, at..at + 1, c), &ctx);
+        if out.mac == MacStatus::Failed && rules(&out).contains(&want) {
+            caught += 1;
+        } else {
+            failures.push(format!("{name}: flipped byte: got {:?} {:?}", out.mac, rules(&out)));
+        }
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(verified >= 100, "{verified}");
+    assert_eq!(flips, caught);
+    eprintln!(
+        "PGP vectors: {verified} verified with their project's key ({} key files), {no_mac} without a MAC refused, {caught}/{flips} flipped bytes caught ({in_mac} in the MAC of a file with no encrypted value)",
+        by_key.len()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
