@@ -146,7 +146,11 @@ impl Identities {
     /// The recipients (`age1…`, `ssh-ed25519 AAAA…`) of the loaded age and SSH identities, for
     /// display.
     pub fn recipients(&self) -> Vec<String> {
-        self.keys.iter().map(|k| k.recipient.clone()).chain(self.ssh.iter().map(|k| k.recipient.clone())).collect()
+        self.keys
+            .iter()
+            .map(|k| k.recipient.clone())
+            .chain(self.ssh.iter().map(|k| k.recipient.clone()))
+            .collect()
     }
 
     /// The primary-key fingerprints of the loaded OpenPGP keys (upper-case hex).
@@ -159,6 +163,20 @@ impl Identities {
         if let Ok(mut c) = self.cache.lock() {
             c.clear();
         }
+    }
+
+    /// How many distinct `enc` blobs were unwrapped (or tried).
+    #[cfg(test)]
+    pub(crate) fn cached(&self) -> usize {
+        self.cache.lock().map_or(0, |c| c.len())
+    }
+
+    /// Adds another set's identities (as several `--identity` files would).
+    #[cfg(test)]
+    pub(crate) fn merge(&mut self, other: Identities) {
+        self.keys.extend(other.keys);
+        self.ssh.extend(other.ssh);
+        self.pgp.extend(other.pgp);
     }
 
     /// Loads identities from `files` (`--identity`, repeatable) and from what sops reads: the
@@ -353,7 +371,10 @@ impl Identities {
                     }
                     Err(_) => {
                         // Keep the keys on the other lines; report the first bad one.
-                        first_error.get_or_insert(IdentityError::Parse { source_name: name.to_owned(), line: n + 1 });
+                        first_error.get_or_insert(IdentityError::Parse {
+                            source_name: name.to_owned(),
+                            line: n + 1,
+                        });
                     }
                 }
             }
@@ -408,10 +429,30 @@ impl Identities {
             return None;
         }
         let mut order: Vec<&dyn age::Identity> = Vec::new();
-        order.extend(self.keys.iter().filter(|k| k.recipient == recipient_hint).map(|k| &k.identity as &dyn age::Identity));
-        order.extend(self.ssh.iter().filter(|k| same_ssh_key(&k.recipient, recipient_hint)).map(|k| &k.identity as &dyn age::Identity));
-        order.extend(self.keys.iter().filter(|k| k.recipient != recipient_hint).map(|k| &k.identity as &dyn age::Identity));
-        order.extend(self.ssh.iter().filter(|k| !same_ssh_key(&k.recipient, recipient_hint)).map(|k| &k.identity as &dyn age::Identity));
+        order.extend(
+            self.keys
+                .iter()
+                .filter(|k| k.recipient == recipient_hint)
+                .map(|k| &k.identity as &dyn age::Identity),
+        );
+        order.extend(
+            self.ssh
+                .iter()
+                .filter(|k| same_ssh_key(&k.recipient, recipient_hint))
+                .map(|k| &k.identity as &dyn age::Identity),
+        );
+        order.extend(
+            self.keys
+                .iter()
+                .filter(|k| k.recipient != recipient_hint)
+                .map(|k| &k.identity as &dyn age::Identity),
+        );
+        order.extend(
+            self.ssh
+                .iter()
+                .filter(|k| !same_ssh_key(&k.recipient, recipient_hint))
+                .map(|k| &k.identity as &dyn age::Identity),
+        );
         let reader = age::armor::ArmoredReader::new(enc.trim().as_bytes());
         let decryptor = age::Decryptor::new_buffered(reader).ok()?;
         if decryptor.is_scrypt() {

@@ -280,9 +280,11 @@ pub(crate) fn encrypt_to(armored_key: &str, plain: &[u8]) -> Result<(String, Str
         PublicOrSecret::Public(p) => p,
         PublicOrSecret::Secret(s) => SignedPublicKey::from(s),
     };
-    let sub = public.public_subkeys.iter().find(|s| s.algorithm().can_encrypt()).ok_or("no encryption subkey")?;
+    let sub =
+        public.public_subkeys.iter().find(|s| s.algorithm().can_encrypt()).ok_or("no encryption subkey")?;
     let mut rng = rand::thread_rng();
-    let mut b = MessageBuilder::from_bytes("", plain.to_vec()).seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
+    let mut b =
+        MessageBuilder::from_bytes("", plain.to_vec()).seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
     b.compression(CompressionAlgorithm::ZLIB);
     b.encrypt_to_key(&mut rng, &sub).map_err(|e| e.to_string())?;
     let fp = format!("{:X}", public.primary_key.fingerprint());
@@ -332,7 +334,12 @@ mod tests {
             let at = bad.len() / 2;
             bad[at] = if bad[at] == b'A' { b'B' } else { b'A' };
             assert!(unwrap(&loaded.keys, &String::from_utf8(bad).unwrap(), &fp).is_none());
-            assert!(unwrap(&loaded.keys, "-----BEGIN PGP MESSAGE-----\ngarbage\n-----END PGP MESSAGE-----\n", &fp).is_none());
+            assert!(unwrap(
+                &loaded.keys,
+                "-----BEGIN PGP MESSAGE-----\ngarbage\n-----END PGP MESSAGE-----\n",
+                &fp
+            )
+            .is_none());
         }
     }
 
@@ -373,7 +380,11 @@ mod tests {
         assert_eq!(l.keys.len(), 1);
         assert!(l.notes[0].starts_with("mixed.asc: 1 OpenPGP block"), "{:?}", l.notes);
         // Not a key at all.
-        let l = load("notes.txt", b"-----BEGIN PGP PRIVATE KEY BLOCK-----\nhello\n-----END PGP PRIVATE KEY BLOCK-----\n", None);
+        let l = load(
+            "notes.txt",
+            b"-----BEGIN PGP PRIVATE KEY BLOCK-----\nhello\n-----END PGP PRIVATE KEY BLOCK-----\n",
+            None,
+        );
         assert!(l.keys.is_empty() && l.notes[0].contains("notes.txt"), "{:?}", l.notes);
         let l = load("bin", &[0x95, 0x01, 0x02, 0xff, 0x00], None);
         assert!(l.keys.is_empty() && !l.notes.is_empty());

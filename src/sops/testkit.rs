@@ -131,6 +131,81 @@ pub fn generate_identity() -> (Zeroizing<String>, String) {
 
 pub use super::openpgp::{generate_key as generate_pgp_key, PgpKeyKind};
 
+/// The kinds of throwaway SSH keys the test encryptor makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SshKeyKind {
+    /// `ssh-ed25519`, in the OpenSSH format (`ssh-keygen -t ed25519`).
+    Ed25519,
+    /// `ssh-rsa` (2048 bits), PEM PKCS#1 (`ssh-keygen -t rsa -m PEM`).
+    Rsa,
+}
+
+/// A fresh unencrypted SSH key: `(private key file, public key line "ssh-… AAAA… comment")`.
+pub fn generate_ssh_key(kind: SshKeyKind) -> (Zeroizing<String>, String) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    fn string(out: &mut Vec<u8>, s: &[u8]) {
+        out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        out.extend_from_slice(s);
+    }
+    match kind {
+        SshKeyKind::Ed25519 => {
+            let mut seed = Zeroizing::new([0u8; 32]);
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut seed[..]);
+            let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
+            let mut blob = Vec::new();
+            string(&mut blob, b"ssh-ed25519");
+            string(&mut blob, &public);
+            let mut private = Zeroizing::new(Vec::new());
+            private.extend_from_slice(&[0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a]);
+            string(&mut private, b"ssh-ed25519");
+            string(&mut private, &public);
+            let mut both = Zeroizing::new(seed.to_vec());
+            both.extend_from_slice(&public);
+            string(&mut private, &both);
+            string(&mut private, b"test@sopsguard");
+            let mut pad = 1u8;
+            while private.len() % 8 != 0 {
+                private.push(pad);
+                pad += 1;
+            }
+            let mut file = Zeroizing::new(b"openssh-key-v1\0".to_vec());
+            string(&mut file, b"none");
+            string(&mut file, b"none");
+            string(&mut file, b"");
+            file.extend_from_slice(&1u32.to_be_bytes());
+            string(&mut file, &blob);
+            string(&mut file, &private);
+            let body = Zeroizing::new(b64.encode(&file[..]));
+            let mut pem = Zeroizing::new(String::from("-----BEGIN OPENSSH PRIVATE KEY-----\n"));
+            for chunk in body.as_bytes().chunks(70) {
+                pem.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+                pem.push('\n');
+            }
+            pem.push_str("-----END OPENSSH PRIVATE KEY-----\n");
+            (pem, format!("ssh-ed25519 {} test@sopsguard", b64.encode(&blob)))
+        }
+        SshKeyKind::Rsa => {
+            use rsa::pkcs1::EncodeRsaPrivateKey;
+            use rsa::traits::PublicKeyParts;
+            let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("RSA key generation");
+            let pem = key.to_pkcs1_pem(rsa::pkcs1::LineEnding::LF).expect("PKCS#1 PEM");
+            let mpint = |out: &mut Vec<u8>, n: &rsa::BigUint| {
+                let mut b = n.to_bytes_be();
+                if b.first().is_some_and(|x| x & 0x80 != 0) {
+                    b.insert(0, 0);
+                }
+                string(out, &b);
+            };
+            let mut blob = Vec::new();
+            string(&mut blob, b"ssh-rsa");
+            mpint(&mut blob, key.e());
+            mpint(&mut blob, key.n());
+            (Zeroizing::new(pem.to_string()), format!("ssh-rsa {} test@sopsguard", b64.encode(&blob)))
+        }
+    }
+}
+
 /// A seeded byte generator (SHA-256 in counter mode).
 struct Rng {
     seed: u64,
@@ -162,10 +237,20 @@ impl Rng {
 }
 
 fn age_wrap(recipient: &str, plain: &[u8]) -> Result<String, String> {
-    let r: age::x25519::Recipient =
-        recipient.parse().map_err(|_| format!("not an age recipient: {recipient}"))?;
-    let enc = age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient))
-        .map_err(|e| e.to_string())?;
+    let r: Box<dyn age::Recipient> = if recipient.starts_with("ssh-") {
+        Box::new(
+            recipient
+                .parse::<age::ssh::Recipient>()
+                .map_err(|_| format!("not an SSH recipient: {recipient}"))?,
+        )
+    } else {
+        Box::new(
+            recipient
+                .parse::<age::x25519::Recipient>()
+                .map_err(|_| format!("not an age recipient: {recipient}"))?,
+        )
+    };
+    let enc = age::Encryptor::with_recipients(std::iter::once(r.as_ref())).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     let armor = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
         .map_err(|e| e.to_string())?;
@@ -319,9 +404,8 @@ fn flat_meta(out: &mut Vec<(String, String)>, prefix: &str, entries: &[(String, 
 /// Encrypts `plain` as sops would with the given store and options.
 pub fn encrypt(kind: StoreKind, plain: &[u8], opts: &Options) -> Result<Vec<u8>, String> {
     let n = opts.group_count();
-    let group_empty = |g: usize| {
-        opts.groups.get(g).is_none_or(Vec::is_empty) && opts.pgp.get(g).is_none_or(Vec::is_empty)
-    };
+    let group_empty =
+        |g: usize| opts.groups.get(g).is_none_or(Vec::is_empty) && opts.pgp.get(g).is_none_or(Vec::is_empty);
     if n == 0 || (0..n).any(group_empty) {
         return Err("empty key group provided".to_owned());
     }
