@@ -56,6 +56,9 @@ struct SshIdentity {
 /// At most this many unwrapped keys are remembered (about 100 bytes each).
 const CACHE_LIMIT: usize = 1 << 16;
 
+/// SHA-256 of (key type, `enc`) → what it unwrapped to (`None`: no identity opened it).
+type UnwrapCache = Mutex<HashMap<[u8; 32], Option<Zeroizing<Vec<u8>>>>>;
+
 /// Identities available for MAC verification: age (X25519 and SSH) and OpenPGP. Key material is
 /// zeroized on drop (the `age` and `pgp` crates' key types do so), and neither `Debug` nor any
 /// error or note shows it.
@@ -66,8 +69,7 @@ pub struct Identities {
     pgp: Vec<PgpKey>,
     skipped: usize,
     notes: Vec<String>,
-    /// SHA-256 of (key type, `enc`) → what it unwrapped to (`None`: no identity opened it).
-    cache: Mutex<HashMap<[u8; 32], Option<Zeroizing<Vec<u8>>>>>,
+    cache: UnwrapCache,
 }
 
 impl fmt::Debug for Identities {

@@ -624,7 +624,7 @@ fn pgp_vectors_verify_with_their_project_key() {
         let project = dir.join(repo.replace('/', "__"));
         let key_path = project.join(key_file);
         let ids = by_key.entry(key_path.clone()).or_insert_with(|| {
-            let ids = Identities::load(&[key_path.clone()], |_| None).unwrap();
+            let ids = Identities::load(std::slice::from_ref(&key_path), |_| None).unwrap();
             assert!(ids.notes().is_empty(), "{}: {:?}", key_path.display(), ids.notes());
             assert!(!ids.pgp_fingerprints().is_empty(), "{}", key_path.display());
             ids
@@ -1464,7 +1464,7 @@ fn verified(ids: &Identities, path: &str, data: &[u8]) -> (MacStatus, Vec<String
 fn pgp_stanzas_verify_the_mac_in_every_store() {
     let (secret, fp) = testkit::generate_pgp_key(PgpKeyKind::Curve25519, None);
     let ids = Identities::from_text("k.asc", &secret).unwrap();
-    assert_eq!(ids.pgp_fingerprints(), [fp.clone()]);
+    assert_eq!(ids.pgp_fingerprints(), std::slice::from_ref(&fp));
     assert!(!format!("{ids:?}").contains("PRIVATE"));
     for (kind, name, plain) in samples() {
         let enc = testkit::encrypt(kind, plain, &Options::pgp(&[&secret])).unwrap();
