@@ -308,7 +308,7 @@ impl Identities {
     }
 
     fn add_ssh(&mut self, name: &str, text: &str, origin: Origin) {
-        let parsed = age::ssh::Identity::from_buffer(std::io::BufReader::new(text.as_bytes()), None);
+        let parsed = age::ssh::Identity::from_buffer(text.as_bytes(), None);
         let problem = match parsed {
             Ok(id @ age::ssh::Identity::Unencrypted(_)) => {
                 match age::ssh::Recipient::try_from(id.clone()) {

@@ -77,7 +77,8 @@ pub(crate) fn load(name: &str, data: &[u8], passphrase: Option<&str>) -> Loaded 
     let mut broken = 0usize;
     let parse = |bytes: &[u8], parsed: &mut Vec<PublicOrSecret>| -> bool {
         let r = catch_unwind(AssertUnwindSafe(|| {
-            let (iter, _) = PublicOrSecret::from_reader_many(bytes)?;
+            // `&[u8]` is already buffered: no unzeroized `BufReader` copy of the key.
+            let (iter, _) = PublicOrSecret::from_reader_many_buf(bytes)?;
             iter.collect::<pgp::errors::Result<Vec<_>>>()
         }));
         match r {

@@ -1649,6 +1649,33 @@ fn ssh_identities_verify_the_mac() {
     }
 }
 
+/// The shape of a passphrase-protected OpenSSH key (`ssh-keygen -N …`: aes256-ctr, bcrypt): what
+/// age reads before it would ask for the passphrase. The encrypted part is random bytes.
+fn encrypted_ssh_key() -> String {
+    use base64::Engine;
+    let (_, public) = testkit::generate_ssh_key(SshKeyKind::Ed25519);
+    let blob =
+        base64::engine::general_purpose::STANDARD.decode(public.split_whitespace().nth(1).unwrap()).unwrap();
+    let string = |out: &mut Vec<u8>, s: &[u8]| {
+        out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        out.extend_from_slice(s);
+    };
+    let mut kdf = Vec::new();
+    string(&mut kdf, &[7u8; 16]);
+    kdf.extend_from_slice(&16u32.to_be_bytes());
+    let mut f = b"openssh-key-v1\0".to_vec();
+    string(&mut f, b"aes256-ctr");
+    string(&mut f, b"bcrypt");
+    string(&mut f, &kdf);
+    f.extend_from_slice(&1u32.to_be_bytes());
+    string(&mut f, &blob);
+    string(&mut f, &[0x42u8; 144]);
+    let body = base64::engine::general_purpose::STANDARD.encode(&f);
+    let lines: Vec<String> =
+        body.as_bytes().chunks(70).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+    format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n", lines.join("\n"))
+}
+
 #[test]
 fn unusable_identities_are_notes_not_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -1660,7 +1687,8 @@ fn unusable_identities_are_notes_not_errors() {
     let (age, _) = testkit::generate_identity();
     let files = vec![
         w("readme.md", "# not a key\nsome words\n"),
-        w("enc_ssh", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAACmFlczI1Ni1jdHIAAAAGYmNyeXB0\n-----END OPENSSH PRIVATE KEY-----\n"),
+        w("enc_ssh", &encrypted_ssh_key()),
+        w("cut_ssh", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAACmFlczI1Ni1jdHIAAAAGYmNyeXB0\n-----END OPENSSH PRIVATE KEY-----\n"),
         w("broken.asc", "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nnot base64 !!!\n-----END PGP PRIVATE KEY BLOCK-----\n"),
         w("pq.txt", &format!("AGE-SECRET-KEY-PQ-1QQQQ\n{}\n", age.as_str())),
     ];
@@ -1674,7 +1702,8 @@ fn unusable_identities_are_notes_not_errors() {
     let notes = ids.notes().join("\n");
     for want in [
         "readme.md, line 2",
-        "enc_ssh:",
+        "enc_ssh: a passphrase-protected SSH key",
+        "cut_ssh: a corrupt",
         "broken.asc:",
         "pq.txt: 1 post-quantum",
         "SOPS_AGE_KEY_CMD is set but was not run",
