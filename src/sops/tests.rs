@@ -1607,14 +1607,20 @@ fn mixed_age_and_pgp_key_groups_with_shamir() {
             assert_eq!(rules, ["sops/no-identity"]);
         }
     }
-    // The data key comes out of Shamir wrong if a share is swapped for another file's.
-    let other = testkit::encrypt(SK::Json, JSON_PLAIN.as_bytes(), &{
-        let mut o2 = o.clone();
-        o2.seed = 99;
-        o2
-    })
-    .unwrap();
-    assert_eq!(verified(&cases[5].0, "y.json", &other).0, MacStatus::Verified);
+    // Group 2's PGP share swapped for the same key's share of another file: the shares combine
+    // into a wrong data key, and the file fails.
+    let mut o2 = o.clone();
+    o2.seed = 99;
+    let other = testkit::encrypt(SK::Json, JSON_PLAIN.as_bytes(), &o2).unwrap();
+    let share = |doc: &serde_json::Value| doc["sops"]["key_groups"][1]["pgp"][0]["enc"].clone();
+    let mut doc: serde_json::Value = serde_json::from_slice(&enc).unwrap();
+    let theirs = share(&serde_json::from_slice(&other).unwrap());
+    assert_ne!(share(&doc), theirs);
+    doc["sops"]["key_groups"][1]["pgp"][0]["enc"] = theirs;
+    let swapped = serde_json::to_vec_pretty(&doc).unwrap();
+    assert_eq!(verified(&cases[2].0, "x.json", &swapped).0, MacStatus::Failed);
+    // Without that group (the other two open), it still verifies.
+    assert_eq!(verified(&load(&[&a1, &a2], &[&p2]), "x.json", &swapped).0, MacStatus::Verified);
 }
 
 #[test]
