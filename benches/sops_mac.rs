@@ -3,8 +3,8 @@
 //! (data-key unwrap, every value decrypted, MAC recomputed). The same files with one OpenPGP key
 //! instead (Curve25519 and RSA-2048, 200 files each) say what a PGP unwrap costs.
 //!
-//! The scanner unwraps each distinct `enc` once per run; every iteration here starts with an
-//! empty cache, so each file's data key is unwrapped again, as in a scan of 1,000 distinct files.
+//! The scanner unwraps each distinct PGP `enc` once per run; every iteration here starts with an
+//! empty cache, so each file's data key is unwrapped again, as in a scan of distinct files.
 //!
 //! Run: `cargo bench --bench sops_mac --features testkit`.
 
