@@ -1,6 +1,10 @@
 //! MAC verification throughput: 1,000 generated sops files (YAML, JSON, dotenv, INI and binary in
 //! rotation, 20–200 values each, one age recipient) verified with one identity, as the scanner does
-//! (data-key unwrap, every value decrypted, MAC recomputed).
+//! (data-key unwrap, every value decrypted, MAC recomputed). The same files with one OpenPGP key
+//! instead (Curve25519 and RSA-2048, 200 files each) say what a PGP unwrap costs.
+//!
+//! The scanner unwraps each distinct PGP `enc` once per run; every iteration here starts with an
+//! empty cache, so each file's data key is unwrapped again, as in a scan of distinct files.
 //!
 //! Run: `cargo bench --bench sops_mac --features testkit`.
 
@@ -9,13 +13,49 @@ use std::sync::LazyLock;
 use divan::counter::ItemsCount;
 use divan::Bencher;
 use rayon::prelude::*;
-use sopsguard::sops::testkit::{self, Options};
+use sopsguard::sops::testkit::{self, Options, PgpKeyKind};
 use sopsguard::sops::{check_file, ConfigSet, Identities, MacStatus, SopsContext, StoreKind};
 
 struct Corpus {
     files: Vec<(String, Vec<u8>)>,
     identities: Identities,
     configs: ConfigSet,
+}
+
+/// 200 files keyed to one PGP key of `kind`, in the same five stores.
+fn pgp_corpus(kind: PgpKeyKind) -> Corpus {
+    let (secret, _) = testkit::generate_pgp_key(kind, None);
+    let identities = Identities::from_text("bench.asc", &secret).expect("pgp key");
+    let kinds = [StoreKind::Yaml, StoreKind::Json, StoreKind::Dotenv, StoreKind::Ini, StoreKind::Binary];
+    let ext = ["yaml", "json", "env", "ini", "bin"];
+    let files: Vec<(String, Vec<u8>)> = (0..200usize)
+        .into_par_iter()
+        .map(|i| {
+            let k = i % kinds.len();
+            let n = 20 + (i * 37) % 181;
+            let mut o = Options::pgp(&[&secret]);
+            o.seed = i as u64;
+            let data = testkit::encrypt(kinds[k], &plaintext(kinds[k], n, i), &o).expect("encrypt");
+            (format!("secrets/p{i}.sops.{}", ext[k]), data)
+        })
+        .collect();
+    let c = Corpus { files, identities, configs: ConfigSet::default() };
+    let ctx = SopsContext { configs: &c.configs, identities: &c.identities, strict: false };
+    for (p, d) in &c.files {
+        assert_eq!(check_file(p, d, &ctx).mac, MacStatus::Verified, "{p}");
+    }
+    c
+}
+
+static PGP_25519: LazyLock<Corpus> = LazyLock::new(|| pgp_corpus(PgpKeyKind::Curve25519));
+static PGP_RSA2048: LazyLock<Corpus> = LazyLock::new(|| pgp_corpus(PgpKeyKind::Rsa(2048)));
+
+fn verify_serial(bencher: Bencher, c: &Corpus) {
+    bencher.counter(ItemsCount::new(c.files.len())).bench(|| {
+        c.identities.clear_cache();
+        let ctx = SopsContext { configs: &c.configs, identities: &c.identities, strict: false };
+        c.files.iter().filter(|(p, d)| check_file(p, d, &ctx).mac == MacStatus::Verified).count()
+    });
 }
 
 fn plaintext(kind: StoreKind, n: usize, seed: usize) -> Vec<u8> {
@@ -92,17 +132,15 @@ static CORPUS: LazyLock<Corpus> = LazyLock::new(|| {
 
 fn main() {
     LazyLock::force(&CORPUS);
+    LazyLock::force(&PGP_25519);
+    LazyLock::force(&PGP_RSA2048);
     divan::main();
 }
 
 /// One thread.
 #[divan::bench(sample_count = 10)]
 fn verify_1000_files_serial(bencher: Bencher) {
-    let c = &*CORPUS;
-    bencher.counter(ItemsCount::new(c.files.len())).bench(|| {
-        let ctx = SopsContext { configs: &c.configs, identities: &c.identities, strict: false };
-        c.files.iter().filter(|(p, d)| check_file(p, d, &ctx).mac == MacStatus::Verified).count()
-    });
+    verify_serial(bencher, &CORPUS);
 }
 
 /// All cores, as the scanner runs.
@@ -110,6 +148,7 @@ fn verify_1000_files_serial(bencher: Bencher) {
 fn verify_1000_files_parallel(bencher: Bencher) {
     let c = &*CORPUS;
     bencher.counter(ItemsCount::new(c.files.len())).bench(|| {
+        c.identities.clear_cache();
         let ctx = SopsContext { configs: &c.configs, identities: &c.identities, strict: false };
         c.files.par_iter().filter(|(p, d)| check_file(p, d, &ctx).mac == MacStatus::Verified).count()
     });
@@ -121,9 +160,22 @@ fn verify_by_store(bencher: Bencher, ext: &str) {
     let c = &*CORPUS;
     let files: Vec<&(String, Vec<u8>)> = c.files.iter().filter(|(p, _)| p.ends_with(ext)).collect();
     bencher.counter(ItemsCount::new(files.len())).bench(|| {
+        c.identities.clear_cache();
         let ctx = SopsContext { configs: &c.configs, identities: &c.identities, strict: false };
         files.iter().filter(|(p, d)| check_file(p, d, &ctx).mac == MacStatus::Verified).count()
     });
+}
+
+/// 200 files keyed to one Curve25519 (ECDH) OpenPGP key, one thread.
+#[divan::bench(sample_count = 10)]
+fn verify_200_pgp_curve25519_files_serial(bencher: Bencher) {
+    verify_serial(bencher, &PGP_25519);
+}
+
+/// 200 files keyed to one RSA-2048 OpenPGP key, one thread.
+#[divan::bench(sample_count = 10)]
+fn verify_200_pgp_rsa2048_files_serial(bencher: Bencher) {
+    verify_serial(bencher, &PGP_RSA2048);
 }
 
 /// Structure checks only (no identity): parsing, metadata, ENC syntax.

@@ -189,8 +189,11 @@ pub struct ScanArgs {
     #[arg(long, short = 'j', default_value_t = 0, value_parser = parse_threads, value_name = "N", help_heading = "Scanning")]
     pub threads: usize,
 
-    /// An age identity file for MAC verification (repeatable). `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY`
-    /// and sops' default keys.txt are read too.
+    /// An identity file for MAC verification (repeatable): age identities, an OpenSSH ssh-ed25519
+    /// or ssh-rsa private key, or armored OpenPGP secret keys (`gpg --export-secret-keys --armor`;
+    /// protected ones are unlocked with SOPSGUARD_PGP_PASSPHRASE). `SOPS_AGE_KEY_FILE`,
+    /// `SOPS_AGE_KEY`, sops' default keys.txt, `SOPS_AGE_SSH_PRIVATE_KEY_FILE` (else
+    /// ~/.ssh/id_ed25519 or ~/.ssh/id_rsa) are read too; `SOPS_AGE_KEY_CMD` is never run.
     #[arg(long = "identity", short = 'i', value_name = "FILE", help_heading = "SOPS")]
     pub identities: Vec<PathBuf>,
 

@@ -108,6 +108,13 @@ fn collect(args: &ScanArgs, mode: &ScanMode) -> miette::Result<(Engine, Settings
     let options = ScanOptions { max_file_size, strict: args.strict };
     let identities =
         Identities::load(&args.identities, |k| std::env::var(k).ok()).map_err(|e| miette::miette!("{e}"))?;
+    // Identities that were found but cannot be used (protected, corrupt, unsupported): the scan
+    // goes on without them, and says so. Notes name files and fingerprints, never key material.
+    if !args.quiet {
+        for n in identities.notes() {
+            let _ = writeln!(std::io::stderr(), "sopsguard: note: {n}");
+        }
+    }
     let sops_config_override = match &args.sops_config {
         Some(p) => Some(ConfigFile {
             path: p.to_string_lossy().replace('\\', "/"),

@@ -569,7 +569,7 @@ fn decode_utf16(data: &[u8]) -> Option<Result<zeroize::Zeroizing<String>, usize>
         _ => return None,
     };
     let body = &data[2..];
-    if body.len() % 2 != 0 {
+    if !body.len().is_multiple_of(2) {
         return Some(Err(data.len() - 1));
     }
     let units = body.chunks_exact(2).map(|c| {

@@ -937,6 +937,14 @@ fn same_key(want: &WantedKey, have: &metadata::MasterKey) -> bool {
         // No version in the config: sops would use the latest one.
         return have.id.starts_with(&want.id);
     }
+    if want.kind == KeyKind::Pgp {
+        // A key id (16 hex digits) in either place names the key whose fingerprint it ends.
+        return super::openpgp::fingerprint_matches(&want.id, &have.id);
+    }
+    if want.kind == KeyKind::Age && want.id.starts_with("ssh-") {
+        // An SSH recipient: the same key type and body, whatever the comment.
+        return super::keys::same_ssh_key(&want.id, &have.id);
+    }
     norm(want.kind, &want.id) == norm(have.kind, &have.id)
 }
 
@@ -1060,7 +1068,7 @@ fn verify(
                 Hit::new(
                     "sops/no-identity",
                     key_span.clone(),
-                    format!("none of the {} loaded age identities can decrypt this file{detail}; its MAC is unverified", ctx.identities.len()),
+                    format!("none of the {} loaded identities can decrypt this file{detail}; its MAC is unverified", ctx.identities.len()),
                 )
                 .with_identity("no-identity"),
             );

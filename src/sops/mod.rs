@@ -13,6 +13,13 @@
 //! (`sops/value-tampered`, `sops/mac-mismatch`, `sops/no-identity`). Files without metadata are
 //! checked for `sops/not-encrypted` and `sops/named-but-plain`.
 //!
+//! Identities ([`Identities`], `keys.rs`): age X25519 identities, age SSH identities (`ssh-ed25519`,
+//! `ssh-rsa`) and OpenPGP secret keys (`openpgp.rs`, with rPGP), from `--identity`,
+//! `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY`, sops' default `keys.txt`, `SOPS_AGE_SSH_PRIVATE_KEY_FILE`
+//! (else `~/.ssh/id_ed25519`, else `~/.ssh/id_rsa`); `SOPSGUARD_PGP_PASSPHRASE` unlocks protected
+//! PGP keys, and `SOPS_AGE_KEY_CMD` is never run. Key groups may mix age and PGP keys, with a Shamir
+//! threshold across them, as in sops.
+//!
 //! Secrets: data keys and decrypted values live only in [`zeroize::Zeroizing`] buffers, are hashed
 //! and dropped; no message, `Debug` output or error carries them.
 //!
@@ -54,6 +61,7 @@ mod cipher;
 mod config;
 mod keys;
 mod metadata;
+mod openpgp;
 mod re2;
 mod store;
 mod tree;

@@ -4,8 +4,9 @@
 //!
 //! It follows sops' encrypt path (`sops.go:Tree.Encrypt`, `common.EncryptTree`): the same walk and
 //! rule decision as the verifier, typed plaintext encoding, the MAC over the plaintext, the MAC
-//! encrypted with `lastmodified` as AAD, the data key wrapped with age for each recipient (or split
-//! with Shamir across key groups). Values are replaced in place, so the layout of the input is kept.
+//! encrypted with `lastmodified` as AAD, the data key wrapped with age for each recipient and with
+//! OpenPGP for each PGP key (as sops' gpg path writes it: SEIPD with AES-256, ZLIB-compressed,
+//! armored), or split with Shamir across key groups. Values are replaced in place, so the layout of the input is kept.
 //! Randomness (data key, IVs, Shamir coefficients) comes from a seeded generator, so output is
 //! reproducible except for age's own ephemeral keys. Inputs must use block style for encrypted
 //! values (sops re-emits every file in block style; this encryptor keeps the input's layout).
@@ -66,6 +67,9 @@ impl Rule {
 pub struct Options {
     /// age recipients per key group (one group: flat `age` list; several: `key_groups` + Shamir).
     pub groups: Vec<Vec<String>>,
+    /// Armored OpenPGP keys (public or secret) per key group, beside the age recipients of the
+    /// same group (`pgp[i]` goes with `groups[i]`; either list may be shorter).
+    pub pgp: Vec<Vec<String>>,
     /// Shamir threshold for several groups (0 = number of groups).
     pub shamir_threshold: usize,
     /// The encryption rule (`None`: sops' default `_unencrypted` suffix). Ignored for binary.
@@ -88,6 +92,7 @@ impl Options {
     pub fn age(recipients: &[&str]) -> Options {
         Options {
             groups: vec![recipients.iter().map(|r| (*r).to_owned()).collect()],
+            pgp: Vec::new(),
             shamir_threshold: 0,
             rule: None,
             mac_only_encrypted: false,
@@ -96,6 +101,18 @@ impl Options {
             seed: 1,
             comments_as_list_items: false,
         }
+    }
+
+    /// One key group with the given armored OpenPGP keys, default rule.
+    pub fn pgp(keys: &[&str]) -> Options {
+        let mut o = Options::age(&[]);
+        o.pgp = vec![keys.iter().map(|k| (*k).to_owned()).collect()];
+        o
+    }
+
+    /// The number of key groups.
+    fn group_count(&self) -> usize {
+        self.groups.len().max(self.pgp.len())
     }
 
     /// Sets the rule.
@@ -110,6 +127,83 @@ pub fn generate_identity() -> (Zeroizing<String>, String) {
     use age::secrecy::ExposeSecret;
     let id = age::x25519::Identity::generate();
     (Zeroizing::new(id.to_string().expose_secret().to_owned()), id.to_public().to_string())
+}
+
+pub use super::openpgp::{generate_key as generate_pgp_key, PgpKeyKind};
+
+/// The kinds of throwaway SSH keys the test encryptor makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SshKeyKind {
+    /// `ssh-ed25519`, in the OpenSSH format (`ssh-keygen -t ed25519`).
+    Ed25519,
+    /// `ssh-rsa` (2048 bits), PEM PKCS#1 (`ssh-keygen -t rsa -m PEM`).
+    Rsa,
+}
+
+/// A fresh unencrypted SSH key: `(private key file, public key line "ssh-… AAAA… comment")`.
+pub fn generate_ssh_key(kind: SshKeyKind) -> (Zeroizing<String>, String) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    fn string(out: &mut Vec<u8>, s: &[u8]) {
+        out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        out.extend_from_slice(s);
+    }
+    match kind {
+        SshKeyKind::Ed25519 => {
+            let mut seed = Zeroizing::new([0u8; 32]);
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut seed[..]);
+            let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
+            let mut blob = Vec::new();
+            string(&mut blob, b"ssh-ed25519");
+            string(&mut blob, &public);
+            let mut private = Zeroizing::new(Vec::new());
+            private.extend_from_slice(&[0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a]);
+            string(&mut private, b"ssh-ed25519");
+            string(&mut private, &public);
+            let mut both = Zeroizing::new(seed.to_vec());
+            both.extend_from_slice(&public);
+            string(&mut private, &both);
+            string(&mut private, b"test@sopsguard");
+            let mut pad = 1u8;
+            while private.len() % 8 != 0 {
+                private.push(pad);
+                pad += 1;
+            }
+            let mut file = Zeroizing::new(b"openssh-key-v1\0".to_vec());
+            string(&mut file, b"none");
+            string(&mut file, b"none");
+            string(&mut file, b"");
+            file.extend_from_slice(&1u32.to_be_bytes());
+            string(&mut file, &blob);
+            string(&mut file, &private);
+            let body = Zeroizing::new(b64.encode(&file[..]));
+            let mut pem = Zeroizing::new(String::from("-----BEGIN OPENSSH PRIVATE KEY-----\n"));
+            for chunk in body.as_bytes().chunks(70) {
+                pem.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+                pem.push('\n');
+            }
+            pem.push_str("-----END OPENSSH PRIVATE KEY-----\n");
+            (pem, format!("ssh-ed25519 {} test@sopsguard", b64.encode(&blob)))
+        }
+        SshKeyKind::Rsa => {
+            use rsa::pkcs1::EncodeRsaPrivateKey;
+            use rsa::traits::PublicKeyParts;
+            let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("RSA key generation");
+            let pem = key.to_pkcs1_pem(rsa::pkcs1::LineEnding::LF).expect("PKCS#1 PEM");
+            let mpint = |out: &mut Vec<u8>, n: &rsa::BigUint| {
+                let mut b = n.to_bytes_be();
+                if b.first().is_some_and(|x| x & 0x80 != 0) {
+                    b.insert(0, 0);
+                }
+                string(out, &b);
+            };
+            let mut blob = Vec::new();
+            string(&mut blob, b"ssh-rsa");
+            mpint(&mut blob, key.e());
+            mpint(&mut blob, key.n());
+            (Zeroizing::new(pem.to_string()), format!("ssh-rsa {} test@sopsguard", b64.encode(&blob)))
+        }
+    }
 }
 
 /// A seeded byte generator (SHA-256 in counter mode).
@@ -143,10 +237,20 @@ impl Rng {
 }
 
 fn age_wrap(recipient: &str, plain: &[u8]) -> Result<String, String> {
-    let r: age::x25519::Recipient =
-        recipient.parse().map_err(|_| format!("not an age recipient: {recipient}"))?;
-    let enc = age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient))
-        .map_err(|e| e.to_string())?;
+    let r: Box<dyn age::Recipient> = if recipient.starts_with("ssh-") {
+        Box::new(
+            recipient
+                .parse::<age::ssh::Recipient>()
+                .map_err(|_| format!("not an SSH recipient: {recipient}"))?,
+        )
+    } else {
+        Box::new(
+            recipient
+                .parse::<age::x25519::Recipient>()
+                .map_err(|_| format!("not an age recipient: {recipient}"))?,
+        )
+    };
+    let enc = age::Encryptor::with_recipients(std::iter::once(r.as_ref())).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     let armor = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
         .map_err(|e| e.to_string())?;
@@ -176,24 +280,48 @@ fn build_metadata(
     rng: &mut Rng,
 ) -> Result<Vec<(String, Meta)>, String> {
     let mut md: Vec<(String, Meta)> = Vec::new();
-    let age_entries = |recips: &[String], part: &[u8]| -> Result<Meta, String> {
-        let mut list = Vec::new();
-        for r in recips {
-            list.push(vec![
-                ("enc".to_owned(), Meta::Str(age_wrap(r, part)?)),
-                ("recipient".to_owned(), Meta::Str(r.clone())),
-            ]);
+    let empty = Vec::new();
+    // One group's entries: `age` and `pgp` lists (empty ones left out, as sops 3.10+ does).
+    let group_entries = |g: usize, part: &[u8]| -> Result<Vec<(String, Meta)>, String> {
+        let mut out = Vec::new();
+        let recips = opts.groups.get(g).unwrap_or(&empty);
+        if !recips.is_empty() {
+            let mut list = Vec::new();
+            for r in recips {
+                list.push(vec![
+                    ("enc".to_owned(), Meta::Str(age_wrap(r, part)?)),
+                    ("recipient".to_owned(), Meta::Str(r.clone())),
+                ]);
+            }
+            out.push(("age".to_owned(), Meta::List(list)));
         }
-        Ok(Meta::List(list))
+        let pgp = opts.pgp.get(g).unwrap_or(&empty);
+        if !pgp.is_empty() {
+            let mut list = Vec::new();
+            for k in pgp {
+                let (mut msg, fp) = super::openpgp::encrypt_to(k, part)?;
+                if !msg.ends_with('\n') {
+                    msg.push('\n');
+                }
+                list.push(vec![
+                    ("created_at".to_owned(), Meta::Str(opts.lastmodified.clone())),
+                    ("enc".to_owned(), Meta::Str(msg)),
+                    ("fp".to_owned(), Meta::Str(fp)),
+                ]);
+            }
+            out.push(("pgp".to_owned(), Meta::List(list)));
+        }
+        Ok(out)
     };
-    if opts.groups.len() == 1 {
-        md.push(("age".to_owned(), age_entries(&opts.groups[0], key)?));
+    let n = opts.group_count();
+    if n == 1 {
+        md.extend(group_entries(0, key)?);
     } else {
-        let threshold = if opts.shamir_threshold == 0 { opts.groups.len() } else { opts.shamir_threshold };
-        let shares = keys::split(key, opts.groups.len(), threshold, &mut || rng.byte());
+        let threshold = if opts.shamir_threshold == 0 { n } else { opts.shamir_threshold };
+        let shares = keys::split(key, n, threshold, &mut || rng.byte());
         let mut groups = Vec::new();
-        for (g, share) in opts.groups.iter().zip(shares.iter()) {
-            groups.push(vec![("age".to_owned(), age_entries(g, share)?)]);
+        for (g, share) in shares.iter().enumerate() {
+            groups.push(group_entries(g, share)?);
         }
         md.push(("key_groups".to_owned(), Meta::List(groups)));
         md.push(("shamir_threshold".to_owned(), Meta::Int(threshold as i64)));
@@ -275,7 +403,10 @@ fn flat_meta(out: &mut Vec<(String, String)>, prefix: &str, entries: &[(String, 
 
 /// Encrypts `plain` as sops would with the given store and options.
 pub fn encrypt(kind: StoreKind, plain: &[u8], opts: &Options) -> Result<Vec<u8>, String> {
-    if opts.groups.is_empty() || opts.groups.iter().any(Vec::is_empty) {
+    let n = opts.group_count();
+    let group_empty =
+        |g: usize| opts.groups.get(g).is_none_or(Vec::is_empty) && opts.pgp.get(g).is_none_or(Vec::is_empty);
+    if n == 0 || (0..n).any(group_empty) {
         return Err("empty key group provided".to_owned());
     }
     let mut rng = Rng::new(opts.seed);

@@ -18,7 +18,7 @@ pub(crate) fn vector_identities(dir: &Path) -> Identities {
         let keys = entry.path().join("KEYS");
         if let Ok(rd) = std::fs::read_dir(&keys) {
             for f in rd.flatten() {
-                if f.path().extension().is_some_and(|e| e == "txt") {
+                if f.path().extension().is_some_and(|e| e == "txt" || e == "asc") {
                     files.push(f.path());
                 }
             }
@@ -76,7 +76,6 @@ fn conformance_with_shared_vectors() {
         }
         let out = check_file(file, &data, &ctx);
         let status = e["mac_status"].as_str().unwrap();
-        let has_age = got.iter().any(|r| r.1 == "age");
         // Comments left in clear (files written before sops encrypted comments, or edited):
         // sops decrypts those files and warns, and so do we.
         let hit_rules: Vec<&str> = out
@@ -88,10 +87,8 @@ fn conformance_with_shared_vectors() {
             .map(|h| h.rule.as_str())
             .collect();
         let ok = match status {
-            "valid" if has_age => out.mac == MacStatus::Verified && hit_rules.is_empty(),
-            // PGP only: structure passes, MAC cannot be verified without a PGP implementation.
-            // With age identities loaded, a note says none of them opens the file.
-            "valid" => out.mac == MacStatus::Unverified && hit_rules == ["sops/no-identity"],
+            // age and PGP alike: every project's keys are loaded.
+            "valid" => out.mac == MacStatus::Verified && hit_rules.is_empty(),
             "absent" => out.mac == MacStatus::Failed && hit_rules == ["sops/malformed"],
             "MISMATCH" => {
                 let failed = e["leaves_failed"].as_u64().unwrap_or(0) as usize;
@@ -115,6 +112,10 @@ fn conformance_with_shared_vectors() {
         }
     }
     assert!(failures.is_empty(), "{} failures:\n{}\ncounts: {counts:?}", failures.len(), failures.join("\n"));
+    eprintln!(
+        "conformance over {} vector files: {counts:?}",
+        expected.lines().filter(|l| !l.trim().is_empty()).count()
+    );
     // The derived age vectors (spec §13.3) all verify.
     let derived = dir.join("derived");
     for f in [
@@ -595,6 +596,100 @@ fn tamper_every_age_vector() {
         assert!(applied.get(what).copied().unwrap_or(0) > 0, "mutation {what} never applied: {applied:?}");
     }
     eprintln!("tamper mutations over {} files, all caught: {applied:?}", files.len());
+}
+
+/// Every PGP-keyed vector verifies with its own project's key only (`MANIFEST.tsv` names it),
+/// and a flipped byte in an encrypted value of each is caught.
+#[test]
+#[allow(clippy::print_stderr)]
+fn pgp_vectors_verify_with_their_project_key() {
+    let Some(dir) = vectors_dir() else {
+        eprintln!(
+            "skipped: ../shared/vectors not found (PGP conformance runs only beside the shared folder)"
+        );
+        return;
+    };
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).unwrap();
+    let mut by_key = std::collections::BTreeMap::<PathBuf, Identities>::new();
+    let none = ConfigSet::default();
+    let (mut verified, mut no_mac, mut flips, mut caught, mut in_mac) =
+        (0usize, 0usize, 0usize, 0usize, 0usize);
+    let mut failures = Vec::new();
+    for row in manifest.lines().skip(1) {
+        let cols: Vec<&str> = row.split('\t').collect();
+        let [repo, path, _format, key_type, key_file, _version, has_mac, ..] = cols[..] else { continue };
+        if key_type != "pgp" {
+            continue;
+        }
+        let project = dir.join(repo.replace('/', "__"));
+        let key_path = project.join(key_file);
+        let ids = by_key.entry(key_path.clone()).or_insert_with(|| {
+            let ids = Identities::load(std::slice::from_ref(&key_path), |_| None).unwrap();
+            assert!(ids.notes().is_empty(), "{}: {:?}", key_path.display(), ids.notes());
+            assert!(!ids.pgp_fingerprints().is_empty(), "{}", key_path.display());
+            ids
+        });
+        let ctx = SopsContext { configs: &none, identities: ids, strict: false };
+        let name = format!("{repo}/{path}");
+        let data = std::fs::read(project.join(path)).unwrap();
+        let out = check_file(path, &data, &ctx);
+        let hard: Vec<&str> = out
+            .hits
+            .iter()
+            .filter(|h| {
+                !(h.rule == "sops/plaintext-value" && h.severity == Some(crate::finding::Severity::Warning))
+            })
+            .map(|h| h.rule.as_str())
+            .collect();
+        if has_mac != "yes" {
+            if out.mac == MacStatus::Failed && hard == ["sops/malformed"] {
+                no_mac += 1;
+            } else {
+                failures.push(format!("{name}: no MAC: got {:?} {hard:?}", out.mac));
+            }
+            continue;
+        }
+        if out.mac != MacStatus::Verified || !hard.is_empty() {
+            failures.push(format!("{name}: got {:?} {hard:?}", out.mac));
+            continue;
+        }
+        verified += 1;
+        // A flipped byte in the first encrypted value's ciphertext.
+        let (_, loaded) = super::check::load_any(SK::for_path(path), &data);
+        let loaded = loaded.unwrap();
+        let md = super::metadata::decode(&loaded.metadata.as_ref().unwrap().node);
+        // (JSON spans hold the quotes.) A file with no encrypted value: a byte of the MAC's.
+        let value = leaves(&loaded.tree, &md.rule).into_iter().find_map(|l| {
+            let v = &data[l.span.clone()];
+            (l.encrypt && !l.comment)
+                .then(|| memchr::memmem::find(v, b"ENC[AES256_GCM,data:"))
+                .flatten()
+                .map(|i| l.span.start + i + 20)
+        });
+        let (at, want) = match value {
+            Some(at) => (at, "sops/value-tampered"),
+            None => {
+                in_mac += 1;
+                let m = memchr::memmem::find(&data, b"mac").unwrap();
+                (m + memchr::memmem::find(&data[m..], b"data:").unwrap() + 5, "sops/mac-mismatch")
+            }
+        };
+        let c = if data[at] == b'A' { b"B" } else { b"A" };
+        flips += 1;
+        let out = check_file(path, &splice(&data, at..at + 1, c), &ctx);
+        if out.mac == MacStatus::Failed && rules(&out).contains(&want) {
+            caught += 1;
+        } else {
+            failures.push(format!("{name}: flipped byte: got {:?} {:?}", out.mac, rules(&out)));
+        }
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(verified >= 100, "{verified}");
+    assert_eq!(flips, caught);
+    eprintln!(
+        "PGP vectors: {verified} verified with their project's key ({} key files), {no_mac} without a MAC refused, {caught}/{flips} flipped bytes caught ({in_mac} in the MAC of a file with no encrypted value)",
+        by_key.len()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1352,4 +1447,322 @@ fn issue15_a_comment_the_rule_encrypts_left_in_clear_is_a_plaintext_value() {
             assert!(run(&none, &ids, false, name, text.as_bytes()).hits.is_empty());
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenPGP and SSH identities
+
+use super::testkit::{PgpKeyKind, SshKeyKind};
+
+fn verified(ids: &Identities, path: &str, data: &[u8]) -> (MacStatus, Vec<String>) {
+    let configs = ConfigSet::default();
+    let out = check_file(path, data, &SopsContext { configs: &configs, identities: ids, strict: false });
+    (out.mac, out.hits.iter().map(|h| h.rule.clone()).collect())
+}
+
+#[test]
+fn pgp_stanzas_verify_the_mac_in_every_store() {
+    let (secret, fp) = testkit::generate_pgp_key(PgpKeyKind::Curve25519, None);
+    let ids = Identities::from_text("k.asc", &secret).unwrap();
+    assert_eq!(ids.pgp_fingerprints(), std::slice::from_ref(&fp));
+    assert!(!format!("{ids:?}").contains("PRIVATE"));
+    for (kind, name, plain) in samples() {
+        let enc = testkit::encrypt(kind, plain, &Options::pgp(&[&secret])).unwrap();
+        let text = String::from_utf8_lossy(&enc);
+        assert!(text.contains("BEGIN PGP MESSAGE") && text.contains(&fp), "{name}");
+        let info = inspect(name, &enc).unwrap();
+        assert_eq!(info.recipients, [Recipient { group: 0, kind: KeyKind::Pgp, id: fp.clone() }], "{name}");
+        assert_eq!(verified(&ids, name, &enc), (MacStatus::Verified, vec![]), "{name}");
+        // Another PGP key: unverified, with a note.
+        let (other, _) = testkit::generate_pgp_key(PgpKeyKind::Curve25519, None);
+        let o = Identities::from_text("o.asc", &other).unwrap();
+        assert_eq!(verified(&o, name, &enc), (MacStatus::Unverified, vec!["sops/no-identity".into()]));
+        // A value's ciphertext changed.
+        // (Not a comment: a comment that does not decrypt is kept, as sops does.)
+        let value = memchr::memmem::find_iter(&enc, b"ENC[AES256_GCM,data:").find(|&i| {
+            let end = memchr::memchr(b']', &enc[i..]).map_or(enc.len(), |e| i + e);
+            !enc[i..end].ends_with(b"type:comment")
+        });
+        if let Some(at) = value {
+            let at = at + 20;
+            let c = if enc[at] == b'A' { b"B" } else { b"A" };
+            let (mac, rules) = verified(&ids, name, &splice(&enc, at..at + 1, c));
+            assert_eq!(mac, MacStatus::Failed, "{name}");
+            assert!(
+                rules.iter().any(|r| r == "sops/value-tampered" || r == "sops/mac-mismatch"),
+                "{name}: {rules:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn pgp_enc_is_unwrapped_once_and_garbage_is_no_crash() {
+    let (secret, fp) = testkit::generate_pgp_key(PgpKeyKind::Curve25519, None);
+    let ids = Identities::from_text("k.asc", &secret).unwrap();
+    let enc = testkit::encrypt(SK::Yaml, YAML_PLAIN.as_bytes(), &Options::pgp(&[&secret])).unwrap();
+    assert_eq!(verified(&ids, "a.yaml", &enc).0, MacStatus::Verified);
+    assert_eq!(ids.cached(), 1);
+    assert_eq!(verified(&ids, "b.yaml", &enc).0, MacStatus::Verified);
+    assert_eq!(ids.cached(), 1);
+    // The PGP message replaced by garbage: the data key cannot be recovered, nothing panics.
+    let text = String::from_utf8(enc).unwrap();
+    let start = text.find("-----BEGIN PGP MESSAGE-----").unwrap();
+    let end = text.find("-----END PGP MESSAGE-----").unwrap();
+    // Every base64 line of the armor body (same layout, so the YAML still parses).
+    let mut garbage = text[..start].to_owned();
+    for line in text[start..end].split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with("-----") || t.is_empty() || t.starts_with('=') {
+            garbage.push_str(line);
+        } else {
+            garbage.push_str(&line.replace(|c: char| c.is_ascii_alphanumeric(), "A"));
+        }
+    }
+    garbage.push_str(&text[end..]);
+    assert_ne!(garbage, text);
+    assert_eq!(
+        verified(&ids, "g.yaml", garbage.as_bytes()),
+        (MacStatus::Unverified, vec!["sops/no-identity".into()])
+    );
+    // The fingerprint label is only a hint: a wrong one still opens the file.
+    let relabelled = text.replace(&fp, "0123456789ABCDEF0123456789ABCDEF01234567");
+    assert_eq!(verified(&ids, "r.yaml", relabelled.as_bytes()).0, MacStatus::Verified);
+}
+
+#[test]
+fn protected_pgp_key_through_load() {
+    let (secret, _) = testkit::generate_pgp_key(PgpKeyKind::Curve25519, Some("s3cret pass"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("key.asc");
+    std::fs::write(&path, secret.as_bytes()).unwrap();
+    let enc = testkit::encrypt(SK::Json, JSON_PLAIN.as_bytes(), &Options::pgp(&[&secret])).unwrap();
+    let without = Identities::load(std::slice::from_ref(&path), |_| None).unwrap();
+    assert!(without.is_empty());
+    assert_eq!(without.notes().len(), 1);
+    assert!(
+        without.notes()[0].contains("key.asc") && without.notes()[0].contains("SOPSGUARD_PGP_PASSPHRASE")
+    );
+    let wrong = Identities::load(std::slice::from_ref(&path), |k| {
+        (k == "SOPSGUARD_PGP_PASSPHRASE").then(|| "nope".into())
+    })
+    .unwrap();
+    assert!(wrong.is_empty() && wrong.notes()[0].contains("does not unlock"), "{:?}", wrong.notes());
+    assert!(!wrong.notes()[0].contains("nope"));
+    let right = Identities::load(std::slice::from_ref(&path), |k| {
+        (k == "SOPSGUARD_PGP_PASSPHRASE").then(|| "s3cret pass".into())
+    })
+    .unwrap();
+    assert!(right.notes().is_empty(), "{:?}", right.notes());
+    assert_eq!(verified(&right, "x.json", &enc), (MacStatus::Verified, vec![]));
+    assert_eq!(verified(&without, "x.json", &enc).0, MacStatus::Unverified);
+}
+
+#[test]
+fn mixed_age_and_pgp_key_groups_with_shamir() {
+    let (a1, r1) = testkit::generate_identity();
+    let (a2, r2) = testkit::generate_identity();
+    let (p1, _) = testkit::generate_pgp_key(PgpKeyKind::Curve25519, None);
+    let (p2, _) = testkit::generate_pgp_key(PgpKeyKind::Rsa(2048), None);
+    // One group holding both: either kind opens it.
+    let mut one = Options::age(&[&r1]);
+    one.pgp = vec![vec![p1.to_string()]];
+    let enc = testkit::encrypt(SK::Yaml, YAML_PLAIN.as_bytes(), &one).unwrap();
+    let info = inspect("x.yaml", &enc).unwrap();
+    assert_eq!(info.recipients.iter().map(|r| r.kind).collect::<Vec<_>>(), [KeyKind::Pgp, KeyKind::Age]);
+    for ids in [ids_of(&[&a1]), Identities::from_text("p1", &p1).unwrap()] {
+        assert_eq!(verified(&ids, "x.yaml", &enc), (MacStatus::Verified, vec![]));
+    }
+    // Three groups, 2 of 3: [age r1], [pgp p1], [age r2 + pgp p2].
+    let mut o = Options::age(&[]);
+    o.groups = vec![vec![r1.clone()], vec![], vec![r2.clone()]];
+    o.pgp = vec![vec![], vec![p1.to_string()], vec![p2.to_string()]];
+    o.shamir_threshold = 2;
+    let enc = testkit::encrypt(SK::Json, JSON_PLAIN.as_bytes(), &o).unwrap();
+    let groups: Vec<(usize, KeyKind)> =
+        inspect("x.json", &enc).unwrap().recipients.iter().map(|r| (r.group, r.kind)).collect();
+    assert_eq!(groups, [(0, KeyKind::Age), (1, KeyKind::Pgp), (2, KeyKind::Pgp), (2, KeyKind::Age)]);
+    let load = |age: &[&Zeroizing<String>], pgp: &[&Zeroizing<String>]| {
+        let mut text: String = age.iter().map(|s| format!("{}\n", s.as_str())).collect();
+        let mut ids = Identities::from_text("age", &text).unwrap_or_default();
+        if !pgp.is_empty() {
+            text = pgp.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n");
+            let p = Identities::from_text("pgp", &text).unwrap();
+            ids.merge(p);
+        }
+        ids
+    };
+    let cases: Vec<(Identities, MacStatus)> = vec![
+        (load(&[&a1], &[]), MacStatus::Unverified),
+        (load(&[], &[&p1]), MacStatus::Unverified),
+        (load(&[&a1], &[&p1]), MacStatus::Verified),
+        (load(&[], &[&p1, &p2]), MacStatus::Verified),
+        (load(&[&a2], &[&p1]), MacStatus::Verified),
+        (load(&[&a1, &a2], &[&p1, &p2]), MacStatus::Verified),
+    ];
+    for (i, (ids, want)) in cases.iter().enumerate() {
+        let (mac, rules) = verified(ids, "x.json", &enc);
+        assert_eq!(mac, *want, "case {i}: {rules:?}");
+        if *want == MacStatus::Unverified {
+            assert_eq!(rules, ["sops/no-identity"]);
+        }
+    }
+    // Group 2's PGP share swapped for the same key's share of another file: the shares combine
+    // into a wrong data key, and the file fails.
+    let mut o2 = o.clone();
+    o2.seed = 99;
+    let other = testkit::encrypt(SK::Json, JSON_PLAIN.as_bytes(), &o2).unwrap();
+    let share = |doc: &serde_json::Value| doc["sops"]["key_groups"][1]["pgp"][0]["enc"].clone();
+    let mut doc: serde_json::Value = serde_json::from_slice(&enc).unwrap();
+    let theirs = share(&serde_json::from_slice(&other).unwrap());
+    assert_ne!(share(&doc), theirs);
+    doc["sops"]["key_groups"][1]["pgp"][0]["enc"] = theirs;
+    let swapped = serde_json::to_vec_pretty(&doc).unwrap();
+    assert_eq!(verified(&cases[2].0, "x.json", &swapped).0, MacStatus::Failed);
+    // Without that group (the other two open), it still verifies.
+    assert_eq!(verified(&load(&[&a1, &a2], &[&p2]), "x.json", &swapped).0, MacStatus::Verified);
+}
+
+#[test]
+fn ssh_identities_verify_the_mac() {
+    for kind in [SshKeyKind::Ed25519, SshKeyKind::Rsa] {
+        let (private, public) = testkit::generate_ssh_key(kind);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("id");
+        std::fs::write(&path, private.as_bytes()).unwrap();
+        let ids = Identities::load(std::slice::from_ref(&path), |_| None).unwrap();
+        assert!(ids.notes().is_empty(), "{:?}", ids.notes());
+        assert_eq!(ids.len(), 1);
+        // The recipient as age derives it: the public key without its comment.
+        let body: Vec<&str> = public.split_whitespace().take(2).collect();
+        assert_eq!(ids.recipients(), [body.join(" ")]);
+        let enc =
+            testkit::encrypt(SK::Yaml, YAML_PLAIN.as_bytes(), &Options::age(&[&body.join(" ")])).unwrap();
+        assert_eq!(verified(&ids, "x.yaml", &enc), (MacStatus::Verified, vec![]), "{kind:?}");
+        // From SOPS_AGE_SSH_PRIVATE_KEY_FILE, and from the default ~/.ssh location.
+        let p = path.display().to_string();
+        let env =
+            Identities::load(&[], |k| (k == "SOPS_AGE_SSH_PRIVATE_KEY_FILE").then(|| p.clone())).unwrap();
+        assert_eq!(env.len(), 1);
+        let home = dir.path().join("home");
+        let name = if kind == SshKeyKind::Ed25519 { "id_ed25519" } else { "id_rsa" };
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::write(home.join(".ssh").join(name), private.as_bytes()).unwrap();
+        let h = home.display().to_string();
+        let default = Identities::load(&[], |k| (k == "HOME").then(|| h.clone())).unwrap();
+        assert_eq!(default.recipients(), ids.recipients());
+        assert_eq!(verified(&default, "x.yaml", &enc).0, MacStatus::Verified);
+    }
+}
+
+/// The shape of a passphrase-protected OpenSSH key (`ssh-keygen -N …`: aes256-ctr, bcrypt): what
+/// age reads before it would ask for the passphrase. The encrypted part is random bytes.
+fn encrypted_ssh_key() -> String {
+    use base64::Engine;
+    let (_, public) = testkit::generate_ssh_key(SshKeyKind::Ed25519);
+    let blob =
+        base64::engine::general_purpose::STANDARD.decode(public.split_whitespace().nth(1).unwrap()).unwrap();
+    let string = |out: &mut Vec<u8>, s: &[u8]| {
+        out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        out.extend_from_slice(s);
+    };
+    let mut kdf = Vec::new();
+    string(&mut kdf, &[7u8; 16]);
+    kdf.extend_from_slice(&16u32.to_be_bytes());
+    let mut f = b"openssh-key-v1\0".to_vec();
+    string(&mut f, b"aes256-ctr");
+    string(&mut f, b"bcrypt");
+    string(&mut f, &kdf);
+    f.extend_from_slice(&1u32.to_be_bytes());
+    string(&mut f, &blob);
+    string(&mut f, &[0x42u8; 144]);
+    let body = base64::engine::general_purpose::STANDARD.encode(&f);
+    let lines: Vec<String> =
+        body.as_bytes().chunks(70).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+    format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n", lines.join("\n"))
+}
+
+#[test]
+fn unusable_identities_are_notes_not_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let (age, _) = testkit::generate_identity();
+    let files = vec![
+        w("readme.md", "# not a key\nsome words\n"),
+        w("enc_ssh", &encrypted_ssh_key()),
+        w("cut_ssh", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAACmFlczI1Ni1jdHIAAAAGYmNyeXB0\n-----END OPENSSH PRIVATE KEY-----\n"),
+        w("broken.asc", "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nnot base64 !!!\n-----END PGP PRIVATE KEY BLOCK-----\n"),
+        w("pq.txt", &format!("AGE-SECRET-KEY-PQ-1QQQQ\n{}\n", age.as_str())),
+    ];
+    let ids = Identities::load(&files, |k| match k {
+        "SOPS_AGE_KEY_CMD" => Some("pass show sops".into()),
+        _ => None,
+    })
+    .unwrap();
+    // The age identity beside the post-quantum one is still loaded.
+    assert_eq!(ids.len(), 1);
+    let notes = ids.notes().join("\n");
+    for want in [
+        "readme.md, line 2",
+        "enc_ssh: a passphrase-protected SSH key",
+        "cut_ssh: a corrupt",
+        "broken.asc:",
+        "pq.txt: 1 post-quantum",
+        "SOPS_AGE_KEY_CMD is set but was not run",
+    ] {
+        assert!(notes.contains(want), "{want}: {notes}");
+    }
+    assert!(!notes.contains(&age[15..]));
+    // A file that cannot be read at all is still an error.
+    assert!(Identities::load(&[dir.path().join("missing")], |_| None).is_err());
+}
+
+#[test]
+fn recipients_compare_pgp_key_ids_and_ssh_keys() {
+    let (p, fp) = testkit::generate_pgp_key(PgpKeyKind::Curve25519, None);
+    let (_, ssh_pub) = testkit::generate_ssh_key(SshKeyKind::Ed25519);
+    let ssh_bare: String = ssh_pub.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let mut o = Options::age(&[&ssh_bare]);
+    o.pgp = vec![vec![p.to_string()]];
+    let enc = String::from_utf8(testkit::encrypt(SK::Yaml, YAML_PLAIN.as_bytes(), &o).unwrap()).unwrap();
+    let key_id = &fp[24..];
+    let run_cfg = |cfg_text: &str, file: &str| {
+        let configs = cfg(cfg_text);
+        let out = run(&configs, &Identities::none(), false, "x.yaml", file.as_bytes());
+        out.hits.iter().filter(|h| h.rule == "sops/recipients").map(|h| h.message.clone()).collect::<Vec<_>>()
+    };
+    // The rule names the key by its 16-hex id (lower case, spaced), the file by its fingerprint;
+    // the rule's SSH key carries a comment.
+    let spaced: String = key_id
+        .to_ascii_lowercase()
+        .chars()
+        .collect::<Vec<_>>()
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let rule = format!("creation_rules:\n  - pgp: '{spaced}'\n    age: '{ssh_pub}'\n");
+    assert_eq!(run_cfg(&rule, &enc), Vec::<String>::new());
+    // The file names it by key id, the rule by fingerprint.
+    let by_id = enc
+        .replace(&format!("fp: {fp}"), &format!("fp: {key_id}"))
+        .replace(&format!("fp: \"{fp}\""), &format!("fp: \"{key_id}\""));
+    assert_ne!(by_id, enc);
+    let rule = format!("creation_rules:\n  - pgp: {fp}\n    age: {ssh_bare}\n");
+    assert_eq!(run_cfg(&rule, &by_id), Vec::<String>::new());
+    // Another key: missing and extra.
+    let (_, other_fp) = testkit::generate_pgp_key(PgpKeyKind::Curve25519, None);
+    let (_, other_ssh) = testkit::generate_ssh_key(SshKeyKind::Ed25519);
+    let rule = format!("creation_rules:\n  - pgp: {}\n    age: '{other_ssh}'\n", &other_fp[24..]);
+    let msgs = run_cfg(&rule, &enc);
+    assert_eq!(msgs.len(), 4, "{msgs:?}");
+    assert!(msgs.iter().any(|m| m.starts_with("missing recipient pgp")));
+    assert!(msgs.iter().any(|m| m.starts_with("extra recipient pgp")));
+    // A key id that is only a prefix of the fingerprint is another key.
+    let rule = format!("creation_rules:\n  - pgp: {}\n    age: {ssh_bare}\n", &fp[..16]);
+    assert_eq!(run_cfg(&rule, &enc).len(), 2);
 }

@@ -233,3 +233,76 @@ fn snapshot_json() {
     let run = dir.run(&["scan", "--format", "json"]);
     insta::assert_snapshot!("json", run.stdout);
 }
+
+/// `--identity` with an armored OpenPGP secret key and an OpenSSH key: the MACs of files
+/// encrypted to them are verified, a tampered one is caught, and unusable identities are notes
+/// that never stop the scan nor show key material.
+#[test]
+fn pgp_and_ssh_identities_verify_macs() {
+    use sopsguard::sops::testkit::{self, Options, PgpKeyKind, SshKeyKind};
+    use sopsguard::sops::StoreKind;
+    let dir = Dir::new();
+    // Keys live outside the scanned directory (a scan would rightly report them as leaks).
+    let (pgp, fp) = testkit::generate_pgp_key(PgpKeyKind::Curve25519, None);
+    let (ssh, ssh_pub) = testkit::generate_ssh_key(SshKeyKind::Ed25519);
+    let ssh_recipient: String = ssh_pub.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    dir.write("keys/pgp.asc", pgp.as_bytes());
+    dir.write("keys/id_ed25519", ssh.as_bytes());
+    let plain = "apiVersion: v1\nkind: Secret\nmetadata:\n    name: db\nstringData:\n    password: hunter2-but-longer\n";
+    let enc = |o: &Options| {
+        String::from_utf8(testkit::encrypt(StoreKind::Yaml, plain.as_bytes(), o).unwrap()).unwrap()
+    };
+    let by_pgp = enc(&Options::pgp(&[&pgp]));
+    let by_ssh = enc(&Options::age(&[&ssh_recipient]));
+    assert!(by_pgp.contains(&fp) && by_pgp.contains("BEGIN PGP MESSAGE"));
+    dir.write("repo/pgp.sops.yaml", &by_pgp);
+    dir.write("repo/ssh.sops.yaml", &by_ssh);
+    let args = ["scan", "repo", "--format", "json", "-i", "keys/pgp.asc", "-i", "keys/id_ed25519"];
+    let run = dir.run(&args);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["summary"]["macs_verified"], 2, "{json}");
+    assert_eq!(json["summary"]["macs_unverified"], 0, "{json}");
+    assert!(run.stderr.is_empty() || !run.stderr.contains("note:"), "{}", run.stderr);
+    // A flipped byte in the PGP-keyed file's value: caught.
+    let at = by_pgp.find("ENC[AES256_GCM,data:").unwrap() + 20;
+    let mut tampered = by_pgp.clone().into_bytes();
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    dir.write("repo/pgp.sops.yaml", &tampered);
+    let run = dir.run(&args);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let rules: Vec<&str> =
+        json["findings"].as_array().unwrap().iter().filter_map(|f| f["rule"].as_str()).collect();
+    assert_eq!(rules, ["sops/value-tampered"], "{json}");
+    // (Recomputed, and found wrong.)
+    assert_eq!(json["summary"]["macs_unverified"], 0);
+    // Unusable identities beside the good ones: notes naming the files, and the scan goes on.
+    dir.write("repo/pgp.sops.yaml", &by_pgp);
+    let (protected, _) = testkit::generate_pgp_key(PgpKeyKind::Curve25519, Some("a passphrase"));
+    dir.write("keys/protected.asc", protected.as_bytes());
+    dir.write("keys/notes.txt", "just some notes\n");
+    let mut more = args.to_vec();
+    more.extend(["-i", "keys/protected.asc", "-i", "keys/notes.txt"]);
+    let run = dir.run_env(&more, &[("SOPS_AGE_KEY_CMD", "pass show age")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for want in [
+        "keys/protected.asc: OpenPGP key",
+        "SOPSGUARD_PGP_PASSPHRASE is not set",
+        "keys/notes.txt, line 1",
+        "SOPS_AGE_KEY_CMD is set but was not run",
+    ] {
+        assert!(run.stderr.contains(want), "{want}: {}", run.stderr);
+    }
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["summary"]["macs_verified"], 2);
+    // The right passphrase unlocks it; nothing secret is in any output.
+    let run = dir.run_env(&more, &[("SOPSGUARD_PGP_PASSPHRASE", "a passphrase")]);
+    assert!(!run.stderr.contains("protected.asc"), "{}", run.stderr);
+    for out in [&run.stdout, &run.stderr] {
+        assert!(!out.contains("a passphrase") && !out.contains("hunter2") && !out.contains("PRIVATE KEY"));
+    }
+    // An identity file that cannot be read at all still stops the scan.
+    let run = dir.run(&["scan", "repo", "-i", "keys/missing.asc"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}

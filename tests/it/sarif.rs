@@ -20,7 +20,12 @@ use sopsguard::source::Problem;
 /// The binary, with an environment that does not depend on the caller's.
 pub fn sopsguard(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sopsguard"));
-    c.current_dir(dir).env_remove("PRE_COMMIT").env_remove("SOPSGUARD_FINGERPRINT_KEY").env("NO_COLOR", "1");
+    c.current_dir(dir)
+        .env_remove("PRE_COMMIT")
+        .env_remove("SOPSGUARD_FINGERPRINT_KEY")
+        .env_remove("SOPS_AGE_SSH_PRIVATE_KEY_FILE")
+        .env_remove("SOPSGUARD_PGP_PASSPHRASE")
+        .env("NO_COLOR", "1");
     c
 }
 
