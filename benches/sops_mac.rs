@@ -22,21 +22,26 @@ struct Corpus {
     configs: ConfigSet,
 }
 
-/// 200 files keyed to one PGP key of `kind`, in the same five stores.
-fn pgp_corpus(kind: PgpKeyKind) -> Corpus {
-    let (secret, _) = testkit::generate_pgp_key(kind, None);
-    let identities = Identities::from_text("bench.asc", &secret).expect("pgp key");
+/// `count` files in the five stores in rotation (20–200 values each), encrypted with the options
+/// `options` gives, named `secrets/{prefix}{i}.sops.{ext}`; each is checked to verify with
+/// `identities`.
+fn build_corpus(
+    count: usize,
+    prefix: &str,
+    identities: Identities,
+    options: impl Fn() -> Options + Sync,
+) -> Corpus {
     let kinds = [StoreKind::Yaml, StoreKind::Json, StoreKind::Dotenv, StoreKind::Ini, StoreKind::Binary];
     let ext = ["yaml", "json", "env", "ini", "bin"];
-    let files: Vec<(String, Vec<u8>)> = (0..200usize)
+    let files: Vec<(String, Vec<u8>)> = (0..count)
         .into_par_iter()
         .map(|i| {
             let k = i % kinds.len();
-            let n = 20 + (i * 37) % 181;
-            let mut o = Options::pgp(&[&secret]);
+            let n = 20 + (i * 37) % 181; // 20..=200 values
+            let mut o = options();
             o.seed = i as u64;
             let data = testkit::encrypt(kinds[k], &plaintext(kinds[k], n, i), &o).expect("encrypt");
-            (format!("secrets/p{i}.sops.{}", ext[k]), data)
+            (format!("secrets/{prefix}{i}.sops.{}", ext[k]), data)
         })
         .collect();
     let c = Corpus { files, identities, configs: ConfigSet::default() };
@@ -45,6 +50,13 @@ fn pgp_corpus(kind: PgpKeyKind) -> Corpus {
         assert_eq!(check_file(p, d, &ctx).mac, MacStatus::Verified, "{p}");
     }
     c
+}
+
+/// 200 files keyed to one PGP key of `kind`, in the same five stores.
+fn pgp_corpus(kind: PgpKeyKind) -> Corpus {
+    let (secret, _) = testkit::generate_pgp_key(kind, None);
+    let identities = Identities::from_text("bench.asc", &secret).expect("pgp key");
+    build_corpus(200, "p", identities, || Options::pgp(&[&secret]))
 }
 
 static PGP_25519: LazyLock<Corpus> = LazyLock::new(|| pgp_corpus(PgpKeyKind::Curve25519));
@@ -109,25 +121,7 @@ fn plaintext(kind: StoreKind, n: usize, seed: usize) -> Vec<u8> {
 static CORPUS: LazyLock<Corpus> = LazyLock::new(|| {
     let (secret, recipient) = testkit::generate_identity();
     let identities = Identities::from_text("bench", &secret).expect("identity");
-    let kinds = [StoreKind::Yaml, StoreKind::Json, StoreKind::Dotenv, StoreKind::Ini, StoreKind::Binary];
-    let ext = ["yaml", "json", "env", "ini", "bin"];
-    let files: Vec<(String, Vec<u8>)> = (0..1000usize)
-        .into_par_iter()
-        .map(|i| {
-            let k = i % kinds.len();
-            let n = 20 + (i * 37) % 181; // 20..=200 values
-            let mut o = Options::age(&[&recipient]);
-            o.seed = i as u64;
-            let data = testkit::encrypt(kinds[k], &plaintext(kinds[k], n, i), &o).expect("encrypt");
-            (format!("secrets/f{i}.sops.{}", ext[k]), data)
-        })
-        .collect();
-    let c = Corpus { files, identities, configs: ConfigSet::default() };
-    let ctx = SopsContext { configs: &c.configs, identities: &c.identities, strict: false };
-    for (p, d) in &c.files {
-        assert_eq!(check_file(p, d, &ctx).mac, MacStatus::Verified, "{p}");
-    }
-    c
+    build_corpus(1000, "f", identities, || Options::age(&[&recipient]))
 });
 
 fn main() {

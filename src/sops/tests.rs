@@ -35,6 +35,18 @@ fn rules(o: &SopsOutcome) -> Vec<&str> {
     o.hits.iter().map(|h| h.rule.as_str()).collect()
 }
 
+/// The rules of a check's hits, leaving out the `sops/plaintext-value` warnings about comments
+/// left in clear (sops decrypts those files and warns, and so do we).
+fn rules_beyond_clear_comments(out: &SopsOutcome) -> Vec<&str> {
+    out.hits
+        .iter()
+        .filter(|h| {
+            !(h.rule == "sops/plaintext-value" && h.severity == Some(crate::finding::Severity::Warning))
+        })
+        .map(|h| h.rule.as_str())
+        .collect()
+}
+
 #[test]
 #[allow(clippy::print_stderr)]
 fn conformance_with_shared_vectors() {
@@ -78,14 +90,7 @@ fn conformance_with_shared_vectors() {
         let status = e["mac_status"].as_str().unwrap();
         // Comments left in clear (files written before sops encrypted comments, or edited):
         // sops decrypts those files and warns, and so do we.
-        let hit_rules: Vec<&str> = out
-            .hits
-            .iter()
-            .filter(|h| {
-                !(h.rule == "sops/plaintext-value" && h.severity == Some(crate::finding::Severity::Warning))
-            })
-            .map(|h| h.rule.as_str())
-            .collect();
+        let hit_rules = rules_beyond_clear_comments(&out);
         let ok = match status {
             // age and PGP alike: every project's keys are loaded.
             "valid" => out.mac == MacStatus::Verified && hit_rules.is_empty(),
@@ -633,14 +638,7 @@ fn pgp_vectors_verify_with_their_project_key() {
         let name = format!("{repo}/{path}");
         let data = std::fs::read(project.join(path)).unwrap();
         let out = check_file(path, &data, &ctx);
-        let hard: Vec<&str> = out
-            .hits
-            .iter()
-            .filter(|h| {
-                !(h.rule == "sops/plaintext-value" && h.severity == Some(crate::finding::Severity::Warning))
-            })
-            .map(|h| h.rule.as_str())
-            .collect();
+        let hard = rules_beyond_clear_comments(&out);
         if has_mac != "yes" {
             if out.mac == MacStatus::Failed && hard == ["sops/malformed"] {
                 no_mac += 1;
