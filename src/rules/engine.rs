@@ -6,15 +6,19 @@
 //! Keywords are matched ASCII case-insensitively; an automaton over seventy of them runs at a few
 //! hundred MB/s only, because its prefilter falls back to common bytes. So the text is lowercased
 //! once (a cheap byte map) and searched case-sensitively for one *anchor* per keyword, its rarest
-//! few bytes (`t-key-`, `y-----`, `udflar`), with the SIMD Teddy searchers of the `aho-corasick`
-//! crate, at most 16 anchors per searcher (Teddy slows down past that), as ripgrep searches literals.
+//! few bytes (`t-key-`, `udflar`), or a rare 3-byte window that several keywords share (`key` for the
+//! forty-odd `…key` spellings), with the SIMD Teddy searchers of the `aho-corasick` crate, at most 16
+//! anchors per searcher (Teddy slows down past that), as ripgrep searches literals.
 //! At each anchor occurrence the keywords holding that anchor are compared in place, so the set of
 //! triggered rules and the keyword positions are exactly those of an overlapping search for every
 //! keyword. Where Teddy is not available (no SIMD), one automaton over the anchors does the same.
 //!
 //! Rules with `scope: line` (every match on one line, holding a keyword) run their regex only on
 //! the lines holding one of their keywords: the generic credential rule is triggered by `secret`
-//! or `token` in most manifests, but only a few lines of each hold one.
+//! or `token` in most manifests, but only a few lines of each hold one. Rules with `scope: key` run
+//! only on the lines where a keyword sits in a key being given a value (`token:`, `api_key =`): in
+//! source code most `token`s are identifiers (`next_token()`), and skipping their lines is most of
+//! what keeps the credential rule cheap there.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -58,6 +62,67 @@ fn anchor(keyword: &str) -> (usize, &str) {
         .min_by_key(|&i| b[i..i + 3].iter().map(|&c| byte_weight(c)).sum::<u32>())
         .unwrap_or(0);
     (best, &keyword[best..best + LEN])
+}
+
+/// A 3-byte window that at least this many keywords hold becomes their shared anchor.
+const SHARED_MIN: usize = 3;
+
+/// The rarest a shared window must be ([`byte_weight`] of its bytes): `key` (72) is shared by the
+/// forty-odd `…key` spellings of the credential rule; `pas` or `ate` would be found everywhere.
+const SHARED_MAX_WEIGHT: u32 = 75;
+
+/// The anchor of each keyword, with its offset in the keyword. Each Teddy pass over a file costs
+/// about the same whatever it finds, and a searcher holds at most [`ANCHORS_PER_SEARCHER`]
+/// anchors: so keywords that share a rare 3-byte window anchor on it together (chosen greedily,
+/// the window held by the most keywords first), which takes the seventy-odd keywords of the
+/// built-in rules from five passes to three. The others anchor on their own rarest window
+/// ([`anchor`]). Every occurrence of a keyword holds its anchor at its offset, so finding every
+/// anchor finds every keyword.
+fn choose_anchors(keywords: &[Vec<u8>]) -> Vec<(usize, Vec<u8>)> {
+    let weight = |w: &[u8]| w.iter().map(|&c| byte_weight(c)).sum::<u32>();
+    let mut chosen: Vec<Option<(usize, Vec<u8>)>> = vec![None; keywords.len()];
+    let shareable = |k: &Vec<u8>| k.is_ascii() && k.len() > 3;
+    loop {
+        let mut count: std::collections::BTreeMap<&[u8], usize> = std::collections::BTreeMap::new();
+        for (k, c) in keywords.iter().zip(&chosen) {
+            if c.is_some() || !shareable(k) {
+                continue;
+            }
+            let mut windows: Vec<&[u8]> = k.windows(3).filter(|w| weight(w) <= SHARED_MAX_WEIGHT).collect();
+            windows.sort_unstable();
+            windows.dedup();
+            for w in windows {
+                *count.entry(w).or_default() += 1;
+            }
+        }
+        // The most shared window; among equals the rarest, then the first in byte order.
+        let Some((&best, &n)) = count.iter().min_by_key(|(w, n)| (std::cmp::Reverse(**n), weight(w), **w))
+        else {
+            break;
+        };
+        if n < SHARED_MIN {
+            break;
+        }
+        let best = best.to_vec();
+        for (k, c) in keywords.iter().zip(chosen.iter_mut()) {
+            if c.is_none() && shareable(k) {
+                if let Some(at) = k.windows(3).position(|w| w == best) {
+                    *c = Some((at, best.clone()));
+                }
+            }
+        }
+    }
+    keywords
+        .iter()
+        .zip(chosen)
+        .map(|(k, c)| {
+            c.unwrap_or_else(|| {
+                let text = std::str::from_utf8(k).expect("lowercased from a str");
+                let (offset, a) = anchor(text);
+                (offset, a.as_bytes().to_vec())
+            })
+        })
+        .collect()
 }
 
 /// Anchors per Teddy searcher: its false candidates grow with the patterns sharing its 8 buckets
@@ -127,6 +192,9 @@ pub struct Matcher {
     anchor_lens: Vec<usize>,
     /// For each keyword, the indices (into the registry) of the rules that use it.
     keyword_rules: Vec<Vec<usize>>,
+    /// The anchors, in searcher order (kept for the tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    anchors: Vec<Vec<u8>>,
 }
 
 impl Matcher {
@@ -159,10 +227,7 @@ impl Matcher {
     fn with_keywords(keywords: Vec<Vec<u8>>, keyword_rules: Vec<Vec<usize>>) -> Matcher {
         let mut by_anchor: HashMap<Vec<u8>, Vec<(usize, usize)>> = HashMap::new();
         let mut anchors: Vec<Vec<u8>> = Vec::new();
-        for (i, k) in keywords.iter().enumerate() {
-            let text = std::str::from_utf8(k).expect("lowercased from a str");
-            let (offset, a) = anchor(text);
-            let a = a.as_bytes().to_vec();
+        for (i, (offset, a)) in choose_anchors(&keywords).into_iter().enumerate() {
             if !by_anchor.contains_key(&a) {
                 anchors.push(a.clone());
             }
@@ -171,8 +236,12 @@ impl Matcher {
         let mut anchor_lens: Vec<usize> = anchors.iter().map(Vec::len).collect();
         anchor_lens.sort_unstable_by(|a, b| b.cmp(a));
         anchor_lens.dedup();
+        // Teddy compares as many leading bytes as its shortest pattern has (up to 4): anchors of
+        // 3 bytes get searchers of their own, so the longer ones are told apart on 4 bytes; sorted,
+        // so that anchors sharing a prefix share a bucket.
+        anchors.sort_by(|a, b| (a.len() >= 4, a).cmp(&(b.len() >= 4, b)));
         let search = if anchors.is_empty() { None } else { AnchorSearch::new(&anchors) };
-        Matcher { search, keywords, by_anchor, anchor_lens, keyword_rules }
+        Matcher { search, keywords, by_anchor, anchor_lens, keyword_rules, anchors }
     }
 
     /// Runs every regex rule whose keyword occurs in `data`.
@@ -183,7 +252,13 @@ impl Matcher {
         let mut triggered: Vec<Option<Vec<usize>>> = vec![None; rules.len()];
         let mut any = false;
         self.each_keyword(data, |k, start| {
+            let mut in_key = None;
             for &r in &self.keyword_rules[k] {
+                if rules[r].key_scoped
+                    && !*in_key.get_or_insert_with(|| is_in_key(data, start + self.keywords[k].len()))
+                {
+                    continue;
+                }
                 let starts = triggered[r].get_or_insert_with(Vec::new);
                 if rules[r].line_scoped {
                     starts.push(start);
@@ -281,6 +356,25 @@ fn line_windows(data: &[u8], mut starts: Vec<usize>) -> Vec<Range<usize>> {
     out
 }
 
+/// Whether the keyword ending at `end` sits in a key being given a value: key characters (ASCII
+/// letters, digits, `_`, `.`, `-`, and any non-ASCII byte, which a Unicode case-insensitive class
+/// such as `(?i)[a-z]` may match), an optional closing quote, blanks, then `:` or `=`. What every
+/// match of a `scope: key` rule holds, so checking it drops no match.
+fn is_in_key(data: &[u8], end: usize) -> bool {
+    let rest = data.get(end..).unwrap_or_default();
+    let mut i = rest
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-') || b >= 0x80))
+        .unwrap_or(rest.len());
+    if matches!(rest.get(i), Some(b'"' | b'\'')) {
+        i += 1;
+    }
+    while matches!(rest.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    matches!(rest.get(i), Some(b':' | b'='))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,16 +396,7 @@ mod tests {
         want.dedup();
         assert_eq!(got, want, "keywords {keywords:?} in {:?}", String::from_utf8_lossy(data));
         // The automaton fallback finds the same.
-        let anchors: Vec<Vec<u8>> = {
-            let mut a: Vec<Vec<u8>> = Vec::new();
-            for k in &kws {
-                let x = anchor(std::str::from_utf8(k).unwrap()).1.as_bytes().to_vec();
-                if !a.contains(&x) {
-                    a.push(x);
-                }
-            }
-            a
-        };
+        let anchors = m.anchors.clone();
         let fallback = Matcher {
             search: Some(AnchorSearch::Automaton(AhoCorasickBuilder::new().build(&anchors).unwrap())),
             ..Matcher::with_keywords(kws, (0..keywords.len()).map(|i| vec![i]).collect())
@@ -370,6 +455,129 @@ mod tests {
             );
             check(&many, &text.as_bytes()[cut..]);
         }
+    }
+
+    #[test]
+    fn keywords_share_rare_windows() {
+        let kws: Vec<Vec<u8>> = [
+            "api_key",
+            "master-key",
+            "authkey",
+            "age-secret-key-",
+            "token",
+            "xoxb-",
+            "xoxp-",
+            "xoxa-",
+            "pwd",
+        ]
+        .iter()
+        .map(|k| k.as_bytes().to_vec())
+        .collect();
+        let got = choose_anchors(&kws);
+        let text = |i: usize| String::from_utf8(got[i].1.clone()).unwrap();
+        // `key` is shared by four keywords, at each one's own offset.
+        for (i, offset) in [(0, 4), (1, 7), (2, 4), (3, 11)] {
+            assert_eq!((got[i].0, text(i).as_str()), (offset, "key"), "{i}");
+        }
+        // The Slack prefixes share `xox`; the others keep their own anchor.
+        assert!((5..8).all(|i| got[i] == (0, b"xox".to_vec())));
+        assert_eq!(got[4], (0, b"token".to_vec()));
+        assert_eq!(got[8], (0, b"pwd".to_vec()));
+        // Every keyword holds its anchor at its offset.
+        for (k, (offset, a)) in kws.iter().zip(&got) {
+            assert_eq!(&k[*offset..offset + a.len()], &a[..]);
+        }
+        // The built-in rules need three Teddy passes, not five.
+        let m = Matcher::new(&Registry::builtin());
+        assert!(m.anchors.len() <= 3 * ANCHORS_PER_SEARCHER, "{} anchors", m.anchors.len());
+    }
+
+    #[test]
+    fn keys_are_told_from_identifiers() {
+        let at = |line: &str, kw: &str| {
+            is_in_key(line.as_bytes(), line.to_lowercase().find(kw).unwrap() + kw.len())
+        };
+        for line in [
+            "token: x",
+            "TOKEN=x",
+            "api_token_v2 := x",
+            "\"token\": \"x\"",
+            "'token' : x",
+            "token\t= x",
+            "tokenſ: x",
+        ] {
+            assert!(at(line, "token"), "{line}");
+        }
+        for line in [
+            "next_token()",
+            "token",
+            "token x: y",
+            "Token::new",
+            "token\n: x",
+            "token, secret: x",
+            "tok(en): x",
+        ] {
+            let kw = if line.starts_with("tok(") { "tok" } else { "token" };
+            assert_eq!(at(line, kw), line == "Token::new", "{line}");
+        }
+    }
+
+    /// `scope: key` drops no match: on lines built from every keyword of the key-scoped built-in
+    /// rules, in and out of keys, the rules find exactly what they find when run on every line.
+    #[test]
+    fn key_scope_drops_no_match() {
+        let registry = Registry::builtin();
+        let m = Matcher::new(&registry);
+        let keyed: Vec<&super::super::Rule> = registry.rules().iter().filter(|r| r.key_scoped).collect();
+        assert!(keyed.len() >= 4, "the credential, Discord, bootstrap and WireGuard rules");
+        let values = [
+            "Zx9vQ2pL8rT4mN7bK3wY6sD1",
+            "abcdef.0123456789abcdef",
+            "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs",
+            "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=",
+        ];
+        let mut lines = Vec::new();
+        for rule in &keyed {
+            for k in &rule.keywords {
+                for (i, v) in values.iter().enumerate() {
+                    for shape in [
+                        format!("{k}: {v}"),
+                        format!("my_{k}_file = \"{v}\""),
+                        format!("X{}Y := '{v}'", k.to_uppercase()),
+                        format!("call({k}, \"{v}\")"),
+                        format!("{k}\" : {v}"),
+                        format!("# the {k} is {v}"),
+                        format!("{k}s, other_{}: {v}", ["password", "token", "privatekey", "discord"][i]),
+                    ] {
+                        lines.push(shape);
+                    }
+                }
+            }
+        }
+        let text = lines.join("\n");
+        let mut scoped = Vec::new();
+        m.scan(&registry, text.as_bytes(), &mut scoped);
+        let key = |h: &Hit| (h.rule.clone(), h.span.start, h.span.end);
+        let mut got: Vec<_> =
+            scoped.iter().filter(|h| keyed.iter().any(|r| r.id == h.rule)).map(key).collect();
+        let mut want = Vec::new();
+        for rule in &keyed {
+            for line in text.split_inclusive('\n') {
+                let start = line.as_ptr() as usize - text.as_ptr() as usize;
+                run(
+                    rule,
+                    rule.regex.as_ref().unwrap(),
+                    text.as_bytes(),
+                    start..start + line.len(),
+                    &mut want,
+                );
+            }
+        }
+        let mut want: Vec<_> = want.iter().map(key).collect();
+        got.sort();
+        want.sort();
+        assert!(want.len() > 50, "the lines hold matches ({})", want.len());
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -245,23 +245,25 @@ fn parse_rule(ctx: &mut Ctx<'_>, node: &Node) -> Option<Rule> {
             Err(e) => ctx.err(n.span.clone(), format!("invalid regex: {}", regex_reason(&e))),
         }
     }
-    let line_scoped = match node.get("scope").map(|n| (n, n.as_str())) {
-        None | Some((_, Some("file"))) => false,
-        Some((n, Some("line"))) => {
+    let (line_scoped, key_scoped) = match node.get("scope").map(|n| (n, n.as_str())) {
+        None | Some((_, Some("file"))) => (false, false),
+        Some((n, Some(scope @ ("line" | "key")))) => {
             if let Some(src) = &regex_source {
                 if regex.is_some() && !line_local(src) {
                     ctx.err(
                         n.span.clone(),
-                        "a rule with `scope` line needs a regex whose matches stay on one line (no text-start \
-                         anchor; a newline only as the last character)",
+                        format!(
+                            "a rule with `scope` {scope} needs a regex whose matches stay on one line (no \
+                             text-start anchor; a newline only as the last character)"
+                        ),
                     );
                 }
             }
-            true
+            (true, scope == "key")
         }
         Some((n, _)) => {
-            ctx.err(n.span.clone(), "`scope` must be file or line");
-            false
+            ctx.err(n.span.clone(), "`scope` must be file, line or key");
+            (false, false)
         }
     };
     let validator = node.get("validator").and_then(|n| ctx.string(n, "validator"));
@@ -323,6 +325,7 @@ fn parse_rule(ctx: &mut Ctx<'_>, node: &Node) -> Option<Rule> {
         regex,
         regex_source,
         line_scoped,
+        key_scoped,
         validator,
         docs,
         hit_examples,
@@ -444,6 +447,6 @@ mod tests {
         let errors = parse_rule_file("x.yaml", &rule("line", "abcd\\s+x")).unwrap_err();
         assert!(errors[0].message.starts_with("a rule with `scope` line needs a regex"), "{errors:?}");
         let errors = parse_rule_file("x.yaml", &rule("page", "abcd")).unwrap_err();
-        assert_eq!(errors[0].message, "`scope` must be file or line");
+        assert_eq!(errors[0].message, "`scope` must be file, line or key");
     }
 }

@@ -67,6 +67,11 @@ pub struct Rule {
     /// `scope: line`: every match of the regex lies on one line (the loader checks it) and holds one
     /// of the keywords (the rule's promise), so the regex runs only on the lines holding a keyword.
     pub line_scoped: bool,
+    /// `scope: key`: line-scoped, and every match holds one of the keywords inside a key: the
+    /// keyword is followed by key characters (ASCII letters, digits, `_`, `.`, `-`), an optional
+    /// closing quote, blanks and `:` or `=` (the rule's promise). Only such keyword occurrences
+    /// trigger it: in source code, most `token`s are identifiers, not keys being assigned.
+    pub key_scoped: bool,
     /// A named validator in code (`age-identity`, `pem-block`).
     pub validator: Option<String>,
     /// Documentation.
