@@ -1,0 +1,259 @@
+//! Step 2's `.sops.yaml` side: each tree's signature (the `.sops.yaml` files below it, computed
+//! bottom-up once per tree, [`Sigs`]), the directory contexts `(directory, signature)` pushed
+//! down to every subtree, each distinct one once ([`push_contexts`], [`Dirs`]), and the one
+//! config that governs a directory under a signature ([`Governing`]).
+
+use std::collections::HashMap;
+
+use gix::ObjectId;
+
+use super::ids::Names;
+use super::trees::TreeInfo;
+use super::UNSET;
+use crate::source::git::configs::{Configs, Signature};
+use crate::source::git::util::{join, FxMap, FxSet};
+use crate::source::Problem;
+
+/// A signature being computed (guards against a tree that contains itself).
+const IN_PROGRESS: u32 = u32::MAX - 1;
+
+/// Directory paths as `(parent, name)` chains.
+pub(super) struct Dirs {
+    pub(super) parent: Vec<u32>,
+    pub(super) name: Vec<u32>,
+    pub(super) map: FxMap<(u32, u32), u32>,
+    pub(super) paths: Vec<Option<String>>,
+}
+
+impl Dirs {
+    pub(super) fn new() -> Dirs {
+        Dirs {
+            parent: vec![UNSET],
+            name: vec![UNSET],
+            map: FxMap::default(),
+            paths: vec![Some(String::new())],
+        }
+    }
+
+    pub(super) fn child(&mut self, parent: u32, name: u32) -> u32 {
+        *self.map.entry((parent, name)).or_insert_with(|| {
+            self.parent.push(parent);
+            self.name.push(name);
+            self.paths.push(None);
+            (self.parent.len() - 1) as u32
+        })
+    }
+
+    pub(super) fn path(&mut self, dir: u32, names: &Names) -> String {
+        if let Some(p) = &self.paths[dir as usize] {
+            return p.clone();
+        }
+        let parent = self.path(self.parent[dir as usize], names);
+        let p = join(&parent, &names.list[self.name[dir as usize] as usize]);
+        self.paths[dir as usize] = Some(p.clone());
+        p
+    }
+}
+
+/// The config set (one `.sops.yaml`, or none) governing a directory under a signature.
+#[derive(Default)]
+pub(super) struct Governing {
+    pub(super) by_dir: FxMap<(u32, u32), u32>,
+    pub(super) by_path: HashMap<(String, u32), u32>,
+}
+
+impl Governing {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn of(
+        &mut self,
+        dir: u32,
+        sig: u32,
+        dirs: &mut Dirs,
+        names: &Names,
+        sigs: &Sigs,
+        configs: &mut Configs,
+        read: &dyn Fn(ObjectId) -> Result<Vec<u8>, String>,
+        problems: &mut Vec<Problem>,
+    ) -> u32 {
+        if let Some(&c) = self.by_dir.get(&(dir, sig)) {
+            return c;
+        }
+        let path = dirs.path(dir, names);
+        let c = self.of_path(&path, sig, sigs, configs, read, problems);
+        self.by_dir.insert((dir, sig), c);
+        c
+    }
+
+    pub(super) fn of_path(
+        &mut self,
+        dir: &str,
+        sig: u32,
+        sigs: &Sigs,
+        configs: &mut Configs,
+        read: &dyn Fn(ObjectId) -> Result<Vec<u8>, String>,
+        problems: &mut Vec<Problem>,
+    ) -> u32 {
+        if let Some(&c) = self.by_path.get(&(dir.to_owned(), sig)) {
+            return c;
+        }
+        let list = &sigs.list[sig as usize];
+        let mut probe = dir;
+        let nearest = loop {
+            let candidate =
+                if probe.is_empty() { ".sops.yaml".to_owned() } else { format!("{probe}/.sops.yaml") };
+            if let Ok(i) = list.binary_search_by(|(p, _)| p.as_str().cmp(&candidate)) {
+                break Some(list[i].clone());
+            }
+            if probe.is_empty() {
+                break None;
+            }
+            probe = probe.rsplit_once('/').map_or("", |(parent, _)| parent);
+        };
+        let c = configs.intern(&nearest.into_iter().collect::<Vec<_>>(), read, problems);
+        self.by_path.insert((dir.to_owned(), sig), c);
+        c
+    }
+}
+
+/// A tree's own `.sops.yaml` blob and its subtrees' `(name, signature)`.
+pub(super) type SigParts = (Option<ObjectId>, Vec<(u32, u32)>);
+
+/// The `.sops.yaml` files below each tree, interned; id 0 is "none".
+pub(super) struct Sigs {
+    pub(super) list: Vec<Signature>,
+    pub(super) map: FxMap<Signature, u32>,
+    /// A tree's own `.sops.yaml` and its subtrees' signatures (by name) → its signature.
+    pub(super) by_parts: FxMap<SigParts, u32>,
+    pub(super) of_tree: Vec<u32>,
+}
+
+impl Default for Sigs {
+    fn default() -> Self {
+        Sigs {
+            list: vec![Vec::new()],
+            map: FxMap::from_iter([(Vec::new(), 0)]),
+            by_parts: FxMap::default(),
+            of_tree: Vec::new(),
+        }
+    }
+}
+
+impl Sigs {
+    pub(super) fn of(&mut self, t: u32, trees: &[Option<TreeInfo>], names: &Names) -> u32 {
+        if self.of_tree.len() < trees.len() {
+            self.of_tree.resize(trees.len(), UNSET);
+        }
+        if self.of_tree[t as usize] < IN_PROGRESS {
+            return self.of_tree[t as usize];
+        }
+        // Post-order walk with an explicit stack (trees can be deep).
+        let mut stack: Vec<(u32, usize)> = vec![(t, 0)];
+        self.of_tree[t as usize] = IN_PROGRESS;
+        while let Some(&mut (cur, ref mut next)) = stack.last_mut() {
+            let info = trees[cur as usize].as_ref();
+            let subtrees: &[(u32, u32)] = info.map(|i| &i.subtrees[..]).unwrap_or(&[]);
+            if *next < subtrees.len() {
+                let child = subtrees[*next].1;
+                *next += 1;
+                if self.of_tree[child as usize] == UNSET {
+                    self.of_tree[child as usize] = IN_PROGRESS;
+                    stack.push((child, 0));
+                }
+                continue;
+            }
+            stack.pop();
+            let direct = info.and_then(|i| i.sops);
+            let any_child = subtrees
+                .iter()
+                .any(|s| self.of_tree[s.1 as usize] != 0 && self.of_tree[s.1 as usize] < IN_PROGRESS);
+            let parts: SigParts = if direct.is_none() && !any_child {
+                (None, Vec::new())
+            } else {
+                let kids = subtrees
+                    .iter()
+                    .map(|&(name, child)| (name, self.of_tree[child as usize]))
+                    .filter(|&(_, s)| s != 0 && s < IN_PROGRESS)
+                    .collect();
+                (direct, kids)
+            };
+            let id = if parts.0.is_none() && parts.1.is_empty() {
+                0
+            } else if let Some(&id) = self.by_parts.get(&parts) {
+                // Another tree with the same `.sops.yaml` and the same signatures below.
+                id
+            } else {
+                let mut sig: Signature = Vec::new();
+                if let Some(b) = direct {
+                    sig.push((".sops.yaml".into(), b));
+                }
+                for &(name, child) in subtrees {
+                    let s = self.of_tree[child as usize];
+                    if s == 0 || s >= IN_PROGRESS {
+                        continue;
+                    }
+                    let prefix = String::from_utf8_lossy(&names.list[name as usize]).into_owned();
+                    for (p, b) in &self.list[s as usize] {
+                        sig.push((format!("{prefix}/{p}"), *b));
+                    }
+                }
+                sig.sort();
+                sig.dedup();
+                let id = match self.map.get(&sig) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.list.len() as u32;
+                        self.list.push(sig.clone());
+                        self.map.insert(sig, id);
+                        id
+                    }
+                };
+                self.by_parts.insert(parts, id);
+                id
+            };
+            self.of_tree[cur as usize] = id;
+        }
+        self.of_tree[t as usize]
+    }
+}
+
+/// Pushes `(tree, directory, configs)` contexts down to every subtree, each distinct one once.
+pub(super) fn push_contexts(
+    work: &mut Vec<(u32, u32, u32)>,
+    seen: &mut FxSet<(u32, u32, u32)>,
+    contexts: &mut [Vec<(u32, u32)>],
+    trees: &[Option<TreeInfo>],
+    dirs: &mut Dirs,
+) {
+    // A tree's few contexts are searched in its list; the set holds those of trees with many.
+    const LISTED: usize = 16;
+    let known = |contexts: &[Vec<(u32, u32)>], seen: &FxSet<(u32, u32, u32)>, t: u32, d: u32, c: u32| {
+        let list = &contexts[t as usize];
+        if list.len() < LISTED {
+            list.contains(&(d, c))
+        } else {
+            seen.contains(&(t, d, c))
+        }
+    };
+    while let Some((t, d, c)) = work.pop() {
+        if known(contexts, seen, t, d, c) {
+            continue;
+        }
+        let list = &mut contexts[t as usize];
+        list.push((d, c));
+        match list.len() {
+            n if n == LISTED => seen.extend(list.iter().map(|&(d, c)| (t, d, c))),
+            n if n > LISTED => {
+                seen.insert((t, d, c));
+            }
+            _ => {}
+        }
+        if let Some(info) = &trees[t as usize] {
+            for &(name, child) in &info.subtrees {
+                let nd = dirs.child(d, name);
+                if !known(contexts, seen, child, nd, c) {
+                    work.push((child, nd, c));
+                }
+            }
+        }
+    }
+}
