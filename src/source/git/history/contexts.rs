@@ -7,15 +7,103 @@ use std::collections::HashMap;
 
 use gix::ObjectId;
 
+use super::graph::{Graph, Tips};
 use super::ids::Names;
+use super::loader::Tables;
 use super::trees::TreeInfo;
-use super::UNSET;
+use super::{ReadBlob, UNSET};
 use crate::source::git::configs::{Configs, Signature};
 use crate::source::git::util::{join, FxMap, FxSet};
+use crate::source::git::GitOptions;
 use crate::source::Problem;
 
 /// A signature being computed (guards against a tree that contains itself).
 const IN_PROGRESS: u32 = u32::MAX - 1;
+
+/// What the later steps need of the `.sops.yaml` files.
+pub(super) struct Contexts {
+    pub(super) sigs: Sigs,
+    pub(super) dirs: Dirs,
+    pub(super) governing: Governing,
+    pub(super) configs: Configs,
+    /// `(directory, governing config)` of each tree, sorted.
+    pub(super) of_tree: Vec<Vec<(u32, u32)>>,
+}
+
+/// Step 2's configs: the signature of each commit (set in `graph.cfg`), the contexts of every
+/// tree below a commit or a tree tip (with `all_objects`, of every tree no other tree holds too),
+/// each narrowed to the config that governs its directory. `read` reads a `.sops.yaml`.
+pub(super) fn build(
+    graph: &mut Graph,
+    tips: &Tips,
+    tables: &Tables,
+    opts: &GitOptions,
+    read: ReadBlob<'_>,
+    problems: &mut Vec<Problem>,
+) -> Contexts {
+    // Signatures (the .sops.yaml files below each tree), bottom-up, once per tree.
+    let mut sigs = Sigs::default();
+    let mut configs = Configs::new(opts.sops_config_override.as_ref());
+    // A commit's `.sops.yaml` set is its root tree's signature; contexts carry signatures until
+    // they are narrowed to the one config that governs each directory (below).
+    let cfg_of_tree = |t: u32, sigs: &mut Sigs| -> u32 { sigs.of(t, &tables.trees, &tables.names) };
+    let mut cfg = vec![UNSET; graph.commits.len()];
+    for &c in &graph.topo {
+        let t = graph.root[c as usize];
+        if t != UNSET {
+            cfg[c as usize] = cfg_of_tree(t, &mut sigs);
+        }
+    }
+
+    // Contexts: (directory, configs) of each tree, each distinct one pushed down once.
+    let mut dirs = Dirs::new();
+    let mut contexts: Vec<Vec<(u32, u32)>> = vec![Vec::new(); tables.tree_ids.len()];
+    let mut seen: FxSet<(u32, u32, u32)> = FxSet::default();
+    let mut work: Vec<(u32, u32, u32)> = Vec::new();
+    for &c in &graph.topo {
+        if graph.root[c as usize] != UNSET {
+            work.push((graph.root[c as usize], 0, cfg[c as usize]));
+        }
+    }
+    for &(_, t) in &tips.trees {
+        let cf = cfg_of_tree(t, &mut sigs);
+        work.push((t, 0, cf));
+    }
+    push_contexts(&mut work, &mut seen, &mut contexts, &tables.trees, &mut dirs);
+    if opts.all_objects {
+        // Trees nothing reaches (not even another dangling tree) are scanned as roots.
+        let mut has_parent = vec![false; tables.tree_ids.len()];
+        for info in tables.trees.iter().flatten() {
+            for &(_, child) in &info.subtrees {
+                has_parent[child as usize] = true;
+            }
+        }
+        for t in 0..tables.tree_ids.len() as u32 {
+            if contexts[t as usize].is_empty()
+                && !has_parent[t as usize]
+                && tables.trees[t as usize].is_some()
+            {
+                let cf = cfg_of_tree(t, &mut sigs);
+                work.push((t, 0, cf));
+            }
+        }
+        push_contexts(&mut work, &mut seen, &mut contexts, &tables.trees, &mut dirs);
+    }
+    drop(seen);
+    // The engine judges a file by the one `.sops.yaml` that governs it (the nearest in its
+    // directory or above), so two signatures that agree on it give the same result: a blob is
+    // scanned once per distinct governing config, not once per `.sops.yaml` edit anywhere.
+    let mut governing = Governing::default();
+    for c in &mut contexts {
+        for (d, sig) in c.iter_mut() {
+            *sig = governing.of(*d, *sig, &mut dirs, &tables.names, &sigs, &mut configs, read, problems);
+        }
+        c.sort_unstable();
+        c.dedup();
+    }
+    graph.cfg = cfg;
+    Contexts { sigs, dirs, governing, configs, of_tree: contexts }
+}
 
 /// Directory paths as `(parent, name)` chains.
 pub(super) struct Dirs {
@@ -72,7 +160,7 @@ impl Governing {
         names: &Names,
         sigs: &Sigs,
         configs: &mut Configs,
-        read: &dyn Fn(ObjectId) -> Result<Vec<u8>, String>,
+        read: ReadBlob<'_>,
         problems: &mut Vec<Problem>,
     ) -> u32 {
         if let Some(&c) = self.by_dir.get(&(dir, sig)) {
@@ -90,7 +178,7 @@ impl Governing {
         sig: u32,
         sigs: &Sigs,
         configs: &mut Configs,
-        read: &dyn Fn(ObjectId) -> Result<Vec<u8>, String>,
+        read: ReadBlob<'_>,
         problems: &mut Vec<Problem>,
     ) -> u32 {
         if let Some(&c) = self.by_path.get(&(dir.to_owned(), sig)) {

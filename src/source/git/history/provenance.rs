@@ -4,16 +4,154 @@
 //! (bitsets pushed along the topological order, 64 findings at a time), whether a ref tip and
 //! `HEAD` hold it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use gix::ObjectId;
 use rayon::prelude::*;
 
-use super::graph::{ref_order, Graph};
+use super::contexts::Contexts;
+use super::graph::{name_refs, ref_order, Graph, Tips};
 use super::ids::{BlobIds, Names};
+use super::loader::Tables;
 use super::trees::{Ent, Forest, TreeInfo, TreeRec};
-use super::UNSET;
-use crate::source::git::util::{FxMap, FxSet};
+use super::{ReadBlob, UNSET};
+use crate::finding::{Finding, Provenance};
+use crate::scan::ScanReport;
+use crate::source::git::blobs::{Scanned, Wanted};
+use crate::source::git::util::{rfc3339, FxMap, FxSet};
+
+/// What provenance reads of the earlier steps.
+pub(super) struct Walked<'a> {
+    pub(super) graph: &'a Graph,
+    pub(super) tables: &'a Tables,
+    pub(super) forest: &'a Forest,
+    pub(super) tips: &'a Tips,
+    pub(super) head: Option<ObjectId>,
+}
+
+/// Step 5: the findings of the scanned blobs into the report, each with its provenance.
+/// Findings that differ only in the config set they were found under are one finding; its
+/// commits are those of all these config sets. Findings about a file's state are kept only
+/// where a ref tip holds the file (see [`is_config_state`]).
+pub(super) fn attribute(
+    scanned: Vec<Scanned>,
+    wanted: &Wanted,
+    w: &Walked<'_>,
+    cx: &mut Contexts,
+    read: ReadBlob<'_>,
+    report: &mut ScanReport,
+) {
+    let graph = w.graph;
+    type Key = (String, ObjectId, String, usize, usize, String, String);
+    let mut merged: BTreeMap<Key, (Finding, BTreeSet<u32>, bool)> = BTreeMap::new();
+    for mut s in scanned {
+        let g = &wanted.groups[s.group as usize];
+        let v = &g.variants[s.variant as usize];
+        let findings = std::mem::take(&mut s.result.findings);
+        report.add(s.bytes, s.result);
+        for f in findings {
+            let key = (
+                f.path.clone(),
+                g.id,
+                f.rule.clone(),
+                f.location.byte_start,
+                f.location.byte_end,
+                f.fingerprint.clone(),
+                f.message.clone(),
+            );
+            merged.entry(key).or_insert_with(|| (f, BTreeSet::new(), v.tag == 1)).1.insert(v.cfg);
+        }
+    }
+    let mut queries: BTreeMap<Query, usize> = BTreeMap::new();
+    for (key, (_, cfgs, object)) in &merged {
+        if !object {
+            let n = queries.len();
+            queries.entry((key.0.clone(), key.1, cfgs.iter().copied().collect())).or_insert(n);
+        }
+    }
+    let mut query_list: Vec<(usize, Query)> = queries.iter().map(|(k, &i)| (i, k.clone())).collect();
+    query_list.sort_by_key(|x| x.0);
+    let query_list: Vec<Query> = query_list.into_iter().map(|x| x.1).collect();
+    // For each queried path, the config governing it under each signature.
+    let mut governed: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for q in &query_list {
+        if !governed.contains_key(&q.0) {
+            let dir = q.0.rsplit_once('/').map_or("", |(d, _)| d);
+            let by_sig = (0..cx.sigs.list.len() as u32)
+                .map(|sig| {
+                    cx.governing.of_path(dir, sig, &cx.sigs, &mut cx.configs, read, &mut report.problems)
+                })
+                .collect();
+            governed.insert(q.0.clone(), by_sig);
+        }
+    }
+    let ctx = AnnotateCtx {
+        governed: &governed,
+        graph,
+        trees: &w.tables.trees,
+        recs: &w.tables.recs,
+        forest: w.forest,
+        names: &w.tables.names,
+        blobs: &w.tables.blobs,
+        head: w.head,
+        commit_tips: &w.tips.commits,
+        tree_tips: &w.tips.trees,
+    };
+    let annotations = annotate(&query_list, &ctx);
+    let ref_names = ref_order(&w.tips.commits, &w.tips.trees);
+    // File-state findings (rule drift, orphan, recipients, integrity) on versions no ref tip holds
+    // cannot be acted on: counted, not listed. At tips, one per path, rule and identity.
+    let mut untipped = 0usize;
+    let mut config_state: HashMap<(String, String, String), usize> = HashMap::new();
+    for (key, (mut f, cfgs, object)) in merged {
+        let blob = Some(key.1.to_string());
+        f.provenance = Some(if object {
+            let mut refs: Vec<String> =
+                w.tips.blobs.iter().filter(|b| b.1 == key.1).map(|b| b.0.clone()).collect();
+            refs.sort();
+            Provenance { source: "object".into(), blob, refs, ..Provenance::default() }
+        } else {
+            let q = queries[&(key.0.clone(), key.1, cfgs.iter().copied().collect::<Vec<u32>>())];
+            let a = &annotations[q];
+            let intro = a.intro.map(|c| &graph.commits[c as usize]);
+            Provenance {
+                source: "commit".into(),
+                blob,
+                commit: intro.map(|c| c.0.to_string()),
+                author: intro.map(|c| c.1.author.clone()),
+                date: intro.map(|c| rfc3339(c.1.author_time)),
+                commits: Some(a.count),
+                refs: name_refs(&a.refs, &ref_names),
+                at_head: Some(a.at_head),
+            }
+        });
+        if is_config_state(&f.rule) && !object {
+            let q = queries[&(key.0.clone(), key.1, cfgs.iter().copied().collect::<Vec<u32>>())];
+            if !annotations[q].at_tip {
+                untipped += 1;
+                continue;
+            }
+            // At another ref's tip only (a stale branch, an old tag): worth knowing, not an
+            // error of the branch being worked on.
+            if !annotations[q].at_head {
+                f.severity = crate::finding::Severity::Note;
+                f.properties.insert("not_at_head".into(), serde_json::Value::from(true));
+            }
+            let group = (f.path.clone(), f.rule.clone(), f.fingerprint.clone());
+            if let Some(&i) = config_state.get(&group) {
+                crate::finding::merge_version(&mut report.findings[i], f);
+                continue;
+            }
+            config_state.insert(group, report.findings.len());
+        }
+        report.findings.push(f);
+    }
+    if untipped > 0 {
+        report.notes.push(format!(
+            "{untipped} findings about the state of file versions no ref tip holds (rule drift, orphans, recipients, integrity) are not listed (they cannot be acted on; leaks in those versions are)"
+        ));
+    }
+}
 
 /// Rules about a file's state, against `.sops.yaml` (or about a `.sops.yaml` itself) or as a
 /// sops file (a broken structure, a MAC that does not verify, no identity to verify it), not
