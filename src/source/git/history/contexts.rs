@@ -110,7 +110,7 @@ pub(super) struct Dirs {
     pub(super) parent: Vec<u32>,
     pub(super) name: Vec<u32>,
     pub(super) map: FxMap<(u32, u32), u32>,
-    pub(super) paths: Vec<Option<String>>,
+    paths: Vec<Option<String>>,
 }
 
 impl Dirs {
@@ -146,8 +146,8 @@ impl Dirs {
 /// The config set (one `.sops.yaml`, or none) governing a directory under a signature.
 #[derive(Default)]
 pub(super) struct Governing {
-    pub(super) by_dir: FxMap<(u32, u32), u32>,
-    pub(super) by_path: HashMap<(String, u32), u32>,
+    by_dir: FxMap<(u32, u32), u32>,
+    by_path: HashMap<(String, u32), u32>,
 }
 
 impl Governing {
@@ -204,14 +204,14 @@ impl Governing {
 }
 
 /// A tree's own `.sops.yaml` blob and its subtrees' `(name, signature)`.
-pub(super) type SigParts = (Option<ObjectId>, Vec<(u32, u32)>);
+type SigParts = (Option<ObjectId>, Vec<(u32, u32)>);
 
 /// The `.sops.yaml` files below each tree, interned; id 0 is "none".
 pub(super) struct Sigs {
     pub(super) list: Vec<Signature>,
     pub(super) map: FxMap<Signature, u32>,
     /// A tree's own `.sops.yaml` and its subtrees' signatures (by name) → its signature.
-    pub(super) by_parts: FxMap<SigParts, u32>,
+    by_parts: FxMap<SigParts, u32>,
     pub(super) of_tree: Vec<u32>,
 }
 
@@ -305,7 +305,7 @@ impl Sigs {
 }
 
 /// Pushes `(tree, directory, configs)` contexts down to every subtree, each distinct one once.
-pub(super) fn push_contexts(
+fn push_contexts(
     work: &mut Vec<(u32, u32, u32)>,
     seen: &mut FxSet<(u32, u32, u32)>,
     contexts: &mut [Vec<(u32, u32)>],

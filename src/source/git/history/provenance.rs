@@ -157,7 +157,7 @@ pub(super) fn attribute(
 /// sops file (a broken structure, a MAC that does not verify, no identity to verify it), not
 /// about exposed values: in history, reported only where a ref tip holds the blob. A version
 /// that was broken and fixed before any ref pointed at it needs no repair; a leak in it does.
-pub(super) fn is_config_state(rule: &str) -> bool {
+fn is_config_state(rule: &str) -> bool {
     matches!(
         rule,
         "sops/rule-drift"
@@ -172,31 +172,31 @@ pub(super) fn is_config_state(rule: &str) -> bool {
 }
 
 /// `(path, blob, governing configs)` whose provenance a finding needs.
-pub(super) type Query = (String, ObjectId, Vec<u32>);
+type Query = (String, ObjectId, Vec<u32>);
 
 /// Provenance of one `(path, blob, config sets)`.
 #[derive(Default)]
-pub(super) struct Annotation {
-    pub(super) intro: Option<u32>,
+struct Annotation {
+    intro: Option<u32>,
     pub(super) count: usize,
     /// Positions in [`ref_order`] of the refs that contain it.
     pub(super) refs: Vec<u32>,
-    pub(super) at_head: bool,
+    at_head: bool,
     /// Whether a ref tip (a commit tip's tree or a tree tip) holds the file: what a config-state
     /// finding needs to be actionable.
-    pub(super) at_tip: bool,
+    at_tip: bool,
 }
 
 /// Queried directories by name ids.
 #[derive(Default)]
-pub(super) struct Trie {
-    pub(super) nodes: Vec<TrieNode>,
+struct Trie {
+    nodes: Vec<TrieNode>,
 }
 
 #[derive(Default)]
-pub(super) struct TrieNode {
+struct TrieNode {
     pub(super) children: Vec<(u32, u32)>,
-    pub(super) queries: Vec<u32>,
+    queries: Vec<u32>,
 }
 
 impl Trie {
@@ -222,7 +222,7 @@ impl Trie {
     /// The queries whose file tree `t` (standing at `node`) holds, sorted. `empty` is shared by
     /// every empty answer (most are), so that those cost no allocation.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn hits(
+    fn hits(
         &self,
         node: u32,
         t: u32,
@@ -262,9 +262,9 @@ impl Trie {
 }
 
 /// What [`annotate`] reads.
-pub(super) struct AnnotateCtx<'a> {
+struct AnnotateCtx<'a> {
     /// Per queried path, the governing config under each signature.
-    pub(super) governed: &'a BTreeMap<String, Vec<u32>>,
+    governed: &'a BTreeMap<String, Vec<u32>>,
     pub(super) graph: &'a Graph,
     pub(super) trees: &'a [Option<TreeInfo>],
     pub(super) recs: &'a [Option<TreeRec>],
@@ -276,7 +276,7 @@ pub(super) struct AnnotateCtx<'a> {
     pub(super) tree_tips: &'a [(String, u32)],
 }
 
-pub(super) fn annotate(queries: &[Query], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
+fn annotate(queries: &[Query], cx: &AnnotateCtx<'_>) -> Vec<Annotation> {
     let mut out: Vec<Annotation> = (0..queries.len()).map(|_| Annotation::default()).collect();
     if queries.is_empty() {
         return out;

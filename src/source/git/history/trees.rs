@@ -59,9 +59,9 @@ impl TreeRec {
 }
 
 /// Kinds of tree entries as step 1 sees them.
-pub(super) const K_TREE: u8 = 0;
-pub(super) const K_FILE: u8 = 1;
-pub(super) const K_GITLINK: u8 = 2;
+const K_TREE: u8 = 0;
+const K_FILE: u8 = 1;
+const K_GITLINK: u8 = 2;
 
 /// One parsed tree entry: offsets into the tree's bytes (the id follows the name's NUL).
 #[derive(Clone, Copy, Debug)]
@@ -77,7 +77,7 @@ impl Pe {
     }
     /// The whole entry from the name on (name, NUL, id); entries of the same kind compare equal
     /// when these bytes and the kind match.
-    pub(super) fn raw<'d>(&self, data: &'d [u8], hash_len: usize) -> &'d [u8] {
+    fn raw<'d>(&self, data: &'d [u8], hash_len: usize) -> &'d [u8] {
         &data[self.name as usize..(self.name + self.len) as usize + 1 + hash_len]
     }
     pub(super) fn id<'d>(&self, data: &'d [u8], hash_len: usize) -> &'d oid {
@@ -91,7 +91,7 @@ impl Pe {
 /// The hot path of step 1: offsets only, no allocation but the list. The lookup modes use
 /// [`util::parse_tree`] (owned entries, modes checked by gix); on well-formed trees both read
 /// the same names, ids and kinds (tested below).
-pub(super) fn parse_tree(data: &[u8], hash_len: usize) -> Result<Vec<Pe>, Vec<Pe>> {
+fn parse_tree(data: &[u8], hash_len: usize) -> Result<Vec<Pe>, Vec<Pe>> {
     let mut out = Vec::with_capacity(data.len() / 32);
     let mut i = 0usize;
     while i < data.len() {
@@ -134,7 +134,7 @@ pub(super) struct Analysis {
 }
 
 /// Subtrees and file edits gathered while comparing a tree with its base.
-pub(super) struct Acc {
+struct Acc {
     pub(super) missing: Vec<(u32, ObjectId)>,
     pub(super) subs: Vec<(u32, u32)>,
     pub(super) added: Vec<Ent>,
@@ -142,7 +142,7 @@ pub(super) struct Acc {
 }
 
 impl Acc {
-    pub(super) fn new_sub(
+    fn new_sub(
         &mut self,
         d: &[u8],
         e: &Pe,
@@ -239,7 +239,7 @@ impl Acc {
 }
 
 /// The length of the longest common prefix, compared in blocks (one `memcmp` per block).
-pub(super) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
     let mut i = 0;
     for block in [4096, 512, 64] {
@@ -254,7 +254,7 @@ pub(super) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 }
 
 /// The length of the longest common suffix, at most `max`.
-pub(super) fn common_suffix(a: &[u8], b: &[u8], max: usize) -> usize {
+fn common_suffix(a: &[u8], b: &[u8], max: usize) -> usize {
     let (la, lb) = (a.len(), b.len());
     let mut i = 0;
     for block in [4096, 512, 64] {
@@ -356,8 +356,8 @@ pub(super) fn analyze(
 
 /// Trees kept while their delta children are still to come.
 pub(super) struct Frontier {
-    pub(super) slots: Vec<Mutex<Option<Arc<Kept>>>>,
-    pub(super) pending: Vec<AtomicU32>,
+    slots: Vec<Mutex<Option<Arc<Kept>>>>,
+    pending: Vec<AtomicU32>,
 }
 
 impl Frontier {
