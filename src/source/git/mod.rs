@@ -57,10 +57,19 @@ pub struct GitOptions {
     /// Worker threads; 0 means one per core. The report is the same whatever the number.
     pub threads: usize,
     /// Whether a history scan frees its tables (commits, trees, names; hundreds of MB on a large
-    /// history) before it returns. A process that exits right after the scan, like the CLI, can
-    /// leave them to the operating system instead: freeing them piece by piece costs tens of
-    /// milliseconds of CPU at the end of the scan.
-    pub free_tables: bool,
+    /// history) before it returns; see [`GitOptions::exiting_after_scan`].
+    pub(crate) free_tables: bool,
+}
+
+impl GitOptions {
+    /// For a process that exits right after the scan, like the CLI: a history scan then leaves
+    /// its tables (commits, trees, names; hundreds of MB on a large history) to the operating
+    /// system instead of freeing them piece by piece, which costs tens of milliseconds of CPU at
+    /// the end of the scan. The report is the same. Without it, a scan frees all it allocated.
+    pub fn exiting_after_scan(mut self) -> Self {
+        self.free_tables = false;
+        self
+    }
 }
 
 impl Default for GitOptions {

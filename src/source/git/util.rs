@@ -331,8 +331,9 @@ pub(crate) fn read_object(repo: &gix::Repository, id: gix::ObjectId) -> Result<V
 }
 
 /// Drops a large value on another thread: freeing history's tables takes tens of milliseconds
-/// the caller need not wait for. Unless `free` is false (see [`super::GitOptions::free_tables`]):
-/// then the value is never dropped, and its memory goes back when the process exits.
+/// the caller need not wait for. Unless `free` is false (see
+/// [`super::GitOptions::exiting_after_scan`]): then the value is never dropped, and its memory
+/// goes back when the process exits.
 pub(crate) fn drop_later<T: Send + 'static>(value: T, free: bool) {
     if !free {
         std::mem::forget(value);
