@@ -19,7 +19,7 @@
 //!   hold it, the refs that still reach one of them (at most 16 named: HEAD, branches, remote
 //!   branches, tags, then others such as pull-request refs; then `… and N more`), and whether
 //!   `HEAD` holds it. With `all_objects`, blobs no tree names are scanned under their id as path,
-//!   with provenance source `object`. See `history.rs` for how this stays at pack speed.
+//!   with provenance source `object`. See `history/mod.rs` for how this stays at pack speed.
 //!
 //! Problems with single objects (missing in a partial clone, corrupt) are listed in
 //! [`ScanReport::problems`] and the scan goes on. Nothing here prints; progress goes through
