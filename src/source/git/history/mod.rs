@@ -24,6 +24,12 @@
 //!    settled by one more walk of the delta forest), the earliest in topological order (the
 //!    introducing commit), how many, which refs reach one of them (bitsets pushed along the
 //!    topological order, 64 findings at a time), and whether `HEAD` holds it.
+//!
+//! One file a concern: `loader.rs` (step 1 and the lookups of what the stream missed),
+//! `trees.rs` (a tree's entries as an edit of its delta base; the delta forest), `graph.rs` and
+//! `contexts.rs` (step 2: refs and commits; signatures, contexts, governing configs),
+//! `naming.rs` (step 3), `super::blobs` (step 4, shared with `--range`), `provenance.rs`
+//! (step 5), and `ids.rs` (the dense name and blob ids they share). [`scan`] is the pipeline.
 
 mod contexts;
 mod graph;
@@ -55,6 +61,8 @@ const UNSET: u32 = u32::MAX;
 /// Reads a blob (a `.sops.yaml`) by id: its bytes, or why not, in one line.
 type ReadBlob<'a> = &'a dyn Fn(ObjectId) -> Result<Vec<u8>, String>;
 
+/// Scans every blob reachable from any ref (with `all_objects`, every blob): the five steps of
+/// the module documentation, in order.
 pub(crate) fn scan(
     engine: &Engine,
     start: &Path,
