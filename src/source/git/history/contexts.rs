@@ -345,3 +345,139 @@ fn push_contexts(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn oid(b: u8) -> ObjectId {
+        ObjectId::from_bytes_or_panic(&[b; 20])
+    }
+
+    fn names(list: &[&str]) -> Names {
+        let mut n = Names::default();
+        for name in list {
+            n.intern(name.as_bytes());
+        }
+        n
+    }
+
+    fn info(subtrees: &[(u32, u32)], sops: Option<u8>) -> Option<TreeInfo> {
+        Some(TreeInfo { subtrees: subtrees.into(), missing: Vec::new(), sops: sops.map(oid) })
+    }
+
+    #[test]
+    fn dirs_are_interned_chains() {
+        let names = names(&["apps", "base"]);
+        let mut dirs = Dirs::new();
+        let apps = dirs.child(0, 0);
+        let base = dirs.child(apps, 1);
+        assert_eq!(dirs.child(0, 0), apps);
+        assert_ne!(dirs.child(0, 1), base);
+        assert_eq!(dirs.path(0, &names), "");
+        assert_eq!(dirs.path(base, &names), "apps/base");
+        assert_eq!(dirs.path(apps, &names), "apps");
+    }
+
+    #[test]
+    fn signatures_are_the_sops_files_below_a_tree() {
+        let names = names(&["apps", "docs", "other"]);
+        // 0: `.sops.yaml` (1) and apps/ (1, its own `.sops.yaml` 2) and docs/ (2, none);
+        // 3: a tree whose only config is apps/.sops.yaml, through the same subtree 1.
+        let trees = vec![
+            info(&[(0, 1), (1, 2)], Some(1)),
+            info(&[], Some(2)),
+            info(&[], None),
+            info(&[(2, 1)], None),
+        ];
+        let mut sigs = Sigs::default();
+        let root = sigs.of(0, &trees, &names);
+        assert_eq!(
+            sigs.list[root as usize],
+            vec![(".sops.yaml".to_owned(), oid(1)), ("apps/.sops.yaml".to_owned(), oid(2))]
+        );
+        assert_eq!(sigs.of(2, &trees, &names), 0, "no .sops.yaml below: the empty signature");
+        let apps = sigs.of(1, &trees, &names);
+        assert_eq!(sigs.list[apps as usize], vec![(".sops.yaml".to_owned(), oid(2))]);
+        let other = sigs.of(3, &trees, &names);
+        assert_eq!(sigs.list[other as usize], vec![("other/.sops.yaml".to_owned(), oid(2))]);
+        // Asked again, the same ids; three distinct signatures besides the empty one.
+        assert_eq!((sigs.of(0, &trees, &names), sigs.of(3, &trees, &names)), (root, other));
+        assert_eq!(sigs.list.len(), 4);
+    }
+
+    #[test]
+    fn the_nearest_sops_file_governs() {
+        let names = names(&["apps"]);
+        let trees = vec![info(&[(0, 1)], Some(1)), info(&[], Some(2))];
+        let mut sigs = Sigs::default();
+        let root = sigs.of(0, &trees, &names);
+        let reads = RefCell::new(Vec::new());
+        let read = |id: ObjectId| {
+            reads.borrow_mut().push(id);
+            Ok(b"creation_rules: []\n".to_vec())
+        };
+        let mut configs = Configs::new(None);
+        let mut problems = Vec::new();
+        let mut governing = Governing::default();
+        let mut of =
+            |dir: &str, sig: u32| governing.of_path(dir, sig, &sigs, &mut configs, &read, &mut problems);
+        let deep = of("apps/x/y", root);
+        assert_eq!(of("apps", root), deep);
+        let top = of("other", root);
+        assert_eq!(of("", root), top);
+        assert_ne!(deep, top);
+        let none = of("apps", 0);
+        assert!(none != deep && none != top);
+        // Each config was read once, when its set was first met.
+        assert_eq!(*reads.borrow(), vec![oid(2), oid(1)]);
+        assert!(problems.is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_sops_file_is_a_problem() {
+        let names = names(&[]);
+        let trees = vec![info(&[], Some(1))];
+        let mut sigs = Sigs::default();
+        let root = sigs.of(0, &trees, &names);
+        let read = |_: ObjectId| Err("missing from the object database".to_owned());
+        let (mut configs, mut problems) = (Configs::new(None), Vec::new());
+        Governing::default().of_path("", root, &sigs, &mut configs, &read, &mut problems);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path, ".sops.yaml");
+    }
+
+    #[test]
+    fn contexts_are_pushed_down_once_each() {
+        // 0 holds the same subtree 1 under two names; 1 holds 2.
+        let names = names(&["a", "b", "c"]);
+        let trees = vec![info(&[(0, 1), (1, 1)], None), info(&[(2, 2)], None), info(&[], None)];
+        let mut dirs = Dirs::new();
+        let mut seen = FxSet::default();
+        let mut contexts = vec![Vec::new(); 3];
+        let mut push = |work: Vec<(u32, u32, u32)>, contexts: &mut Vec<Vec<(u32, u32)>>, dirs: &mut Dirs| {
+            let mut work = work;
+            push_contexts(&mut work, &mut seen, contexts, &trees, dirs);
+        };
+        push(vec![(0, 0, 5)], &mut contexts, &mut dirs);
+        let paths = |dirs: &mut Dirs, list: &[(u32, u32)]| -> Vec<(String, u32)> {
+            let mut v: Vec<(String, u32)> = list.iter().map(|&(d, c)| (dirs.path(d, &names), c)).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(paths(&mut dirs, &contexts[0]), vec![(String::new(), 5)]);
+        assert_eq!(paths(&mut dirs, &contexts[1]), vec![("a".into(), 5), ("b".into(), 5)]);
+        assert_eq!(paths(&mut dirs, &contexts[2]), vec![("a/c".into(), 5), ("b/c".into(), 5)]);
+        // The same root again adds nothing; another config adds its own contexts.
+        push(vec![(0, 0, 5)], &mut contexts, &mut dirs);
+        assert_eq!(contexts.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 2, 2]);
+        push(vec![(0, 0, 6)], &mut contexts, &mut dirs);
+        assert_eq!(contexts.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 4, 4]);
+        // Past the listed ones (16 a tree), contexts are deduplicated through the set.
+        for round in 0..2 {
+            push((10..40).map(|c| (0, 0, c)).collect(), &mut contexts, &mut dirs);
+            assert_eq!(contexts.iter().map(Vec::len).collect::<Vec<_>>(), vec![32, 64, 64], "round {round}");
+        }
+    }
+}
