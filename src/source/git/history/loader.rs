@@ -186,13 +186,24 @@ impl Tables {
 pub(super) struct Loader<'r> {
     repo: &'r gix::Repository,
     hash: gix::hash::Kind,
-    /// What could not be looked up (reported once the blobs are named).
-    pub(super) problems: Vec<Problem>,
+    /// What could not be looked up (see [`Loader::report`]).
+    problems: Vec<Problem>,
 }
 
 impl<'r> Loader<'r> {
     pub(super) fn new(repo: &'r gix::Repository) -> Self {
         Loader { repo, hash: repo.object_hash(), problems: Vec::new() }
+    }
+
+    /// Adds the problems of step 1 to the report, once the blobs are named: the commits and
+    /// trees that could not be parsed (sorted, each once), then what could not be looked up.
+    pub(super) fn report(self, mut malformed: Vec<String>, report: &mut ScanReport) {
+        malformed.sort();
+        malformed.dedup();
+        for message in malformed {
+            report.problems.push(Problem { path: "(object database)".into(), message });
+        }
+        report.problems.extend(self.problems);
     }
 
     /// Looks up a commit the stream did not deliver and appends it to `commits`.

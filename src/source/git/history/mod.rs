@@ -48,7 +48,6 @@ use super::blobs::Prefetch;
 use super::util;
 use super::{GitError, GitOptions, Progress};
 use crate::scan::{Engine, ScanReport};
-use crate::source::Problem;
 
 use graph::{classify_tips, list_refs, Graph};
 use loader::{load, open_odb, Loader};
@@ -109,13 +108,7 @@ pub(crate) fn scan(
         let forest = Forest::new(&tables.recs);
         let wanted =
             naming::name_blobs(&forest, &tables, &mut cx, &tips, &odb, opts.all_objects, &read, &mut report);
-        let mut malformed = loaded.malformed;
-        malformed.sort();
-        malformed.dedup();
-        for message in malformed {
-            report.problems.push(Problem { path: "(object database)".into(), message });
-        }
-        report.problems.append(&mut loader.problems);
+        loader.report(loaded.malformed, &mut report);
 
         // Step 4: blobs.
         let outcome =
