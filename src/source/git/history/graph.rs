@@ -247,3 +247,45 @@ pub(super) fn name_refs(positions: &[u32], order: &[&str]) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_are_named_by_class_then_name() {
+        let tips = |names: &[&str]| -> Vec<(String, u32)> {
+            names.iter().enumerate().map(|(i, n)| (n.to_string(), i as u32)).collect()
+        };
+        let commits =
+            tips(&["refs/tags/v1", "refs/pull/1/head", "refs/heads/main", "HEAD", "refs/heads/dev"]);
+        // A ref that is a commit tip and a tree tip is named once.
+        let trees = tips(&["refs/remotes/origin/main", "refs/heads/dev"]);
+        assert_eq!(
+            ref_order(&commits, &trees),
+            vec![
+                "HEAD",
+                "refs/heads/dev",
+                "refs/heads/main",
+                "refs/remotes/origin/main",
+                "refs/tags/v1",
+                "refs/pull/1/head"
+            ]
+        );
+    }
+
+    #[test]
+    fn at_most_max_refs_are_named() {
+        let names: Vec<String> = (0..40).map(|i| format!("refs/heads/b{i:02}")).collect();
+        let order: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(name_refs(&[3, 1], &order), vec!["refs/heads/b03", "refs/heads/b01"]);
+        assert!(name_refs(&[], &order).is_empty());
+        let all: Vec<u32> = (0..MAX_REFS as u32).collect();
+        assert_eq!(name_refs(&all, &order).len(), MAX_REFS);
+        let more: Vec<u32> = (0..MAX_REFS as u32 + 5).collect();
+        let named = name_refs(&more, &order);
+        assert_eq!(named.len(), MAX_REFS + 1);
+        assert_eq!(named[MAX_REFS - 1], format!("refs/heads/b{:02}", MAX_REFS - 1));
+        assert_eq!(named[MAX_REFS], "… and 5 more");
+    }
+}
