@@ -130,14 +130,12 @@ fn collect(args: &ScanArgs, mode: &ScanMode) -> miette::Result<(Engine, Settings
             [one] => one.clone(),
             _ => miette::bail!("a git mode (--staged, --range, --since, --history) takes at most one path: a directory inside the repository"),
         };
-        let git_opts = GitOptions {
-            max_file_size,
-            all_objects: matches!(git_mode, GitMode::History { all_objects: true }),
-            sops_config_override,
-            threads: args.threads,
-            // The process exits right after the report is written.
-            free_tables: false,
-        };
+        // The process exits right after the report is written.
+        let mut git_opts = GitOptions::default().exiting_after_scan();
+        git_opts.max_file_size = max_file_size;
+        git_opts.all_objects = matches!(git_mode, GitMode::History { all_objects: true });
+        git_opts.sops_config_override = sops_config_override;
+        git_opts.threads = args.threads;
         let bar = ProgressBar::new(!args.quiet);
         let progress = bar.as_ref().map(|b| b as &dyn git::Progress);
         let result = match git_mode {

@@ -74,7 +74,7 @@ pub fn gather(opts: &Options) -> Result<Gathered, GitError> {
         all_objects: false,
         sops_config_override: None,
         threads: opts.threads,
-        free_tables: true,
+        ..GitOptions::default()
     };
     let history = git::scan_history(&engine, &opts.start, &git_opts, None)?;
     let index = git::scan_staged(&engine, &opts.start, &git_opts).unwrap_or_default();

@@ -19,7 +19,7 @@
 //!   hold it, the refs that still reach one of them (at most 16 named: HEAD, branches, remote
 //!   branches, tags, then others such as pull-request refs; then `… and N more`), and whether
 //!   `HEAD` holds it. With `all_objects`, blobs no tree names are scanned under their id as path,
-//!   with provenance source `object`. See `history.rs` for how this stays at pack speed.
+//!   with provenance source `object`. See `history/mod.rs` for how this stays at pack speed.
 //!
 //! Problems with single objects (missing in a partial clone, corrupt) are listed in
 //! [`ScanReport::problems`] and the scan goes on. Nothing here prints; progress goes through
@@ -57,10 +57,19 @@ pub struct GitOptions {
     /// Worker threads; 0 means one per core. The report is the same whatever the number.
     pub threads: usize,
     /// Whether a history scan frees its tables (commits, trees, names; hundreds of MB on a large
-    /// history) before it returns. A process that exits right after the scan, like the CLI, can
-    /// leave them to the operating system instead: freeing them piece by piece costs tens of
-    /// milliseconds of CPU at the end of the scan.
-    pub free_tables: bool,
+    /// history) before it returns; see [`GitOptions::exiting_after_scan`].
+    pub(crate) free_tables: bool,
+}
+
+impl GitOptions {
+    /// For a process that exits right after the scan, like the CLI: a history scan then leaves
+    /// its tables (commits, trees, names; hundreds of MB on a large history) to the operating
+    /// system instead of freeing them piece by piece, which costs tens of milliseconds of CPU at
+    /// the end of the scan. The report is the same. Without it, a scan frees all it allocated.
+    pub fn exiting_after_scan(mut self) -> Self {
+        self.free_tables = false;
+        self
+    }
 }
 
 impl Default for GitOptions {

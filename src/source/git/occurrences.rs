@@ -1,17 +1,15 @@
 //! Where a few known `(path, blob)` pairs occur in the history: every commit that holds the blob at
 //! that path, the commits that introduced and removed it, the refs whose history contains it and
 //! the refs whose tip still holds it. Incident response asks this for a handful of leaked files, so
-//! this walks every commit and looks the paths up in its tree (trees are cached by id, so a
-//! directory shared by many commits is parsed once).
+//! this walks every commit and looks the paths up in its tree with `TreeReader` (trees are
+//! cached by id, so a directory shared by many commits is parsed once).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::rc::Rc;
 
-use gix::objs::tree::EntryKind;
 use gix::ObjectId;
 
-use super::util::{self, one_line, parse_commit, rfc3339, Entry};
+use super::util::{self, one_line, parse_commit, rfc3339, TreeReader};
 use super::GitError;
 
 /// A commit as reports name it.
@@ -59,44 +57,11 @@ pub struct Occurrences {
     pub head_blobs: Vec<Option<String>>,
 }
 
-struct Trees<'r> {
-    repo: &'r gix::Repository,
-    cache: HashMap<ObjectId, Rc<Vec<Entry>>>,
-}
-
-impl Trees<'_> {
-    fn entries(&mut self, id: ObjectId) -> Option<Rc<Vec<Entry>>> {
-        if let Some(e) = self.cache.get(&id) {
-            return Some(e.clone());
-        }
-        let obj = self.repo.try_find_object(id).ok()??;
-        if obj.kind != gix::objs::Kind::Tree {
-            return None;
-        }
-        let parsed = Rc::new(util::parse_tree(&obj.data, self.repo.object_hash())?);
-        if self.cache.len() > 200_000 {
-            self.cache.clear();
-        }
-        self.cache.insert(id, parsed.clone());
-        Some(parsed)
-    }
-
-    fn blob_at(&mut self, root: ObjectId, path: &str) -> Option<ObjectId> {
-        let mut tree = root;
-        let mut parts = path.split('/').peekable();
-        while let Some(part) = parts.next() {
-            let entries = self.entries(tree)?;
-            let e = entries.iter().find(|e| e.name == part.as_bytes())?;
-            if parts.peek().is_none() {
-                return util::is_blob(e.kind).then_some(e.id);
-            }
-            if e.kind != EntryKind::Tree {
-                return None;
-            }
-            tree = e.id;
-        }
-        None
-    }
+/// The blob at `path` below tree `root`: `None` if there is none, if the entry is not file
+/// content, or if a tree on the way cannot be read.
+fn blob_at(trees: &TreeReader<'_>, root: ObjectId, path: &str) -> Option<ObjectId> {
+    let e = trees.lookup(root, path).ok()??;
+    util::is_blob(e.kind).then_some(e.id)
 }
 
 /// Reads one blob's bytes.
@@ -179,9 +144,9 @@ pub fn occurrences(start: &Path, queries: &[(String, Vec<String>)]) -> Result<Oc
     let paths: Vec<String> =
         queries.iter().map(|(p, _)| p.clone()).collect::<BTreeSet<_>>().into_iter().collect();
     let path_idx: HashMap<&str, usize> = paths.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
-    let mut trees = Trees { repo: &repo, cache: HashMap::new() };
+    let trees = TreeReader::new(&repo);
     let at: Vec<Vec<Option<ObjectId>>> =
-        metas.iter().map(|m| paths.iter().map(|p| trees.blob_at(m.tree, p)).collect()).collect();
+        metas.iter().map(|m| paths.iter().map(|p| blob_at(&trees, m.tree, p)).collect()).collect();
 
     // Reachability of each commit from each ref.
     let reach: Vec<Vec<bool>> = refs
@@ -208,7 +173,7 @@ pub fn occurrences(start: &Path, queries: &[(String, Vec<String>)]) -> Result<Oc
         let want: BTreeSet<ObjectId> =
             blobs.iter().filter_map(|b| ObjectId::from_hex(b.as_bytes()).ok()).collect();
         let holds = |c: usize| at[c][p].is_some_and(|b| want.contains(&b));
-        out.head_blobs.push(head_tree.and_then(|t| trees.blob_at(t, path)).map(|b| b.to_string()));
+        out.head_blobs.push(head_tree.and_then(|t| blob_at(&trees, t, path)).map(|b| b.to_string()));
         let mut occ = Occurrence::default();
         for (c, meta) in metas.iter().enumerate() {
             let parent_holds = meta.parents.iter().filter_map(|x| index.get(x).copied()).any(holds);

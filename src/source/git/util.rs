@@ -223,6 +223,11 @@ pub(crate) struct Entry {
 }
 
 /// Parses a tree object into owned entries. `None` if it is malformed.
+///
+/// For the modes that read few trees (by lookup). `--history` parses every tree of the database
+/// with its own parser (`history::trees::parse_tree`), which keeps offsets into the tree's bytes
+/// instead of owned entries and classifies modes only as tree, gitlink or file; the two agree on
+/// well-formed trees (tested there).
 pub(crate) fn parse_tree(data: &[u8], hash: gix::hash::Kind) -> Option<Vec<Entry>> {
     let mut out = Vec::new();
     for e in gix::objs::TreeRefIter::from_bytes(data, hash) {
@@ -252,8 +257,8 @@ pub(crate) const SOPS_CONFIG: &[u8] = crate::sops::CONFIG_NAME.as_bytes();
 
 pub(crate) use crate::sops::is_sops_config;
 
-/// Reads trees by lookup, for the modes that touch few of them (`--staged`, `--range`). Parsed
-/// trees are cached (a range reads each commit's tree again as the next commit's parent tree).
+/// Reads trees by lookup, for the modes that touch few of them (`--staged`, `--range`, and the
+/// occurrences of incident response). Parsed trees are cached (a range reads each commit's tree again as the next commit's parent tree).
 pub(crate) struct TreeReader<'r> {
     repo: &'r gix::Repository,
     cache: std::cell::RefCell<(TreeCache, usize)>,
@@ -326,8 +331,9 @@ pub(crate) fn read_object(repo: &gix::Repository, id: gix::ObjectId) -> Result<V
 }
 
 /// Drops a large value on another thread: freeing history's tables takes tens of milliseconds
-/// the caller need not wait for. Unless `free` is false (see [`super::GitOptions::free_tables`]):
-/// then the value is never dropped, and its memory goes back when the process exits.
+/// the caller need not wait for. Unless `free` is false (see
+/// [`super::GitOptions::exiting_after_scan`]): then the value is never dropped, and its memory
+/// goes back when the process exits.
 pub(crate) fn drop_later<T: Send + 'static>(value: T, free: bool) {
     if !free {
         std::mem::forget(value);
