@@ -13,6 +13,7 @@ use crate::detect;
 use crate::finding::{Context, Finding, Hit, Location, Severity};
 use crate::fingerprint;
 use crate::rules::engine::Matcher;
+use crate::rules::id;
 use crate::rules::Registry;
 use crate::sops::{ConfigSet, Identities, MacStatus, SopsContext};
 use crate::source::{Problem, Skipped};
@@ -201,7 +202,7 @@ pub struct Engine {
 }
 
 /// The pseudo-rule of [`Engine::inventory`]: not in the registry, never in a normal scan.
-pub const INVENTORY_RULE: &str = "incident/sops-file";
+pub const INVENTORY_RULE: &str = id::INCIDENT_SOPS_FILE;
 
 impl Engine {
     /// An engine over `registry`.
@@ -421,10 +422,15 @@ impl Engine {
                 suppressed += 1;
                 continue;
             }
-            let severity = hit
-                .severity
-                .or_else(|| self.registry.get(&hit.rule).map(|r| r.severity))
-                .unwrap_or(Severity::Error);
+            let registered = self.registry.get(&hit.rule).map(|r| r.severity);
+            // A hit of an id no rule file defines is a bug (see `rules::id`): caught in tests,
+            // and reported as an error rather than dropped in a release build.
+            debug_assert!(
+                hit.severity.is_some() || registered.is_some(),
+                "a hit of the unregistered rule `{}`",
+                hit.rule
+            );
+            let severity = hit.severity.or(registered).unwrap_or(Severity::Error);
             let (line, column) = lines.line_col(data, span.start);
             let last = if span.end > span.start { span.end - 1 } else { span.start };
             let (end_line, end_col_last) = lines.line_col(data, last);
@@ -484,12 +490,12 @@ impl Engine {
 /// Rules that give way to a more specific one on the same value: a random literal under a
 /// `password:` key that is also a Secret's `data` value, a provider token or a Talos secret is
 /// reported once, by the rule that knows what it is.
-const YIELDING_RULES: &[&str] = &["generic/credential", "key/private-key-base64"];
+const YIELDING_RULES: &[&str] = &[id::GENERIC_CREDENTIAL, id::KEY_PRIVATE_KEY_BASE64];
 
 /// Schema detectors name the field a credential sits in (`cluster.secret` of a Talos bundle, a
 /// kubeconfig user's `token`): a provider-format token rule on the same value gives way to them.
 fn is_schema_rule(rule: &str) -> bool {
-    rule.starts_with("talos/") || rule == "kube/kubeconfig-credential" || rule == "docker/registry-auth"
+    rule.starts_with("talos/") || rule == id::KUBE_KUBECONFIG_CREDENTIAL || rule == id::DOCKER_REGISTRY_AUTH
 }
 
 fn yield_to_specific(hits: &mut Vec<Hit>) {

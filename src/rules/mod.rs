@@ -6,6 +6,7 @@
 //! Ids are stable and never reused; the registry is sorted by id.
 
 pub mod engine;
+pub mod id;
 pub mod load;
 
 use std::collections::BTreeMap;

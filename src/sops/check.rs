@@ -12,6 +12,7 @@ use super::tree::{self, EncryptionRule, Item, Span, Tree, Value};
 use super::value::Scalar;
 use super::{MacStatus, SopsContext, SopsOutcome};
 use crate::finding::Hit;
+use crate::rules::id;
 
 /// One recipient of a sops file, as its metadata lists it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -313,7 +314,7 @@ pub(crate) fn check_judged(
                 && memchr::memmem::find(data, b"lastmodified").is_some();
             if looks_sops {
                 let hit = Hit::new(
-                    "sops/malformed",
+                    id::SOPS_MALFORMED,
                     clamp(&e.span, data.len()),
                     format!("sops file cannot be read by the {} store: {}", kind.as_str(), e.message),
                 )
@@ -506,7 +507,7 @@ fn check_plain_file(
                 None => " (no creation rule matches it)".to_owned(),
             };
             let mut hit = Hit::new(
-                "sops/named-but-plain",
+                id::SOPS_NAMED_BUT_PLAIN,
                 span.clone(),
                 if kind == StoreKind::Binary {
                     format!("{path} is named like sops output but has no sops metadata: the whole file is in plaintext{by_rule}")
@@ -564,7 +565,7 @@ fn check_plain_file(
                 format!("{} values are in plaintext, starting at `{}`", cands.len(), first.path)
             };
             let mut hit = Hit::new(
-                "sops/not-encrypted",
+                id::SOPS_NOT_ENCRYPTED,
                 span.clone(),
                 format!(
                     "{what}, but creation rule {} of {}{rule_desc} says sops must encrypt it",
@@ -608,7 +609,7 @@ fn check_sops_file(
     if let Some(p) = &rejected {
         hits.push(
             Hit::new(
-                "sops/malformed",
+                id::SOPS_MALFORMED,
                 clamp(&p.span, data.len()),
                 format!("sops cannot read this file: {}", p.message),
             )
@@ -618,7 +619,7 @@ fn check_sops_file(
     }
     if let Some(p) = &src.problem {
         hits.push(
-            Hit::new("sops/malformed", clamp(&p.span, data.len()), format!("sops metadata: {}", p.message))
+            Hit::new(id::SOPS_MALFORMED, clamp(&p.span, data.len()), format!("sops metadata: {}", p.message))
                 .with_identity(format!("malformed:{}", p.message)),
         );
         fatal = true;
@@ -626,7 +627,7 @@ fn check_sops_file(
     let md = metadata::decode(&src.node);
     for p in &md.problems {
         hits.push(
-            Hit::new("sops/malformed", clamp(&p.span, data.len()), format!("sops metadata: {}", p.message))
+            Hit::new(id::SOPS_MALFORMED, clamp(&p.span, data.len()), format!("sops metadata: {}", p.message))
                 .with_identity(format!("malformed:{}", p.message)),
         );
     }
@@ -644,7 +645,7 @@ fn check_sops_file(
             if e.ty != cipher::EncType::Str {
                 hits.push(
                     Hit::new(
-                        "sops/malformed",
+                        id::SOPS_MALFORMED,
                         clamp(span, data.len()),
                         format!(
                             "the stored MAC is typed `{}`, but sops accepts only a `type:str` MAC: the metadata was edited",
@@ -663,7 +664,7 @@ fn check_sops_file(
     if md.mac.is_none() && md.loadable() {
         hits.push(
             Hit::new(
-                "sops/malformed",
+                id::SOPS_MALFORMED,
                 key_span.clone(),
                 "sops metadata has no `mac`: sops refuses to decrypt the file",
             )
@@ -700,7 +701,7 @@ fn check_sops_file(
                         structural = true;
                         hits.push(
                             Hit::new(
-                                "sops/malformed",
+                                id::SOPS_MALFORMED,
                                 span,
                                 format!("the encrypted value at `{p}` is typed `bytes`, which sops 3 cannot decrypt (it crashes)"),
                             )
@@ -713,7 +714,7 @@ fn check_sops_file(
                         parsed.push(None);
                         structural = true;
                         hits.push(
-                            Hit::new("sops/malformed", span, format!("the encrypted value at `{p}` {e}"))
+                            Hit::new(id::SOPS_MALFORMED, span, format!("the encrypted value at `{p}` {e}"))
                                 .with_identity(format!("malformed-value:{p}"))
                                 .with_property("key_path", p),
                         );
@@ -727,7 +728,7 @@ fn check_sops_file(
                 structural = true;
                 hits.push(
                     Hit::new(
-                        "sops/plaintext-value",
+                        id::SOPS_PLAINTEXT_VALUE,
                         span.clone(),
                         format!(
                             "`{p}` must be encrypted under this file's rule ({}) but is in plaintext",
@@ -754,7 +755,7 @@ fn check_sops_file(
         Selection::NoMatch(cfg) => {
             hits.push(
                 Hit::new(
-                    "sops/orphan",
+                    id::SOPS_ORPHAN,
                     key_span.clone(),
                     format!(
                         "no creation rule of {} matches this sops file: `sops updatekeys` cannot re-key it",
@@ -796,7 +797,7 @@ fn plaintext_comment(
     let p = display_path(leaf.path);
     hits.push(
         Hit::new(
-            "sops/plaintext-value",
+            id::SOPS_PLAINTEXT_VALUE,
             span.clone(),
             format!(
                 "a comment at `{p}` must be encrypted under this file's rule ({}) but is in plaintext (sops decrypts the file and only warns)",
@@ -844,7 +845,7 @@ fn binary_data_key(tree: &Tree, data: &[u8], key_span: &Span, hits: &mut Vec<Hit
     let span = first.map_or_else(|| key_span.clone(), |n| clamp(&n.span, data.len()));
     hits.push(
         Hit::new(
-            "sops/malformed",
+            id::SOPS_MALFORMED,
             span,
             format!("this sops file is read by the binary store but {problem}: sops cannot decrypt it"),
         )
@@ -884,7 +885,7 @@ fn drift(
         let default = if r.rule.is_none() { " (the sops default: the rule sets no option)" } else { "" };
         hits.push(
             Hit::new(
-                "sops/rule-drift",
+                id::SOPS_RULE_DRIFT,
                 span,
                 format!(
                     "this file was encrypted with `{}`, but creation rule {} of {} now says `{}`{default}: {} value(s) it would encrypt are in clear, starting at `{}`",
@@ -908,7 +909,7 @@ fn drift(
     if r.mac_only_encrypted != md.mac_only_encrypted {
         hits.push(
             Hit::new(
-                "sops/rule-drift",
+                id::SOPS_RULE_DRIFT,
                 key_span.clone(),
                 format!(
                     "this file has mac_only_encrypted: {}, but creation rule {} of {} says {}",
@@ -964,7 +965,7 @@ fn recipients(
             if !have.iter().any(|h| same_key(w, h)) {
                 hits.push(
                     Hit::new(
-                        "sops/recipients",
+                        id::SOPS_RECIPIENTS,
                         key_span.clone(),
                         format!(
                             "missing recipient {} {} (key group {}): creation rule {} of {} requires it, but it cannot decrypt this file; run `sops updatekeys`",
@@ -985,7 +986,7 @@ fn recipients(
             if !want.iter().any(|w| same_key(w, h)) {
                 hits.push(
                     Hit::new(
-                        "sops/recipients",
+                        id::SOPS_RECIPIENTS,
                         clamp(&h.span, len),
                         format!(
                             "extra recipient {} {} (key group {}) can still decrypt this file, but creation rule {} of {} no longer lists it; run `sops updatekeys` and rotate the data key",
@@ -1014,7 +1015,7 @@ fn recipients(
         if have != want {
             hits.push(
                 Hit::new(
-                    "sops/recipients",
+                    id::SOPS_RECIPIENTS,
                     key_span.clone(),
                     format!(
                         "this file needs {have} key group(s) to decrypt, but creation rule {} of {} says {want}",
@@ -1066,7 +1067,7 @@ fn verify(
             };
             hits.push(
                 Hit::new(
-                    "sops/no-identity",
+                    id::SOPS_NO_IDENTITY,
                     key_span.clone(),
                     format!("none of the {} loaded identities can decrypt this file{detail}; its MAC is unverified", ctx.identities.len()),
                 )
@@ -1077,7 +1078,7 @@ fn verify(
         KeyOutcome::Broken(why) => {
             hits.push(
                 Hit::new(
-                    "sops/malformed",
+                    id::SOPS_MALFORMED,
                     key_span.clone(),
                     format!("the key-group shares do not combine into a data key: {why}"),
                 )
@@ -1088,7 +1089,7 @@ fn verify(
     };
     let Ok(cipher) = ValueCipher::new(&key) else {
         hits.push(
-            Hit::new("sops/malformed", key_span.clone(), "the recovered data key is not 32 bytes long")
+            Hit::new(id::SOPS_MALFORMED, key_span.clone(), "the recovered data key is not 32 bytes long")
                 .with_identity("malformed:key-length"),
         );
         return MacStatus::Failed;
@@ -1118,7 +1119,7 @@ fn verify(
                     let p = display_path(leaf.path);
                     hits.push(
                         Hit::new(
-                            "sops/malformed",
+                            id::SOPS_MALFORMED,
                             clamp(&leaf.span, data.len()),
                             format!("an encrypted comment at `{p}` is typed `bytes`, which sops 3 cannot decrypt (it crashes)"),
                         )
@@ -1157,7 +1158,7 @@ fn verify(
                 let p = display_path(leaf.path);
                 hits.push(
                     Hit::new(
-                        "sops/value-tampered",
+                        id::SOPS_VALUE_TAMPERED,
                         clamp(&leaf.span, data.len()),
                         format!("the encrypted value at `{p}` does not decrypt under this file's data key ({e}): it was edited, moved or pasted from elsewhere"),
                     )
@@ -1179,7 +1180,7 @@ fn verify(
         None => {
             hits.push(
                 Hit::new(
-                    "sops/mac-mismatch",
+                    id::SOPS_MAC_MISMATCH,
                     mac_span,
                     "the stored MAC does not authenticate under this file's data key and `lastmodified`: the metadata was edited",
                 )
@@ -1194,7 +1195,7 @@ fn verify(
             } else {
                 hits.push(
                     Hit::new(
-                        "sops/mac-mismatch",
+                        id::SOPS_MAC_MISMATCH,
                         mac_span,
                         "the MAC does not match the file's values: values were edited, reordered, added or removed outside sops",
                     )

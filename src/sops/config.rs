@@ -22,6 +22,7 @@ use super::metadata::{kms_id, KeyKind};
 use super::re2;
 use super::tree::{EncryptionRule, RuleKind, Span};
 use crate::finding::Hit;
+use crate::rules::id;
 use crate::yaml::{self, Kind, Node};
 
 /// The largest file sopsguard reads as a `.sops.yaml`, whatever `--max-file-size` says: a config
@@ -329,7 +330,7 @@ fn select_in<'a>(cfg: Option<&'a ParsedConfig>, path: &str) -> Selection<'a> {
 }
 
 fn problem(cfg: &str, span: Span, message: impl Into<String>, what: &str) -> Hit {
-    Hit::new("sops/config-invalid", span, message)
+    Hit::new(id::SOPS_CONFIG_INVALID, span, message)
         .with_identity(format!("config-invalid:{what}"))
         .with_property("config", cfg)
 }
