@@ -87,13 +87,8 @@ pub fn scan_kind(mode: &ScanMode) -> ScanKind {
 }
 
 /// The SARIF emitter for this scan.
-pub fn sarif(mode: &ScanMode, engine: &Engine) -> Sarif {
-    Sarif {
-        scan: scan_kind(mode),
-        working_directory: std::env::current_dir().ok(),
-        disabled: engine.disabled.clone(),
-        ..Sarif::default()
-    }
+pub fn sarif(mode: &ScanMode) -> Sarif {
+    Sarif { scan: scan_kind(mode), working_directory: std::env::current_dir().ok(), ..Sarif::default() }
 }
 
 /// Writes the `--sarif FILE` report, if asked for.
@@ -105,7 +100,7 @@ pub fn write_extra_sarif(
 ) -> miette::Result<()> {
     let Some(path) = &args.sarif else { return Ok(()) };
     let mut buf = Vec::new();
-    sarif(mode, engine).emit(&mut buf, report, &engine.registry).map_err(|e| miette::miette!("{e}"))?;
+    sarif(mode).emit(&mut buf, report, &engine.registry).map_err(|e| miette::miette!("{e}"))?;
     std::fs::write(path, &buf).map_err(|e| miette::miette!("cannot write {}: {}", path.display(), e.kind()))
 }
 

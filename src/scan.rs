@@ -5,7 +5,7 @@
 //! data rules (one aho-corasick prefilter, then each rule's regex and validator), the structural
 //! detectors and the SOPS engine, then turns hits into redacted, fingerprinted [`Finding`]s.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 
@@ -194,8 +194,6 @@ pub struct Engine {
     pub options: ScanOptions,
     /// Identities for MAC verification.
     pub identities: Identities,
-    /// Rules switched off by configuration.
-    pub disabled: BTreeSet<String>,
     /// Incident mode: also report every SOPS file with its recipients (rule [`INVENTORY_RULE`]),
     /// so the blast radius of a leaked key can be computed from the same scan.
     pub inventory: bool,
@@ -208,7 +206,7 @@ impl Engine {
     /// An engine over `registry`.
     pub fn new(registry: Registry, options: ScanOptions, identities: Identities) -> Engine {
         let matcher = Matcher::new(&registry);
-        Engine { registry, matcher, options, identities, disabled: BTreeSet::new(), inventory: false }
+        Engine { registry, matcher, options, identities, inventory: false }
     }
 
     /// An engine with the built-in rules.
@@ -413,24 +411,16 @@ impl Engine {
         let mut out = Vec::with_capacity(hits.len());
         let mut suppressed = 0;
         for (hit, (structural, ordinal)) in hits.into_iter().zip(ordinals) {
-            if self.disabled.contains(&hit.rule) {
+            // The one decision on severity and disabling (`[rules]` of the configuration).
+            let Some(severity) = self.registry.decide(&hit.rule, hit.severity) else {
                 continue;
-            }
+            };
             let span = clamp(&hit.span, data.len());
             let secret = hit.secret.as_ref().map(|s| clamp(s, data.len()));
             if lines.is_suppressed(data, span.start, &hit.rule) {
                 suppressed += 1;
                 continue;
             }
-            let registered = self.registry.get(&hit.rule).map(|r| r.severity);
-            // A hit of an id no rule file defines is a bug (see `rules::id`): caught in tests,
-            // and reported as an error rather than dropped in a release build.
-            debug_assert!(
-                hit.severity.is_some() || registered.is_some(),
-                "a hit of the unregistered rule `{}`",
-                hit.rule
-            );
-            let severity = hit.severity.or(registered).unwrap_or(Severity::Error);
             let (line, column) = lines.line_col(data, span.start);
             let last = if span.end > span.start { span.end - 1 } else { span.start };
             let (end_line, end_col_last) = lines.line_col(data, last);
