@@ -4,12 +4,13 @@ use sha2::{Digest, Sha256, Sha512};
 use zeroize::Zeroize;
 
 use super::cipher::{self, ValueCipher};
-use super::config::{CreationRule, ParsedConfig, Selection, Verdict, WantedKey};
+use super::config::{CreationRule, ParsedConfig, Selection, WantedKey};
 use super::keys::{recover_data_key, KeyOutcome};
 use super::metadata::{self, KeyKind, Metadata};
 use super::store::{self, Loaded, StoreKind};
 use super::tree::{self, EncryptionRule, Item, Span, Tree, Value};
 use super::value::Scalar;
+use super::verdict::{is_sops_named, may_hold_metadata, ContentMemo, Verdict};
 use super::{MacStatus, SopsContext, SopsOutcome};
 use crate::finding::Hit;
 use crate::rules::id;
@@ -67,138 +68,6 @@ fn recipients_of(md: &Metadata) -> Vec<Recipient> {
         .collect()
 }
 
-/// Whether [`check_file`] finds nothing in this file once the creation rule that applies to it
-/// is known, still without parsing it: a file with no sops metadata and no sops name is only
-/// checked for plaintext values when a rule with a `path_regex` selects it, and then only when
-/// that rule's encryption rule may encrypt one of its values and (unless `strict`) it is not
-/// made only of Kubernetes objects other than `Secret`s, which the check skips.
-/// `named` and `kind` are what the file's name says ([`is_sops_named`], [`StoreKind::for_path`]).
-pub(crate) fn is_inert(
-    named: bool,
-    kind: StoreKind,
-    data: &[u8],
-    selection: &Selection<'_>,
-    strict: bool,
-    memo: &mut ContentMemo,
-) -> bool {
-    if memo.holds_metadata(data) || named {
-        return false;
-    }
-    let Selection::Rule(_, rule) = selection else { return true };
-    if !rule.has_path_regex {
-        return true;
-    }
-    if kind == StoreKind::Binary {
-        return false;
-    }
-    if !rule.rule.as_ref().is_none_or(|e| memo.may_encrypt_in(e, data)) {
-        return true;
-    }
-    !strict && kind == StoreKind::Yaml && memo.only_other_manifests(data)
-}
-
-/// What is known about one file's bytes, whatever its name and config: worked out once when
-/// a blob is judged under several names and config sets.
-#[derive(Default)]
-pub(crate) struct ContentMemo {
-    holds_metadata: Option<bool>,
-    other_manifests: Option<bool>,
-    /// `may_encrypt_in` per compiled encryption rule (by address).
-    encrypts: Vec<(usize, bool)>,
-}
-
-impl ContentMemo {
-    fn holds_metadata(&mut self, data: &[u8]) -> bool {
-        *self.holds_metadata.get_or_insert_with(|| may_hold_metadata(data))
-    }
-
-    fn only_other_manifests(&mut self, data: &[u8]) -> bool {
-        *self.other_manifests.get_or_insert_with(|| crate::detect::k8s::only_other_manifests(data))
-    }
-
-    fn may_encrypt_in(&mut self, rule: &EncryptionRule, data: &[u8]) -> bool {
-        let key = rule.compiled_id();
-        if let Some(&(_, v)) = self.encrypts.iter().find(|(k, _)| *k == key) {
-            return v;
-        }
-        let v = rule.may_encrypt_in(data);
-        self.encrypts.push((key, v));
-        v
-    }
-}
-
-/// Whether `data` may hold sops metadata in any store: a `sops` key (YAML, JSON, binary), a
-/// `[sops]` section (INI) or a `sops_` key (dotenv). A cheap superset of what the stores find,
-/// so that files which only mention sops (`provider: sops` in a Flux Kustomization, a README)
-/// are not parsed up to four times for nothing.
-///
-/// An occurrence of `sops` counts when, on its line, it is preceded only by white space, quotes,
-/// flow indicators (`{`, `,`, `[`, `?`), tags and anchors, and followed (after an optional
-/// quote and white space) by `:` or `]`, or directly by `_`. Keys spelled with escape sequences
-/// or reached through an alias are not recognised; sops never writes them.
-pub(crate) fn may_hold_metadata(data: &[u8]) -> bool {
-    static SOPS: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"sops"));
-    SOPS.find_iter(data).any(|at| match key_before(data, at) {
-        Some(Before::Explicit) => true,
-        Some(Before::Key) => key_after(data, at + 4),
-        None => false,
-    })
-}
-
-enum Before {
-    /// Line start or a flow indicator: a key if `:` follows.
-    Key,
-    /// After `?`: an explicit key, whose `:` may come on a later line.
-    Explicit,
-}
-
-fn key_before(data: &[u8], at: usize) -> Option<Before> {
-    let mut i = at;
-    let skip_blank = |i: &mut usize| {
-        while *i > 0 && matches!(data[*i - 1], b' ' | b'\t') {
-            *i -= 1;
-        }
-    };
-    if i > 0 && matches!(data[i - 1], b'"' | b'\'') {
-        i -= 1;
-    }
-    loop {
-        skip_blank(&mut i);
-        if i == 0 {
-            return Some(Before::Key);
-        }
-        match data[i - 1] {
-            b'\n' | b'\r' | b'{' | b',' | b'[' => return Some(Before::Key),
-            b'?' => return Some(Before::Explicit),
-            _ => {}
-        }
-        // A tag or an anchor (`!!str sops:`, `&m sops:`) in front of the key: skip it.
-        let mut start = i;
-        while start > 0 && !matches!(data[start - 1], b' ' | b'\t' | b'\n' | b'\r') {
-            start -= 1;
-        }
-        if start < i && matches!(data[start], b'!' | b'&') && start + 1 < i {
-            i = start;
-            continue;
-        }
-        return None;
-    }
-}
-
-fn key_after(data: &[u8], mut i: usize) -> bool {
-    if data.get(i) == Some(&b'_') {
-        return true;
-    }
-    if matches!(data.get(i), Some(b'"' | b'\'')) {
-        i += 1;
-    }
-    while matches!(data.get(i), Some(b' ' | b'\t')) {
-        i += 1;
-    }
-    matches!(data.get(i), Some(b':' | b']'))
-}
-
 /// Loads with the store the file name selects; when that finds no sops metadata, tries the JSON
 /// and YAML stores too, so files encrypted with `--input-type` under another name (`secret`,
 /// `hidden-yaml.json`) are still recognised.
@@ -253,26 +122,6 @@ fn drop_foreign_metadata(mut l: Loaded) -> Loaded {
         l.metadata = None;
     }
     l
-}
-
-/// Whether a file's name says it holds sops output: `*.sops.*`, `*.enc.*`, `sops.env` (the
-/// `.sops.yaml` config itself excluded).
-pub(crate) fn is_sops_named(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    if name == "sops.env" {
-        return true;
-    }
-    // `<stem>.sops.<ext>` / `<stem>.enc.<ext>`: a non-empty stem before the marker.
-    if ![".sops.", ".enc."].iter().any(|m| name.find(m).is_some_and(|i| i > 0 && name.len() > i + m.len())) {
-        return false;
-    }
-    // Templates that render to a sops file (`secret.sops.yaml.j2`) are inputs of a generator, not
-    // sops output: they are plaintext by design.
-    const TEMPLATE_EXT: &[&str] =
-        &[".j2", ".jinja", ".jinja2", ".tmpl", ".tpl", ".template", ".gotmpl", ".example", ".sample"];
-    !TEMPLATE_EXT.iter().any(|t| {
-        name.len() >= t.len() && name.as_bytes()[name.len() - t.len()..].eq_ignore_ascii_case(t.as_bytes())
-    })
 }
 
 fn display_path(path: &[&str]) -> String {
