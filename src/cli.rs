@@ -92,7 +92,7 @@ pub struct IncidentArgs {
     pub threads: usize,
 
     /// Skip blobs larger than this.
-    // "10M" is `config::DEFAULT_MAX_FILE_SIZE` (spelled so for --help; a test in integrate.rs checks it).
+    // "10M" is `config::DEFAULT_MAX_FILE_SIZE` (spelled so for --help; a test in integrate/mod.rs checks it).
     #[arg(long, default_value = "10M", value_parser = parse_size, value_name = "SIZE")]
     pub max_file_size: u64,
 }

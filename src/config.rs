@@ -20,7 +20,7 @@
 //! "file/decrypted-copy" = "off"
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
@@ -124,14 +124,7 @@ impl ConfigError {
     }
 }
 
-/// What a rule is set to in `[rules]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RuleSetting {
-    /// A new default severity.
-    Severity(Severity),
-    /// Switched off.
-    Off,
-}
+pub use crate::rules::RuleSetting;
 
 /// The effective configuration. `Settings::default()` is "no configuration file".
 #[derive(Clone, Debug, Default)]
@@ -459,8 +452,9 @@ impl Settings {
         }
     }
 
-    /// The built-in rules, plus the rules directory, with `[rules]` severities applied. Checks that
-    /// every rule named in `[rules]` exists.
+    /// The built-in rules, plus the rules directory, with `[rules]` configured (see
+    /// [`Registry::decide`], the one place severity and disabling are decided). Checks that every
+    /// rule named in `[rules]` exists.
     pub fn registry(&self) -> Result<Registry, ConfigError> {
         let mut registry = Registry::builtin();
         if let Some(dir) = &self.rules_dir {
@@ -485,8 +479,8 @@ impl Settings {
                     source_code: NamedSource::new(name, text),
                     help: Some(help),
                 });
-            } else if let RuleSetting::Severity(s) = setting {
-                registry.set_severity(id, *s);
+            } else {
+                registry.configure(id, *setting);
             }
         }
         if !problems.is_empty() {
@@ -496,16 +490,9 @@ impl Settings {
         Ok(registry)
     }
 
-    /// Rules switched off in `[rules]`.
-    pub fn disabled(&self) -> BTreeSet<String> {
-        self.rules.iter().filter(|(_, s)| **s == RuleSetting::Off).map(|(id, _)| id.clone()).collect()
-    }
-
     /// The scan engine for these settings.
     pub fn engine(&self, options: ScanOptions, identities: Identities) -> Result<Engine, ConfigError> {
-        let mut engine = Engine::new(self.registry()?, options, identities);
-        engine.disabled = self.disabled();
-        Ok(engine)
+        Ok(Engine::new(self.registry()?, options, identities))
     }
 
     /// The exclude patterns to hand to the working-tree walk of `roots`: all of them when every
@@ -530,8 +517,9 @@ impl Settings {
     }
 
     /// Applies what the scan itself could not: drops findings, skipped files and problems under
-    /// excluded paths (git sources and walks rooted elsewhere than the configuration), and applies
-    /// `[rules]` severities to findings whose detector chose a severity of its own. `base` is what
+    /// excluded paths (git sources and walks rooted elsewhere than the configuration), and marks
+    /// and caps findings under fixture directories. (`[rules]` severities and disabling were
+    /// decided by the engine, through [`Registry::decide`].) `base` is what
     /// reported relative paths are relative to (the current directory, or the repository root).
     pub fn apply(&self, report: &mut ScanReport, base: &Path) {
         if self.excluder.is_some() {
@@ -542,9 +530,6 @@ impl Settings {
         }
         let fixture_cap = self.fixtures.unwrap_or(Severity::Note);
         for f in &mut report.findings {
-            if let Some(RuleSetting::Severity(s)) = self.rules.get(&f.rule) {
-                f.severity = *s;
-            }
             // Vendored and test material: still reported (a real key can hide there), marked,
             // and below the default `--fail-on`.
             if is_fixture_path(&f.path) {
@@ -560,8 +545,6 @@ impl Settings {
                 }
             }
         }
-        let disabled = self.disabled();
-        report.findings.retain(|f| !disabled.contains(&f.rule));
     }
 }
 

@@ -256,7 +256,7 @@ fn emit(args: &ScanArgs, mode: &ScanMode, engine: &Engine, report: &ScanReport) 
             quiet: args.quiet,
         }),
         Format::Json => Box::new(Json),
-        Format::Sarif => Box::new(integrate::sarif(mode, engine)),
+        Format::Sarif => Box::new(integrate::sarif(mode)),
     };
     let mut buf = Vec::new();
     emitter.emit(&mut buf, report, &engine.registry).map_err(io)?;

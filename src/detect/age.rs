@@ -13,9 +13,10 @@ use bech32::primitives::decode::CheckedHrpstring;
 use bech32::Bech32;
 
 use crate::finding::Hit;
+use crate::rules::id;
 
 /// The rule for checksum failures.
-pub const MALFORMED_RULE: &str = "age/identity-malformed";
+pub const MALFORMED_RULE: &str = id::AGE_IDENTITY_MALFORMED;
 
 const CHARSET: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
 

@@ -12,12 +12,13 @@ use std::ops::Range;
 use base64::Engine as _;
 
 use crate::finding::Hit;
+use crate::rules::id;
 use crate::yaml::{self, Node};
 
 /// Rule for Secret values.
-pub const SECRET_RULE: &str = "k8s/plaintext-secret";
+pub const SECRET_RULE: &str = id::K8S_PLAINTEXT_SECRET;
 /// Rule for Kustomize literals.
-pub const LITERAL_RULE: &str = "k8s/kustomize-literal";
+pub const LITERAL_RULE: &str = id::K8S_KUSTOMIZE_LITERAL;
 
 /// Cheap test: could this file hold something this detector reports? Parsing YAML is by far the
 /// most expensive step of a scan (tens of MB/s against GB/s for everything else), so this test

@@ -1,9 +1,10 @@
 //! File-name rules: decrypted sops output and exported age identities.
 
 use crate::finding::Hit;
+use crate::rules::id;
 
 /// The rule id.
-pub const RULE: &str = "file/decrypted-copy";
+pub const RULE: &str = id::FILE_DECRYPTED_COPY;
 
 /// Whether a path's file name says it holds decrypted sops output or an age key.
 pub fn is_decrypted_copy(path: &str) -> bool {

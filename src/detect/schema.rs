@@ -11,18 +11,19 @@
 use std::ops::Range;
 
 use crate::finding::Hit;
+use crate::rules::id;
 use crate::yaml::{self, Node};
 
 /// Rule for kubeconfig user credentials.
-pub const KUBECONFIG_RULE: &str = "kube/kubeconfig-credential";
+pub const KUBECONFIG_RULE: &str = id::KUBE_KUBECONFIG_CREDENTIAL;
 /// Rule for talosconfig client keys.
-pub const TALOSCONFIG_RULE: &str = "talos/talosconfig";
+pub const TALOSCONFIG_RULE: &str = id::TALOS_TALOSCONFIG;
 /// Rule for the Talos secrets bundle.
-pub const TALOS_BUNDLE_RULE: &str = "talos/secrets-bundle";
+pub const TALOS_BUNDLE_RULE: &str = id::TALOS_SECRETS_BUNDLE;
 /// Rule for rendered Talos machine configs.
-pub const TALOS_MACHINE_RULE: &str = "talos/machine-config";
+pub const TALOS_MACHINE_RULE: &str = id::TALOS_MACHINE_CONFIG;
 /// Rule for Docker registry credentials.
-pub const DOCKER_RULE: &str = "docker/registry-auth";
+pub const DOCKER_RULE: &str = id::DOCKER_REGISTRY_AUTH;
 
 /// What a sops file's own rule leaving a value in clear means, for messages.
 pub const LEFT_IN_CLEAR: &str = "; the file's own sops encryption rule left it readable: widen `encrypted_regex` (or the suffix) in the creation rule, re-encrypt with `sops`, and rotate the value";

@@ -14,9 +14,9 @@ use base64::Engine as _;
 use crate::finding::{Hit, Severity};
 
 /// Rule for a Kubernetes service-account token (a JWT issued by the API server).
-pub const KUBE_SA_TOKEN_RULE: &str = "kube/service-account-token";
+pub const KUBE_SA_TOKEN_RULE: &str = crate::rules::id::KUBE_SERVICE_ACCOUNT_TOKEN;
 /// Rule for a 1Password Connect token.
-pub const OP_CONNECT_RULE: &str = "token/1password-connect";
+pub const OP_CONNECT_RULE: &str = crate::rules::id::TOKEN_ONEPASSWORD_CONNECT;
 
 fn text<'d>(data: &'d [u8], r: &Range<usize>) -> Option<&'d str> {
     std::str::from_utf8(data.get(r.clone())?).ok()

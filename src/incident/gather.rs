@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use super::{CommitRef, ExposedFile, Exposure, Incident, LeakedIdentity, PlaintextSecret, SecretNames};
 use crate::finding::Finding;
+use crate::rules::id;
 use crate::scan::{Engine, ScanOptions, ScanReport, INVENTORY_RULE};
 use crate::sops::{ConfigSet, Identities, MacStatus, SopsContext};
 use crate::source::git::occurrences::{self, Occurrences};
@@ -55,13 +56,13 @@ type ByRecipient<'a> = BTreeMap<String, (bool, Found<'a>, Option<Zeroizing<Strin
 type PlainGroups<'a> = BTreeMap<(String, String, String, String), (BTreeSet<String>, Found<'a>)>;
 
 const PLAINTEXT_RULES: &[&str] = &[
-    "k8s/plaintext-secret",
-    "k8s/kustomize-literal",
-    "sops/not-encrypted",
-    "sops/named-but-plain",
-    "sops/plaintext-value",
+    id::K8S_PLAINTEXT_SECRET,
+    id::K8S_KUSTOMIZE_LITERAL,
+    id::SOPS_NOT_ENCRYPTED,
+    id::SOPS_NAMED_BUT_PLAIN,
+    id::SOPS_PLAINTEXT_VALUE,
 ];
-const KEY_RULES: &[&str] = &["key/private-key", "key/pgp-private-key"];
+const KEY_RULES: &[&str] = &[id::KEY_PRIVATE_KEY, id::KEY_PGP_PRIVATE_KEY];
 
 /// Runs the scans and builds the report.
 pub fn gather(opts: &Options) -> Result<Gathered, GitError> {
@@ -116,7 +117,7 @@ pub fn gather(opts: &Options) -> Result<Gathered, GitError> {
     // 1. Leaked identities, by recipient, with their key material (in memory only).
     let mut by_recipient: ByRecipient<'_> = BTreeMap::new();
     for &(origin, f) in &all {
-        if f.rule != "age/identity" {
+        if f.rule != id::AGE_IDENTITY {
             continue;
         }
         let key = read_span(&opts.start, workdir.as_deref(), origin, f);
@@ -248,7 +249,7 @@ pub fn gather(opts: &Options) -> Result<Gathered, GitError> {
             post_quantum: pq,
             fingerprint: key
                 .as_ref()
-                .map(|k| crate::fingerprint::of_secret("age/identity", "", &recipient, 0, k.as_bytes()))
+                .map(|k| crate::fingerprint::of_secret(id::AGE_IDENTITY, "", &recipient, 0, k.as_bytes()))
                 .unwrap_or_default(),
             ..LeakedIdentity::default()
         };

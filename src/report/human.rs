@@ -16,6 +16,7 @@ use miette::{
 
 use super::Emitter;
 use crate::finding::{Finding, Severity};
+use crate::rules::id;
 use crate::rules::Registry;
 use crate::scan::ScanReport;
 
@@ -123,7 +124,7 @@ fn esc(s: &str) -> String {
     crate::textsafe::escape(s).into_owned()
 }
 
-const RECIPIENTS_RULE: &str = "sops/recipients";
+const RECIPIENTS_RULE: &str = id::SOPS_RECIPIENTS;
 
 /// A recipient finding's file and blob, which its diagnostic is grouped by.
 fn recipients_of(f: &Finding) -> Option<(&str, Option<&str>)> {

@@ -97,8 +97,6 @@ pub struct Sarif {
     /// absolute paths become `file://` URIs and the directory is given as the invocation's
     /// `workingDirectory` (GitHub needs one of the two).
     pub working_directory: Option<PathBuf>,
-    /// Rules switched off by configuration: listed with `enabled: false`.
-    pub disabled: BTreeSet<String>,
     /// Results per run (GitHub's limit unless a test lowers it).
     pub max_results_per_run: usize,
     /// Gzipped bytes per file (GitHub's limit unless a test lowers it).
@@ -110,7 +108,6 @@ impl Default for Sarif {
         Sarif {
             scan: ScanKind::Files,
             working_directory: None,
-            disabled: BTreeSet::new(),
             max_results_per_run: GITHUB_MAX_RESULTS_PER_RUN,
             max_gzip_bytes: GITHUB_MAX_GZIP_BYTES,
         }
@@ -658,10 +655,7 @@ impl Sarif {
                             version: env!("CARGO_PKG_VERSION"),
                             semantic_version: env!("CARGO_PKG_VERSION"),
                             information_uri: env!("CARGO_PKG_REPOSITORY"),
-                            rules: listed
-                                .iter()
-                                .map(|r| descriptor(r, self.disabled.contains(&r.id)))
-                                .collect(),
+                            rules: listed.iter().map(|r| descriptor(r, registry.is_off(&r.id))).collect(),
                         },
                     },
                     automation_details: AutomationDetails { id: plan.category },

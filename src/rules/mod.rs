@@ -6,6 +6,7 @@
 //! Ids are stable and never reused; the registry is sorted by id.
 
 pub mod engine;
+pub mod id;
 pub mod load;
 
 use std::collections::BTreeMap;
@@ -84,11 +85,21 @@ pub struct Rule {
     pub origin: String,
 }
 
-/// Every rule, sorted by id.
+/// What a rule is set to in `[rules]` of `.sopsguard.toml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleSetting {
+    /// A new default severity.
+    Severity(Severity),
+    /// Switched off.
+    Off,
+}
+
+/// Every rule, sorted by id, with the configuration's settings ([`Registry::configure`]).
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
     rules: Vec<Rule>,
     index: BTreeMap<String, usize>,
+    settings: BTreeMap<String, RuleSetting>,
 }
 
 /// The built-in rule files, embedded at build time.
@@ -165,14 +176,39 @@ impl Registry {
         &self.rules
     }
 
-    /// Sets a rule's default severity (config overrides).
-    pub fn set_severity(&mut self, id: &str, severity: Severity) -> bool {
-        match self.index.get(id) {
-            Some(&i) => {
-                self.rules[i].severity = severity;
-                true
+    /// Applies a `[rules]` setting to the rule `id`; `false` (and nothing changed) when there is
+    /// no such rule. A severity becomes the rule's default (what `sopsguard rules` and SARIF show)
+    /// and, through [`Registry::decide`], the severity of all its findings.
+    pub fn configure(&mut self, id: &str, setting: RuleSetting) -> bool {
+        let Some(&i) = self.index.get(id) else { return false };
+        if let RuleSetting::Severity(s) = setting {
+            self.rules[i].severity = s;
+        }
+        self.settings.insert(id.to_owned(), setting);
+        true
+    }
+
+    /// Whether the configuration switched the rule `id` off.
+    pub fn is_off(&self, id: &str) -> bool {
+        self.settings.get(id) == Some(&RuleSetting::Off)
+    }
+
+    /// The one decision on a hit of `rule`: `None` when the rule is off, else its severity, which
+    /// is the configured one if `[rules]` sets one, else the severity the detector chose for this
+    /// hit (`chosen`), else the rule's default. A rule no file defines (a bug: see [`id`]) trips
+    /// a debug assertion and is an error in a release build, so it is never silently dropped.
+    pub fn decide(&self, rule: &str, chosen: Option<Severity>) -> Option<Severity> {
+        match self.settings.get(rule) {
+            Some(RuleSetting::Off) => None,
+            Some(RuleSetting::Severity(s)) => Some(*s),
+            None => {
+                let default = self.get(rule).map(|r| r.severity);
+                debug_assert!(
+                    chosen.is_some() || default.is_some(),
+                    "a hit of the unregistered rule `{rule}`"
+                );
+                Some(chosen.or(default).unwrap_or(Severity::Error))
             }
-            None => false,
         }
     }
 }
@@ -220,6 +256,30 @@ mod tests {
         on_disk.sort();
         let embedded: Vec<String> = BUILTIN_RULE_FILES.iter().map(|(n, _)| n.to_string()).collect();
         assert_eq!(on_disk, embedded);
+    }
+
+    #[test]
+    fn configured_settings_decide_severity_and_disabling() {
+        let mut reg = Registry::builtin();
+        assert_eq!(reg.decide(id::SOPS_MALFORMED, None), reg.get(id::SOPS_MALFORMED).map(|r| r.severity));
+        assert_eq!(reg.decide(id::SOPS_MALFORMED, Some(Severity::Note)), Some(Severity::Note));
+        assert!(reg.configure(id::SOPS_MALFORMED, RuleSetting::Severity(Severity::Warning)));
+        // A configured severity wins over the detector's choice too.
+        assert_eq!(reg.decide(id::SOPS_MALFORMED, Some(Severity::Note)), Some(Severity::Warning));
+        assert_eq!(reg.get(id::SOPS_MALFORMED).map(|r| r.severity), Some(Severity::Warning));
+        assert!(reg.configure(id::GENERIC_CREDENTIAL, RuleSetting::Off));
+        assert!(reg.is_off(id::GENERIC_CREDENTIAL));
+        assert_eq!(reg.decide(id::GENERIC_CREDENTIAL, Some(Severity::Error)), None);
+        assert!(!reg.configure("no/such-rule", RuleSetting::Off));
+        // The inventory pseudo-rule carries its own severity.
+        assert_eq!(reg.decide(id::INCIDENT_SOPS_FILE, Some(Severity::Note)), Some(Severity::Note));
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "unregistered rule")]
+    fn an_unregistered_rule_is_caught() {
+        Registry::builtin().decide("sops/no-such-rule", None);
     }
 
     #[test]

@@ -4,14 +4,16 @@ use sha2::{Digest, Sha256, Sha512};
 use zeroize::Zeroize;
 
 use super::cipher::{self, ValueCipher};
-use super::config::{CreationRule, ParsedConfig, Selection, Verdict, WantedKey};
+use super::config::{CreationRule, ParsedConfig, Selection, WantedKey};
 use super::keys::{recover_data_key, KeyOutcome};
 use super::metadata::{self, KeyKind, Metadata};
 use super::store::{self, Loaded, StoreKind};
 use super::tree::{self, EncryptionRule, Item, Span, Tree, Value};
 use super::value::Scalar;
+use super::verdict::{is_sops_named, may_hold_metadata, ContentMemo, Verdict};
 use super::{MacStatus, SopsContext, SopsOutcome};
 use crate::finding::Hit;
+use crate::rules::id;
 
 /// One recipient of a sops file, as its metadata lists it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,138 +66,6 @@ fn recipients_of(md: &Metadata) -> Vec<Recipient> {
             keys.iter().map(move |k| Recipient { group: g, kind: k.kind, id: k.id.clone() })
         })
         .collect()
-}
-
-/// Whether [`check_file`] finds nothing in this file once the creation rule that applies to it
-/// is known, still without parsing it: a file with no sops metadata and no sops name is only
-/// checked for plaintext values when a rule with a `path_regex` selects it, and then only when
-/// that rule's encryption rule may encrypt one of its values and (unless `strict`) it is not
-/// made only of Kubernetes objects other than `Secret`s, which the check skips.
-/// `named` and `kind` are what the file's name says ([`is_sops_named`], [`StoreKind::for_path`]).
-pub(crate) fn is_inert(
-    named: bool,
-    kind: StoreKind,
-    data: &[u8],
-    selection: &Selection<'_>,
-    strict: bool,
-    memo: &mut ContentMemo,
-) -> bool {
-    if memo.holds_metadata(data) || named {
-        return false;
-    }
-    let Selection::Rule(_, rule) = selection else { return true };
-    if !rule.has_path_regex {
-        return true;
-    }
-    if kind == StoreKind::Binary {
-        return false;
-    }
-    if !rule.rule.as_ref().is_none_or(|e| memo.may_encrypt_in(e, data)) {
-        return true;
-    }
-    !strict && kind == StoreKind::Yaml && memo.only_other_manifests(data)
-}
-
-/// What is known about one file's bytes, whatever its name and config: worked out once when
-/// a blob is judged under several names and config sets.
-#[derive(Default)]
-pub(crate) struct ContentMemo {
-    holds_metadata: Option<bool>,
-    other_manifests: Option<bool>,
-    /// `may_encrypt_in` per compiled encryption rule (by address).
-    encrypts: Vec<(usize, bool)>,
-}
-
-impl ContentMemo {
-    fn holds_metadata(&mut self, data: &[u8]) -> bool {
-        *self.holds_metadata.get_or_insert_with(|| may_hold_metadata(data))
-    }
-
-    fn only_other_manifests(&mut self, data: &[u8]) -> bool {
-        *self.other_manifests.get_or_insert_with(|| crate::detect::k8s::only_other_manifests(data))
-    }
-
-    fn may_encrypt_in(&mut self, rule: &EncryptionRule, data: &[u8]) -> bool {
-        let key = rule.compiled_id();
-        if let Some(&(_, v)) = self.encrypts.iter().find(|(k, _)| *k == key) {
-            return v;
-        }
-        let v = rule.may_encrypt_in(data);
-        self.encrypts.push((key, v));
-        v
-    }
-}
-
-/// Whether `data` may hold sops metadata in any store: a `sops` key (YAML, JSON, binary), a
-/// `[sops]` section (INI) or a `sops_` key (dotenv). A cheap superset of what the stores find,
-/// so that files which only mention sops (`provider: sops` in a Flux Kustomization, a README)
-/// are not parsed up to four times for nothing.
-///
-/// An occurrence of `sops` counts when, on its line, it is preceded only by white space, quotes,
-/// flow indicators (`{`, `,`, `[`, `?`), tags and anchors, and followed (after an optional
-/// quote and white space) by `:` or `]`, or directly by `_`. Keys spelled with escape sequences
-/// or reached through an alias are not recognised; sops never writes them.
-pub(crate) fn may_hold_metadata(data: &[u8]) -> bool {
-    static SOPS: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"sops"));
-    SOPS.find_iter(data).any(|at| match key_before(data, at) {
-        Some(Before::Explicit) => true,
-        Some(Before::Key) => key_after(data, at + 4),
-        None => false,
-    })
-}
-
-enum Before {
-    /// Line start or a flow indicator: a key if `:` follows.
-    Key,
-    /// After `?`: an explicit key, whose `:` may come on a later line.
-    Explicit,
-}
-
-fn key_before(data: &[u8], at: usize) -> Option<Before> {
-    let mut i = at;
-    let skip_blank = |i: &mut usize| {
-        while *i > 0 && matches!(data[*i - 1], b' ' | b'\t') {
-            *i -= 1;
-        }
-    };
-    if i > 0 && matches!(data[i - 1], b'"' | b'\'') {
-        i -= 1;
-    }
-    loop {
-        skip_blank(&mut i);
-        if i == 0 {
-            return Some(Before::Key);
-        }
-        match data[i - 1] {
-            b'\n' | b'\r' | b'{' | b',' | b'[' => return Some(Before::Key),
-            b'?' => return Some(Before::Explicit),
-            _ => {}
-        }
-        // A tag or an anchor (`!!str sops:`, `&m sops:`) in front of the key: skip it.
-        let mut start = i;
-        while start > 0 && !matches!(data[start - 1], b' ' | b'\t' | b'\n' | b'\r') {
-            start -= 1;
-        }
-        if start < i && matches!(data[start], b'!' | b'&') && start + 1 < i {
-            i = start;
-            continue;
-        }
-        return None;
-    }
-}
-
-fn key_after(data: &[u8], mut i: usize) -> bool {
-    if data.get(i) == Some(&b'_') {
-        return true;
-    }
-    if matches!(data.get(i), Some(b'"' | b'\'')) {
-        i += 1;
-    }
-    while matches!(data.get(i), Some(b' ' | b'\t')) {
-        i += 1;
-    }
-    matches!(data.get(i), Some(b':' | b']'))
 }
 
 /// Loads with the store the file name selects; when that finds no sops metadata, tries the JSON
@@ -254,26 +124,6 @@ fn drop_foreign_metadata(mut l: Loaded) -> Loaded {
     l
 }
 
-/// Whether a file's name says it holds sops output: `*.sops.*`, `*.enc.*`, `sops.env` (the
-/// `.sops.yaml` config itself excluded).
-pub(crate) fn is_sops_named(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    if name == "sops.env" {
-        return true;
-    }
-    // `<stem>.sops.<ext>` / `<stem>.enc.<ext>`: a non-empty stem before the marker.
-    if ![".sops.", ".enc."].iter().any(|m| name.find(m).is_some_and(|i| i > 0 && name.len() > i + m.len())) {
-        return false;
-    }
-    // Templates that render to a sops file (`secret.sops.yaml.j2`) are inputs of a generator, not
-    // sops output: they are plaintext by design.
-    const TEMPLATE_EXT: &[&str] =
-        &[".j2", ".jinja", ".jinja2", ".tmpl", ".tpl", ".template", ".gotmpl", ".example", ".sample"];
-    !TEMPLATE_EXT.iter().any(|t| {
-        name.len() >= t.len() && name.as_bytes()[name.len() - t.len()..].eq_ignore_ascii_case(t.as_bytes())
-    })
-}
-
 fn display_path(path: &[&str]) -> String {
     if path.is_empty() {
         "(top level)".to_owned()
@@ -313,7 +163,7 @@ pub(crate) fn check_judged(
                 && memchr::memmem::find(data, b"lastmodified").is_some();
             if looks_sops {
                 let hit = Hit::new(
-                    "sops/malformed",
+                    id::SOPS_MALFORMED,
                     clamp(&e.span, data.len()),
                     format!("sops file cannot be read by the {} store: {}", kind.as_str(), e.message),
                 )
@@ -506,7 +356,7 @@ fn check_plain_file(
                 None => " (no creation rule matches it)".to_owned(),
             };
             let mut hit = Hit::new(
-                "sops/named-but-plain",
+                id::SOPS_NAMED_BUT_PLAIN,
                 span.clone(),
                 if kind == StoreKind::Binary {
                     format!("{path} is named like sops output but has no sops metadata: the whole file is in plaintext{by_rule}")
@@ -564,7 +414,7 @@ fn check_plain_file(
                 format!("{} values are in plaintext, starting at `{}`", cands.len(), first.path)
             };
             let mut hit = Hit::new(
-                "sops/not-encrypted",
+                id::SOPS_NOT_ENCRYPTED,
                 span.clone(),
                 format!(
                     "{what}, but creation rule {} of {}{rule_desc} says sops must encrypt it",
@@ -608,7 +458,7 @@ fn check_sops_file(
     if let Some(p) = &rejected {
         hits.push(
             Hit::new(
-                "sops/malformed",
+                id::SOPS_MALFORMED,
                 clamp(&p.span, data.len()),
                 format!("sops cannot read this file: {}", p.message),
             )
@@ -618,7 +468,7 @@ fn check_sops_file(
     }
     if let Some(p) = &src.problem {
         hits.push(
-            Hit::new("sops/malformed", clamp(&p.span, data.len()), format!("sops metadata: {}", p.message))
+            Hit::new(id::SOPS_MALFORMED, clamp(&p.span, data.len()), format!("sops metadata: {}", p.message))
                 .with_identity(format!("malformed:{}", p.message)),
         );
         fatal = true;
@@ -626,7 +476,7 @@ fn check_sops_file(
     let md = metadata::decode(&src.node);
     for p in &md.problems {
         hits.push(
-            Hit::new("sops/malformed", clamp(&p.span, data.len()), format!("sops metadata: {}", p.message))
+            Hit::new(id::SOPS_MALFORMED, clamp(&p.span, data.len()), format!("sops metadata: {}", p.message))
                 .with_identity(format!("malformed:{}", p.message)),
         );
     }
@@ -644,7 +494,7 @@ fn check_sops_file(
             if e.ty != cipher::EncType::Str {
                 hits.push(
                     Hit::new(
-                        "sops/malformed",
+                        id::SOPS_MALFORMED,
                         clamp(span, data.len()),
                         format!(
                             "the stored MAC is typed `{}`, but sops accepts only a `type:str` MAC: the metadata was edited",
@@ -663,7 +513,7 @@ fn check_sops_file(
     if md.mac.is_none() && md.loadable() {
         hits.push(
             Hit::new(
-                "sops/malformed",
+                id::SOPS_MALFORMED,
                 key_span.clone(),
                 "sops metadata has no `mac`: sops refuses to decrypt the file",
             )
@@ -700,7 +550,7 @@ fn check_sops_file(
                         structural = true;
                         hits.push(
                             Hit::new(
-                                "sops/malformed",
+                                id::SOPS_MALFORMED,
                                 span,
                                 format!("the encrypted value at `{p}` is typed `bytes`, which sops 3 cannot decrypt (it crashes)"),
                             )
@@ -713,7 +563,7 @@ fn check_sops_file(
                         parsed.push(None);
                         structural = true;
                         hits.push(
-                            Hit::new("sops/malformed", span, format!("the encrypted value at `{p}` {e}"))
+                            Hit::new(id::SOPS_MALFORMED, span, format!("the encrypted value at `{p}` {e}"))
                                 .with_identity(format!("malformed-value:{p}"))
                                 .with_property("key_path", p),
                         );
@@ -727,7 +577,7 @@ fn check_sops_file(
                 structural = true;
                 hits.push(
                     Hit::new(
-                        "sops/plaintext-value",
+                        id::SOPS_PLAINTEXT_VALUE,
                         span.clone(),
                         format!(
                             "`{p}` must be encrypted under this file's rule ({}) but is in plaintext",
@@ -754,7 +604,7 @@ fn check_sops_file(
         Selection::NoMatch(cfg) => {
             hits.push(
                 Hit::new(
-                    "sops/orphan",
+                    id::SOPS_ORPHAN,
                     key_span.clone(),
                     format!(
                         "no creation rule of {} matches this sops file: `sops updatekeys` cannot re-key it",
@@ -796,7 +646,7 @@ fn plaintext_comment(
     let p = display_path(leaf.path);
     hits.push(
         Hit::new(
-            "sops/plaintext-value",
+            id::SOPS_PLAINTEXT_VALUE,
             span.clone(),
             format!(
                 "a comment at `{p}` must be encrypted under this file's rule ({}) but is in plaintext (sops decrypts the file and only warns)",
@@ -844,7 +694,7 @@ fn binary_data_key(tree: &Tree, data: &[u8], key_span: &Span, hits: &mut Vec<Hit
     let span = first.map_or_else(|| key_span.clone(), |n| clamp(&n.span, data.len()));
     hits.push(
         Hit::new(
-            "sops/malformed",
+            id::SOPS_MALFORMED,
             span,
             format!("this sops file is read by the binary store but {problem}: sops cannot decrypt it"),
         )
@@ -884,7 +734,7 @@ fn drift(
         let default = if r.rule.is_none() { " (the sops default: the rule sets no option)" } else { "" };
         hits.push(
             Hit::new(
-                "sops/rule-drift",
+                id::SOPS_RULE_DRIFT,
                 span,
                 format!(
                     "this file was encrypted with `{}`, but creation rule {} of {} now says `{}`{default}: {} value(s) it would encrypt are in clear, starting at `{}`",
@@ -908,7 +758,7 @@ fn drift(
     if r.mac_only_encrypted != md.mac_only_encrypted {
         hits.push(
             Hit::new(
-                "sops/rule-drift",
+                id::SOPS_RULE_DRIFT,
                 key_span.clone(),
                 format!(
                     "this file has mac_only_encrypted: {}, but creation rule {} of {} says {}",
@@ -964,7 +814,7 @@ fn recipients(
             if !have.iter().any(|h| same_key(w, h)) {
                 hits.push(
                     Hit::new(
-                        "sops/recipients",
+                        id::SOPS_RECIPIENTS,
                         key_span.clone(),
                         format!(
                             "missing recipient {} {} (key group {}): creation rule {} of {} requires it, but it cannot decrypt this file; run `sops updatekeys`",
@@ -985,7 +835,7 @@ fn recipients(
             if !want.iter().any(|w| same_key(w, h)) {
                 hits.push(
                     Hit::new(
-                        "sops/recipients",
+                        id::SOPS_RECIPIENTS,
                         clamp(&h.span, len),
                         format!(
                             "extra recipient {} {} (key group {}) can still decrypt this file, but creation rule {} of {} no longer lists it; run `sops updatekeys` and rotate the data key",
@@ -1014,7 +864,7 @@ fn recipients(
         if have != want {
             hits.push(
                 Hit::new(
-                    "sops/recipients",
+                    id::SOPS_RECIPIENTS,
                     key_span.clone(),
                     format!(
                         "this file needs {have} key group(s) to decrypt, but creation rule {} of {} says {want}",
@@ -1066,7 +916,7 @@ fn verify(
             };
             hits.push(
                 Hit::new(
-                    "sops/no-identity",
+                    id::SOPS_NO_IDENTITY,
                     key_span.clone(),
                     format!("none of the {} loaded identities can decrypt this file{detail}; its MAC is unverified", ctx.identities.len()),
                 )
@@ -1077,7 +927,7 @@ fn verify(
         KeyOutcome::Broken(why) => {
             hits.push(
                 Hit::new(
-                    "sops/malformed",
+                    id::SOPS_MALFORMED,
                     key_span.clone(),
                     format!("the key-group shares do not combine into a data key: {why}"),
                 )
@@ -1088,7 +938,7 @@ fn verify(
     };
     let Ok(cipher) = ValueCipher::new(&key) else {
         hits.push(
-            Hit::new("sops/malformed", key_span.clone(), "the recovered data key is not 32 bytes long")
+            Hit::new(id::SOPS_MALFORMED, key_span.clone(), "the recovered data key is not 32 bytes long")
                 .with_identity("malformed:key-length"),
         );
         return MacStatus::Failed;
@@ -1118,7 +968,7 @@ fn verify(
                     let p = display_path(leaf.path);
                     hits.push(
                         Hit::new(
-                            "sops/malformed",
+                            id::SOPS_MALFORMED,
                             clamp(&leaf.span, data.len()),
                             format!("an encrypted comment at `{p}` is typed `bytes`, which sops 3 cannot decrypt (it crashes)"),
                         )
@@ -1157,7 +1007,7 @@ fn verify(
                 let p = display_path(leaf.path);
                 hits.push(
                     Hit::new(
-                        "sops/value-tampered",
+                        id::SOPS_VALUE_TAMPERED,
                         clamp(&leaf.span, data.len()),
                         format!("the encrypted value at `{p}` does not decrypt under this file's data key ({e}): it was edited, moved or pasted from elsewhere"),
                     )
@@ -1179,7 +1029,7 @@ fn verify(
         None => {
             hits.push(
                 Hit::new(
-                    "sops/mac-mismatch",
+                    id::SOPS_MAC_MISMATCH,
                     mac_span,
                     "the stored MAC does not authenticate under this file's data key and `lastmodified`: the metadata was edited",
                 )
@@ -1194,7 +1044,7 @@ fn verify(
             } else {
                 hits.push(
                     Hit::new(
-                        "sops/mac-mismatch",
+                        id::SOPS_MAC_MISMATCH,
                         mac_span,
                         "the MAC does not match the file's values: values were edited, reordered, added or removed outside sops",
                     )

@@ -22,6 +22,7 @@ use super::metadata::{kms_id, KeyKind};
 use super::re2;
 use super::tree::{EncryptionRule, RuleKind, Span};
 use crate::finding::Hit;
+use crate::rules::id;
 use crate::yaml::{self, Kind, Node};
 
 /// The largest file sopsguard reads as a `.sops.yaml`, whatever `--max-file-size` says: a config
@@ -76,7 +77,7 @@ pub(crate) struct CreationRule {
 impl CreationRule {
     /// Whether two rules (say of two versions of a `.sops.yaml`) say the same thing: every field
     /// the checks read is equal.
-    fn same_as(&self, other: &CreationRule) -> bool {
+    pub(super) fn same_as(&self, other: &CreationRule) -> bool {
         self.number == other.number
             && self.path_regex.as_ref().map(Regex::as_str) == other.path_regex.as_ref().map(Regex::as_str)
             && self.has_path_regex == other.has_path_regex
@@ -118,66 +119,6 @@ pub(crate) struct ParsedConfig {
 pub struct ConfigSet {
     by_dir: BTreeMap<String, ParsedConfig>,
     override_config: Option<ParsedConfig>,
-}
-
-/// How a config set judges one file (see [`ConfigSet::verdict`]).
-#[derive(Clone, Copy)]
-pub(crate) enum Verdict<'a> {
-    /// The file is a config: its findings come from its own parse.
-    Config,
-    /// No sops check can find anything in it.
-    Inert,
-    /// The checks run with this creation rule.
-    Selected(Selection<'a>),
-}
-
-impl Verdict<'_> {
-    /// Whether scanning a blob under one set tells what it gives under the other: both find
-    /// nothing, or both select the same creation rule of a config at the same path (or none,
-    /// for the same reason). Never for a config.
-    pub(crate) fn same(&self, other: &Verdict<'_>) -> bool {
-        match (self, other) {
-            (Verdict::Inert, Verdict::Inert) => true,
-            (Verdict::Selected(a), Verdict::Selected(b)) => match (a, b) {
-                (Selection::NoConfig, Selection::NoConfig) | (Selection::Broken, Selection::Broken) => true,
-                (Selection::NoMatch(a), Selection::NoMatch(b)) => a.path == b.path,
-                (Selection::Rule(a, ra), Selection::Rule(b, rb)) => a.path == b.path && ra.same_as(rb),
-                _ => false,
-            },
-            _ => false,
-        }
-    }
-}
-
-/// What a verdict needs to know about a path under one config set (see [`ConfigSet::facts`]):
-/// the same for every blob at that path, so a scan of many versions of a file works it out once.
-#[derive(Clone, Copy)]
-pub(crate) struct PathFacts<'a> {
-    /// The path is a config of the set.
-    config: bool,
-    kind: super::store::StoreKind,
-    /// Named like sops output (`is_sops_named`).
-    named: bool,
-    selection: Selection<'a>,
-}
-
-impl<'a> PathFacts<'a> {
-    /// [`ConfigSet::verdict`] on a file at this path with these bytes.
-    pub(crate) fn verdict(
-        &self,
-        data: &[u8],
-        strict: bool,
-        memo: &mut super::check::ContentMemo,
-    ) -> Verdict<'a> {
-        if self.config {
-            return Verdict::Config;
-        }
-        if super::check::is_inert(self.named, self.kind, data, &self.selection, strict, memo) {
-            Verdict::Inert
-        } else {
-            Verdict::Selected(self.selection)
-        }
-    }
 }
 
 /// Which creation rule applies to a file.
@@ -272,28 +213,10 @@ impl ConfigSet {
         }
     }
 
-    /// How the sops checks judge the file at `path` with these bytes under this set, for
-    /// telling whether two sets judge it alike (see [`Verdict::same`]).
-    pub(crate) fn verdict(
-        &self,
-        path: &str,
-        data: &[u8],
-        strict: bool,
-        memo: &mut super::check::ContentMemo,
-    ) -> Verdict<'_> {
-        self.facts(path).verdict(data, strict, memo)
-    }
-
-    /// What a verdict needs to know about `path` under this set, whatever the file's bytes.
-    pub(crate) fn facts(&self, path: &str) -> PathFacts<'_> {
-        // Every config but the override is named `.sops.yaml` (see `ConfigSet::new`).
-        let config = is_sops_config(path) || self.override_config.as_ref().is_some_and(|c| c.path == path);
-        PathFacts {
-            config,
-            kind: super::store::StoreKind::for_path(path),
-            named: super::check::is_sops_named(path),
-            selection: if config { Selection::NoConfig } else { select_in(self.governing(path), path) },
-        }
+    /// Whether a verdict treats `path` as a config of this set: every config but the override
+    /// is named `.sops.yaml` (see `ConfigSet::new`).
+    pub(super) fn judges_as_config(&self, path: &str) -> bool {
+        is_sops_config(path) || self.override_config.as_ref().is_some_and(|c| c.path == path)
     }
 
     /// `parseCreationRuleForFile` (scans get it from [`ConfigSet::verdict`]).
@@ -329,7 +252,7 @@ fn select_in<'a>(cfg: Option<&'a ParsedConfig>, path: &str) -> Selection<'a> {
 }
 
 fn problem(cfg: &str, span: Span, message: impl Into<String>, what: &str) -> Hit {
-    Hit::new("sops/config-invalid", span, message)
+    Hit::new(id::SOPS_CONFIG_INVALID, span, message)
         .with_identity(format!("config-invalid:{what}"))
         .with_property("config", cfg)
 }

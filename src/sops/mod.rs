@@ -66,6 +66,7 @@ mod re2;
 mod store;
 mod tree;
 mod value;
+mod verdict;
 
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
@@ -77,13 +78,13 @@ pub mod fuzzing;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use check::check_judged;
 pub use check::{check_file, inspect, FileInfo, Recipient};
-pub(crate) use check::{check_judged, ContentMemo};
 pub use config::{is_sops_config, ConfigFile, ConfigSet, CONFIG_NAME, MAX_CONFIG_SIZE};
-pub(crate) use config::{PathFacts, Verdict};
 pub use keys::{Identities, IdentityError};
 pub use metadata::KeyKind;
 pub use store::StoreKind;
+pub(crate) use verdict::{ContentMemo, PathFacts, Verdict};
 
 use crate::finding::Hit;
 

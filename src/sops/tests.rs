@@ -1141,7 +1141,7 @@ fn metadata_prefilter_accepts_every_way_sops_writes_its_key() {
         b"\r\nsops:\r\n",
     ];
     for y in yes {
-        assert!(check::may_hold_metadata(y), "{:?}", String::from_utf8_lossy(y));
+        assert!(verdict::may_hold_metadata(y), "{:?}", String::from_utf8_lossy(y));
     }
     let no: [&[u8]; 8] = [
         b"spec:\n  decryption:\n    provider: sops\n",
@@ -1154,7 +1154,7 @@ fn metadata_prefilter_accepts_every_way_sops_writes_its_key() {
         b"",
     ];
     for n in no {
-        assert!(!check::may_hold_metadata(n), "{:?}", String::from_utf8_lossy(n));
+        assert!(!verdict::may_hold_metadata(n), "{:?}", String::from_utf8_lossy(n));
     }
 }
 
@@ -1180,7 +1180,7 @@ fn metadata_prefilter_never_hides_a_sops_file() {
         for kind in [StoreKind::Yaml, StoreKind::Json, StoreKind::Dotenv, StoreKind::Ini, StoreKind::Binary] {
             if matches!(store::load(kind, &data), Ok(l) if l.metadata.is_some()) {
                 seen += 1;
-                assert!(check::may_hold_metadata(&data), "{name} ({kind:?})");
+                assert!(verdict::may_hold_metadata(&data), "{name} ({kind:?})");
             }
         }
     }
@@ -1292,7 +1292,7 @@ fn inert_verdicts_agree_with_the_full_check() {
         let ctx = SopsContext { configs: &configs, identities: &ids, strict };
         for doc in docs {
             for path in paths {
-                let verdict = configs.verdict(path, doc, strict, &mut check::ContentMemo::default());
+                let verdict = configs.verdict(path, doc, strict, &mut verdict::ContentMemo::default());
                 let forced = check::check_judged(path, doc, &ctx, Verdict::Selected(configs.select(path)));
                 let judged = check::check_judged(path, doc, &ctx, verdict);
                 assert_eq!(

@@ -160,14 +160,14 @@ pub(super) fn attribute(
 fn is_config_state(rule: &str) -> bool {
     matches!(
         rule,
-        "sops/rule-drift"
-            | "sops/orphan"
-            | "sops/recipients"
-            | "sops/config-invalid"
-            | "sops/malformed"
-            | "sops/mac-mismatch"
-            | "sops/value-tampered"
-            | "sops/no-identity"
+        crate::rules::id::SOPS_RULE_DRIFT
+            | crate::rules::id::SOPS_ORPHAN
+            | crate::rules::id::SOPS_RECIPIENTS
+            | crate::rules::id::SOPS_CONFIG_INVALID
+            | crate::rules::id::SOPS_MALFORMED
+            | crate::rules::id::SOPS_MAC_MISMATCH
+            | crate::rules::id::SOPS_VALUE_TAMPERED
+            | crate::rules::id::SOPS_NO_IDENTITY
     )
 }
 
