@@ -219,8 +219,7 @@ impl ConfigSet {
         is_sops_config(path) || self.override_config.as_ref().is_some_and(|c| c.path == path)
     }
 
-    /// `parseCreationRuleForFile` (scans get it from [`ConfigSet::verdict`]).
-    #[cfg(any(test, feature = "testkit"))]
+    /// `parseCreationRuleForFile` (scans get it through [`ConfigSet::verdict`]).
     pub(crate) fn select(&self, path: &str) -> Selection<'_> {
         select_in(self.governing(path), path)
     }
