@@ -188,6 +188,14 @@ impl Registry {
         true
     }
 
+    /// The severity the configuration sets for the rule `id`, if it sets one.
+    pub fn configured_severity(&self, id: &str) -> Option<Severity> {
+        match self.settings.get(id) {
+            Some(RuleSetting::Severity(s)) => Some(*s),
+            _ => None,
+        }
+    }
+
     /// Whether the configuration switched the rule `id` off.
     pub fn is_off(&self, id: &str) -> bool {
         self.settings.get(id) == Some(&RuleSetting::Off)

@@ -280,6 +280,19 @@ fn history_lists_config_state_findings_only_where_a_ref_tip_holds_the_file() {
         .unwrap();
     assert_eq!(f["severity"], "note", "{f}");
     assert_eq!(f["properties"]["not_at_head"], true, "{f}");
+
+    // A severity the configuration sets is the rule's severity there too.
+    d.write(".sopsguard.toml", "[rules]\n\"sops/orphan\" = \"error\"\n");
+    let run = d.run(&["scan", "--history", "--format", "json"]);
+    let f = run.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "sops/orphan")
+        .cloned()
+        .unwrap();
+    assert_eq!(f["severity"], "error", "{f}");
+    assert_eq!(f["properties"]["not_at_head"], true, "{f}");
 }
 
 #[test]

@@ -121,7 +121,15 @@ pub(crate) fn scan(
 
         // Step 5: provenance.
         let walked = Walked { graph: &graph, tables: &tables, forest: &forest, tips: &tips, head };
-        provenance::attribute(outcome.scanned, prefetch.wanted(), &walked, &mut cx, &read, &mut report);
+        provenance::attribute(
+            outcome.scanned,
+            prefetch.wanted(),
+            &walked,
+            &mut cx,
+            &read,
+            &engine.registry,
+            &mut report,
+        );
         report.sort();
         util::drop_later((graph, forest, cx), opts.free_tables);
         util::drop_later(tables, opts.free_tables);

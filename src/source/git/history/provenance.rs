@@ -39,6 +39,7 @@ pub(super) fn attribute(
     w: &Walked<'_>,
     cx: &mut Contexts,
     read: ReadBlob<'_>,
+    registry: &crate::rules::Registry,
     report: &mut ScanReport,
 ) {
     let graph = w.graph;
@@ -132,9 +133,12 @@ pub(super) fn attribute(
                 continue;
             }
             // At another ref's tip only (a stale branch, an old tag): worth knowing, not an
-            // error of the branch being worked on.
+            // error of the branch being worked on, unless the configuration sets the rule's
+            // severity.
             if !annotations[q].at_head {
-                f.severity = crate::finding::Severity::Note;
+                if registry.configured_severity(&f.rule).is_none() {
+                    f.severity = crate::finding::Severity::Note;
+                }
                 f.properties.insert("not_at_head".into(), serde_json::Value::from(true));
             }
             let group = (f.path.clone(), f.rule.clone(), f.fingerprint.clone());
