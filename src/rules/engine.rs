@@ -50,6 +50,11 @@ fn byte_weight(b: u8) -> u32 {
     }
 }
 
+/// How common a run of bytes is: the sum of their [`byte_weight`]s.
+fn weight(bytes: &[u8]) -> u32 {
+    bytes.iter().map(|&c| byte_weight(c)).sum()
+}
+
 /// The anchor of a keyword: the offset and text of its rarest window of up to 6 bytes, judged by
 /// its first 3 bytes (what the Teddy searcher keys on). Non-ASCII keywords anchor on themselves.
 fn anchor(keyword: &str) -> (usize, &str) {
@@ -58,16 +63,14 @@ fn anchor(keyword: &str) -> (usize, &str) {
         return (0, keyword);
     }
     let b = keyword.as_bytes();
-    let best = (0..=b.len() - LEN)
-        .min_by_key(|&i| b[i..i + 3].iter().map(|&c| byte_weight(c)).sum::<u32>())
-        .unwrap_or(0);
+    let best = (0..=b.len() - LEN).min_by_key(|&i| weight(&b[i..i + 3])).unwrap_or(0);
     (best, &keyword[best..best + LEN])
 }
 
 /// A 3-byte window that at least this many keywords hold becomes their shared anchor.
 const SHARED_MIN: usize = 3;
 
-/// The rarest a shared window must be ([`byte_weight`] of its bytes): `key` (72) is shared by the
+/// The rarest a shared window must be ([`weight`]): `key` (72) is shared by the
 /// forty-odd `…key` spellings of the credential rule; `pas` or `ate` would be found everywhere.
 const SHARED_MAX_WEIGHT: u32 = 75;
 
@@ -79,7 +82,6 @@ const SHARED_MAX_WEIGHT: u32 = 75;
 /// ([`anchor`]). Every occurrence of a keyword holds its anchor at its offset, so finding every
 /// anchor finds every keyword.
 fn choose_anchors(keywords: &[Vec<u8>]) -> Vec<(usize, Vec<u8>)> {
-    let weight = |w: &[u8]| w.iter().map(|&c| byte_weight(c)).sum::<u32>();
     let mut chosen: Vec<Option<(usize, Vec<u8>)>> = vec![None; keywords.len()];
     let shareable = |k: &Vec<u8>| k.is_ascii() && k.len() > 3;
     loop {
