@@ -6,9 +6,15 @@ Stdlib only, deterministic output, never prints a snippet or a value: only paths
 counts (the triage's `why` column is not echoed either).
 
     python3 benches/realworld/replay.py --clones DIR --bin target/release/sopsguard \
-        [--mode head|history|both] [--repo owner__name ...] [--peers] [--json OUT]
+        [--mode head|history|objects|both] [--repo owner__name ...] [--peers] [--json OUT]
+
+Modes: `head` scans the work tree, `history` adds `--history` (every blob a ref reaches, as
+`gitleaks git` sees it), `objects` adds `--history --all-objects` and scores only what the
+objects no ref reaches add (e.g. GitHub `refs/pull/*` commits a mirror copied); `both` runs all
+three, `objects` only for repositories whose triage has `objects` rows.
 """
 import argparse
+import collections
 import functools
 import json
 import os
@@ -20,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TRIAGE_DIR = os.path.join(HERE, "triage")
 COLUMNS = ["mode", "path", "rule", "verdict", "class", "found_by", "why"]
 VERDICTS = {"TP", "FP", "either"}
-MODES = {"head", "history"}
+MODES = {"head", "history", "objects"}
 
 
 class TriageError(Exception):
@@ -100,6 +106,8 @@ def run_sopsguard(binary, clone, mode, raw=None):
     cmd = [binary, "scan", "--format", "json", "--fail-on", "never"]
     if mode == "history":
         cmd.insert(2, "--history")
+    elif mode == "objects":
+        cmd[2:2] = ["--history", "--all-objects"]
     proc = subprocess.run(cmd, cwd=clone, capture_output=True, text=True)
     if raw:
         # sopsguard's own JSON report (redacted snippets, no value), for triaging by hand.
@@ -200,7 +208,7 @@ def absent_from_clone(clone, mode, path):
     tracked file; in history, no commit of any ref touches it. Such a row (a file a later or an
     earlier snapshot of the repository held) cannot be found by any tool on this clone; it is
     listed as absent and left out of recall rather than silently dropped."""
-    if any(c in path for c in "*?["):
+    if any(c in path for c in "*?[") or mode == "objects":
         return False
     if mode == "head":
         r = subprocess.run(["git", "-C", clone, "ls-files", "--error-unmatch", "--", path],
@@ -293,14 +301,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clones", required=True)
     ap.add_argument("--bin", required=True)
-    ap.add_argument("--mode", choices=["head", "history", "both"], default="both")
+    ap.add_argument("--mode", choices=["head", "history", "objects", "both"], default="both")
     ap.add_argument("--repo", action="append", default=[])
     ap.add_argument("--peers", action="store_true")
     ap.add_argument("--json")
     ap.add_argument("--raw", help="also keep each sopsguard JSON report in this directory (outside the project)")
     args = ap.parse_args()
     binary = os.path.abspath(args.bin)
-    modes = ["head", "history"] if args.mode == "both" else [args.mode]
+    modes = ["head", "history", "objects"] if args.mode == "both" else [args.mode]
 
     files = sorted(f for f in os.listdir(TRIAGE_DIR) if f.endswith(".tsv"))
     if args.repo:
@@ -331,8 +339,24 @@ def main():
             continue
         out.append(f"{header['repo']} @ {header['commit'][:12]} ({header.get('shape', '')})")
         rep = {}
+        results = {}
         for mode in modes:
+            if mode == "objects" and not any(r["mode"] == "objects" for r in rows):
+                continue
             result, err = run_sopsguard(binary, clone, mode, args.raw)
+            if not err:
+                results[mode] = result
+            if mode == "objects" and not err:
+                # Only what the unreferenced objects add: the findings of `--all-objects` less
+                # those of the refs-only history scan (as multisets of (path, rule)).
+                hist = results.get("history")
+                if hist is None:
+                    hist, err = run_sopsguard(binary, clone, "history")
+                if not err:
+                    for k in ("findings", "fixtures"):
+                        extra = collections.Counter(result[k]) - collections.Counter(hist[k])
+                        result[k] = sorted(extra.elements())
+                    result["notes"] = max(0, result["notes"] - hist["notes"])
             if err:
                 out.append(f"  {mode}: {err}")
                 status = 2
