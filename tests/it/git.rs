@@ -221,6 +221,11 @@ fn an_unknown_revision_is_a_clear_error() {
 /// Issue 14, class 6: a config-state finding (here `sops/orphan`) on a version no ref tip holds
 /// cannot be acted on: counted in a note, not listed. Versions held by several tips are one
 /// finding with their number; a leak stays one finding per exposing version.
+/// The first `sops/orphan` finding of a JSON report.
+fn first_orphan(run: &Run) -> serde_json::Value {
+    run.json()["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "sops/orphan").cloned().unwrap()
+}
+
 #[test]
 fn history_lists_config_state_findings_only_where_a_ref_tip_holds_the_file() {
     let fixture = std::fs::read_to_string(
@@ -257,13 +262,7 @@ fn history_lists_config_state_findings_only_where_a_ref_tip_holds_the_file() {
     let run = d.run(&["scan", "--history", "--format", "json"]);
     let got: Vec<_> = orphans(&run).into_iter().filter(|f| f.0 == "sops/orphan").collect();
     assert_eq!(got, [("sops/orphan".to_owned(), serde_json::json!(2))], "{}", run.stdout);
-    let f = run.json()["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["rule"] == "sops/orphan")
-        .cloned()
-        .unwrap();
+    let f = first_orphan(&run);
     assert_eq!(f["provenance"]["refs"], serde_json::json!(["refs/heads/main", "refs/heads/old"]));
     assert_eq!(f["severity"], "warning", "HEAD holds one of the versions: {f}");
 
@@ -271,26 +270,14 @@ fn history_lists_config_state_findings_only_where_a_ref_tip_holds_the_file() {
     d.write("app/a.sops.yaml", "plain: settings\n");
     commit(&d, "v4: no longer a sops file");
     let run = d.run(&["scan", "--history", "--format", "json"]);
-    let f = run.json()["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["rule"] == "sops/orphan")
-        .cloned()
-        .unwrap();
+    let f = first_orphan(&run);
     assert_eq!(f["severity"], "note", "{f}");
     assert_eq!(f["properties"]["not_at_head"], true, "{f}");
 
     // A severity the configuration sets is the rule's severity there too.
     d.write(".sopsguard.toml", "[rules]\n\"sops/orphan\" = \"error\"\n");
     let run = d.run(&["scan", "--history", "--format", "json"]);
-    let f = run.json()["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["rule"] == "sops/orphan")
-        .cloned()
-        .unwrap();
+    let f = first_orphan(&run);
     assert_eq!(f["severity"], "error", "{f}");
     assert_eq!(f["properties"]["not_at_head"], true, "{f}");
 }
